@@ -1,0 +1,1 @@
+"""Where query results come from: local exports (duckdb-kql) or Azure."""
