@@ -1,1 +1,44 @@
-"""Where query results come from: local exports (duckdb-kql) or Azure."""
+"""Where query results come from: local exports (duckdb-kql) or Azure.
+
+A source runs rendered KQL text and returns a DataFrame; nothing else in the kit
+knows whether the rows came from a file or a workspace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from analysis.errors import KitError
+
+SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample" / "gateway_logs.parquet"
+SOURCE_KINDS = ("sample", "file:PATH")
+
+
+class Source(Protocol):
+    """What the investigation needs from any source."""
+
+    mode: str
+
+    @property
+    def description(self) -> str: ...
+
+    def run(self, kql: str) -> pd.DataFrame: ...
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None: ...
+
+
+def open_source(spec: str, mode: str | None = None) -> Source:
+    """``sample`` or ``file:PATH``; an unknown kind is a ``KitError`` listing the known ones."""
+    from analysis.sources.local import open_local
+
+    if spec == "sample":
+        if not SAMPLE_PATH.is_file():
+            raise KitError(f"the sample incident is missing at {SAMPLE_PATH}; rebuild it with 'make sample'")
+        return open_local(SAMPLE_PATH, mode)
+    kind, _, rest = spec.partition(":")
+    if kind == "file" and rest:
+        return open_local(rest, mode)
+    raise KitError(f"unknown source {spec!r} (use one of: {', '.join(SOURCE_KINDS)})")

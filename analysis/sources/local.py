@@ -109,7 +109,7 @@ class LocalSource:
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last ``TimeGenerated`` in the file, or None when it holds no rows."""
-        first, last = self.connection.sql(
+        first, last = self.connection.execute(
             f"SELECT min(TimeGenerated), max(TimeGenerated) FROM {self.table}"
         ).fetchone()
         if first is None:

@@ -1,0 +1,125 @@
+"""The findings document: what the report concludes, for machines (``findings.json``).
+
+Its shape is fixed by ``findings.schema.json`` beside this file; every document
+is checked against it before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+
+from analysis import __version__
+from analysis.assumptions import Assumptions
+from analysis.classify import Assessment
+from analysis.mitigations import Mitigation
+from analysis.verdict import Verdict
+
+SCHEMA_PATH = Path(__file__).with_name("findings.schema.json")
+
+
+def iso(value: Any) -> str | None:
+    """ISO 8601 UTC with a ``Z``, or None.
+
+    >>> iso(pd.Timestamp("2025-02-25 09:19:00")), iso(None)
+    ('2025-02-25T09:19:00Z', None)
+    """
+    if value is None or value is pd.NaT:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    text = ts.isoformat()
+    return text + "Z"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: timestamps as ISO text, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, pd.Timestamp):
+        return iso(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def destination_entry(assessment: Assessment) -> dict[str, Any]:
+    evidence = assessment.evidence
+    episode = assessment.episode
+    return _plain({
+        "destination": assessment.destination,
+        "classification": assessment.classification,
+        "reason": assessment.reason,
+        "requests": evidence["requests"],
+        "http_5xx": evidence["http_5xx"],
+        "connection_failures": evidence["connection_failures"],
+        "p95_backend_ms": evidence["worst_p95_backend_ms"],
+        "peak_snat_demand": evidence["peak_snat_demand"],
+        "onset": episode.onset if episode else None,
+        "peak": episode.peak if episode else None,
+        "recovery": episode.recovery if episode else None,
+        "evidence": evidence,
+        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in assessment.checks],
+    })
+
+
+def build(
+    *,
+    verdict: Verdict,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    source: str,
+    mode: str,
+    assumptions: Assumptions,
+    assessments: list[Assessment],
+    timeline: list[dict[str, Any]],
+    mitigations: list[Mitigation],
+    what_if: pd.DataFrame,
+    queries: Iterable[dict[str, Any]],
+) -> dict[str, Any]:
+    """The findings document, ready for ``json.dumps``."""
+    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
+    return _plain({
+        "kit_version": __version__,
+        "verdict": verdict.verdict,
+        "verdict_reason": verdict.reason,
+        "window": {"start": iso(window[0]), "end": iso(window[1])},
+        "source": source,
+        "mode": mode,
+        "assumptions": assumptions.as_dict() | {"snat_capacity": assumptions.snat_capacity},
+        "destinations": [destination_entry(a) for a in assessments],
+        "timeline": timeline,
+        "empirical_capacity": [
+            {
+                "destination": a.destination,
+                "demand_at_onset": a.evidence["demand_at_onset"],
+                "assumed_capacity": assumptions.snat_capacity,
+            }
+            for a in exhausted
+        ],
+        "mitigations": [
+            {"id": m.id, "title": m.title, "reason": m.reason, "destinations": list(m.destinations)}
+            for m in mitigations
+        ],
+        "what_if": what_if.to_dict("records"),
+        "queries": list(queries),
+    })
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` when the document breaks its schema."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Validated, stable JSON text."""
+    validate(document)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,141 @@
+"""One investigation: run the packaged queries on a source, then the analysis, then the findings.
+
+This is the only module that strings the steps together, in the order of the
+data path: parameters -> rendered KQL -> source -> DataFrames -> analysis -> findings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from analysis import findings as findings_doc
+from analysis import queries
+from analysis.assumptions import Assumptions
+from analysis.classify import Assessment, assess_all
+from analysis.errors import KitError
+from analysis.health import complete_minutes
+from analysis.literals import kql_literal
+from analysis.mitigations import Mitigation, recommend
+from analysis.snat import snat_demand, what_if, what_if_settings
+from analysis.sources import Source
+from analysis.verdict import Verdict, decide, timeline
+
+
+@dataclass(frozen=True)
+class QueryRun:
+    """A query as it ran: its rendered text, parameters, result and cost."""
+
+    name: str
+    mode: str
+    parameters: dict[str, str]
+    kql: str
+    result: pd.DataFrame = field(repr=False)
+    duration_s: float
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "parameters": self.parameters,
+            "rows": len(self.result),
+            "duration_s": round(self.duration_s, 3),
+            "kql": self.kql,
+        }
+
+
+def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
+    """Render a packaged query for the source's logging mode and run it."""
+    query = queries.load(name)
+    bound = query.bind(values)
+    kql = query.render(bound, source.mode)
+    began = time.perf_counter()
+    result = source.run(kql)
+    return QueryRun(
+        name=name,
+        mode=source.mode,
+        parameters={p.name: kql_literal(bound[p.name], p.kql_type) for p in query.parameters},
+        kql=kql,
+        result=result,
+        duration_s=time.perf_counter() - began,
+    )
+
+
+def window_for(source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window asked for, or the source's whole range in whole minutes."""
+    if start is None or end is None:
+        found = source.time_range()
+        if found is None:
+            raise KitError("the source holds no rows; give --start and --end to report on an empty window")
+        start = start if start is not None else found[0].floor("min")
+        end = end if end is not None else found[1].floor("min") + pd.Timedelta(minutes=1)
+    if not start < end:
+        raise KitError(f"start {start.isoformat()} is not before end {end.isoformat()}")
+    return start, end
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """Everything the report shows, computed once."""
+
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    source: str
+    mode: str
+    assumptions: Assumptions
+    demand: pd.DataFrame = field(repr=False)
+    assessments: list[Assessment]
+    verdict: Verdict
+    timeline: list[dict[str, Any]]
+    mitigations: list[Mitigation]
+    what_if: pd.DataFrame = field(repr=False)
+    runs: list[QueryRun] = field(repr=False)
+
+    @property
+    def findings(self) -> dict[str, Any]:
+        return findings_doc.build(
+            verdict=self.verdict,
+            window=self.window,
+            source=self.source,
+            mode=self.mode,
+            assumptions=self.assumptions,
+            assessments=self.assessments,
+            timeline=self.timeline,
+            mitigations=self.mitigations,
+            what_if=self.what_if,
+            queries=[run.record() for run in self.runs],
+        )
+
+
+def investigate(
+    source: Source,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    assumptions: Assumptions | None = None,
+) -> Investigation:
+    """Run the whole diagnosis for one window of one source."""
+    assumptions = assumptions or Assumptions()
+    window = window_for(source, start, end)
+    health_run = run_query(source, "destination_health", {"start": window[0], "end": window[1]})
+    demand = snat_demand(complete_minutes(health_run.result, *window), assumptions)
+    assessments = assess_all(demand, assumptions)
+    verdict = decide(assessments, demand, assumptions)
+    mitigations = recommend(assessments, demand, assumptions)
+    exhausted = [a.destination for a in assessments if a.classification == "snat_exhaustion"]
+    peak = max((a.evidence["peak_snat_demand"] for a in assessments if a.destination in exhausted), default=0.0)
+    table = what_if(demand, exhausted, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
+    return Investigation(
+        window=window,
+        source=source.description,
+        mode=source.mode,
+        assumptions=assumptions,
+        demand=demand,
+        assessments=assessments,
+        verdict=verdict,
+        timeline=timeline(assessments),
+        mitigations=mitigations,
+        what_if=table,
+        runs=[health_run],
+    )

@@ -1,0 +1,126 @@
+"""The report's words, written from the findings document (pure: dict in, Markdown out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+HEADLINES = {
+    "snat_exhaustion": "SNAT port exhaustion",
+    "no_snat_evidence": "No evidence of SNAT port exhaustion",
+    "insufficient_data": "Not enough traffic to judge",
+}
+
+
+def _minute(text: str | None) -> str:
+    return "-" if text is None else text.replace("T", " ").removesuffix("Z")[:16]
+
+
+def summary(findings: dict[str, Any]) -> str:
+    """The verdict, the window and the destinations that matter, in a few lines."""
+    window = findings["window"]
+    lines = [
+        f"## Verdict: {HEADLINES[findings['verdict']]}",
+        "",
+        f"**{findings['verdict_reason']}.**",
+        "",
+        f"Window: {_minute(window['start'])} to {_minute(window['end'])} UTC; source: {findings['source']}; "
+        f"logging mode: `{findings['mode']}`.",
+        "",
+    ]
+    for entry in findings["destinations"]:
+        if entry["classification"] == "healthy":
+            continue
+        lines.append(
+            f"- **{entry['destination']}**: {entry['classification'].replace('_', ' ')} from {_minute(entry['onset'])}"
+            f" to {_minute(entry['recovery'])} UTC; {entry['reason']}."
+        )
+    return "\n".join(lines)
+
+
+def assumptions(findings: dict[str, Any]) -> str:
+    """The SNAT demand model in plain words, with the figures it used."""
+    a = findings["assumptions"]
+    text = (
+        "### How SNAT demand is estimated\n\n"
+        f"Each backend connection takes one SNAT port for its destination IP and port. A closed connection keeps "
+        f"its port for **{a['port_hold_minutes']} more minutes**, so the ports a destination needs at any minute are "
+        f"about the connections it opened in the last {a['port_hold_minutes']} minutes. Connections opened are the "
+        f"requests divided by **{a['requests_per_connection']:g} request(s) per connection** (1 = no reuse, the worst case). "
+        f"Capacity is **{a['snat_ports']:,} ports per unit x {a['units']} unit(s) = {a['snat_capacity']:,}** per destination.\n\n"
+        f"*Assumption:* Microsoft does not publish APIM's SNAT ports per unit (azure-docs issue #109030). "
+        f"{a['snat_ports']:,} is the Azure Load Balancer default for pools of 1-50 instances; set "
+        f"`--param snat_ports=...`, `units=...` and `requests_per_connection=...` to what you know."
+    )
+    empirical = findings["empirical_capacity"]
+    if empirical:
+        text += "\n\n**Empirical capacity:** " + "; ".join(
+            f"failures on {e['destination']} began at an estimated {e['demand_at_onset']:,.0f} connections "
+            f"({e['demand_at_onset'] / e['assumed_capacity']:.0%} of the assumed {e['assumed_capacity']:,})"
+            for e in empirical
+        ) + ". A figure far from 100 % means the capacity or the reuse assumption is off."
+    return text
+
+
+def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
+    """One row per destination, the columns a responder scans first."""
+    rows = [
+        {
+            "destination": e["destination"],
+            "classification": e["classification"],
+            "requests": e["requests"],
+            "HTTP 5xx": e["http_5xx"],
+            "connection failures": e["connection_failures"],
+            "failure share": f"{e['evidence']['failure_share']:.1%}",
+            "worst p95 backend (ms)": e["p95_backend_ms"],
+            "peak SNAT demand": e["peak_snat_demand"],
+            "onset (UTC)": _minute(e["onset"]),
+            "recovery (UTC)": _minute(e["recovery"]),
+        }
+        for e in findings["destinations"]
+    ]
+    return pd.DataFrame(rows)
+
+
+def evidence(findings: dict[str, Any]) -> str:
+    """Per affected destination: why it was classified so, check by check."""
+    parts = []
+    for entry in findings["destinations"]:
+        if not entry["checks"] and entry["classification"] == "healthy":
+            continue
+        parts.append(f"#### {entry['destination']}: {entry['classification'].replace('_', ' ')}\n\n{entry['reason']}.")
+        for check in entry["checks"]:
+            mark = "pass" if check["passed"] else "FAIL"
+            parts.append(f"- [{mark}] `{check['name']}`: {check['detail']}")
+        others = entry["evidence"].get("other_destinations_failing")
+        if others is not None:
+            parts.append(f"- other destinations failing at the same time: {', '.join(others) if others else 'none'}")
+        lag = entry["evidence"].get("recovery_lag_minutes")
+        if lag is not None:
+            parts.append(f"- recovery came {lag:.0f} minute(s) after demand fell back below its onset level")
+    return "\n".join(parts) if parts else "No destination shows trouble."
+
+
+def mitigations(findings: dict[str, Any]) -> str:
+    """Numbered, in the order to try them, each with its reason."""
+    items = findings["mitigations"]
+    if not items:
+        return "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
+    return "\n".join(f"{n}. **{m['title']}** (`{m['id']}`): {m['reason']}." for n, m in enumerate(items, 1))
+
+
+def queries_table(findings: dict[str, Any]) -> pd.DataFrame:
+    """The appendix index: every query run, with mode, parameters, rows and duration."""
+    return pd.DataFrame(
+        [
+            {
+                "query": q["name"],
+                "mode": q["mode"],
+                "parameters": ", ".join(f"{k} = {v}" for k, v in q["parameters"].items()),
+                "rows": q["rows"],
+                "duration (s)": q["duration_s"],
+            }
+            for q in findings["queries"]
+        ]
+    )

@@ -1,0 +1,56 @@
+"""Seaborn figures for the report; they draw frames they are given and read nothing else."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+PANELS = (
+    ("requests", "requests / min"),
+    ("connection_failures", "connection failures / min"),
+    ("backend_p95_ms", "backend p95 (ms)"),
+    ("snat_demand", "SNAT demand (connections)"),
+)
+
+
+def destinations_over_time(demand: pd.DataFrame, capacity: float, highlight: list[str] | None = None) -> Figure:
+    """Requests, failures, p95 latency and SNAT demand per destination, one panel each, shared time axis."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    figure, axes = plt.subplots(len(PANELS), 1, figsize=(11, 12), sharex=True)
+    order = sorted(demand["destination"].unique(), key=lambda d: (d not in (highlight or []), d))
+    palette = dict(zip(order, sns.color_palette("tab10", n_colors=max(len(order), 1))))
+    for axis, (column, label) in zip(axes, PANELS):
+        if len(demand):
+            sns.lineplot(data=demand, x="minute", y=column, hue="destination", hue_order=order,
+                         palette=palette, ax=axis, linewidth=1.4, legend=axis is axes[0])
+        axis.set_ylabel(label)
+        axis.set_xlabel("")
+    axes[-1].axhline(capacity, color="crimson", linestyle="--", linewidth=1.2, label=f"assumed capacity ({capacity:.0f})")
+    axes[-1].axhline(0.75 * capacity, color="darkorange", linestyle=":", linewidth=1.0, label="75 % of capacity")
+    axes[-1].legend(loc="upper left", fontsize="small")
+    if axes[0].get_legend() is not None:
+        sns.move_legend(axes[0], "upper left", bbox_to_anchor=(1.01, 1.0), title="destination", fontsize="small")
+    axes[-1].set_xlabel("time (UTC)")
+    figure.tight_layout()
+    return figure
+
+
+def what_if_chart(table: pd.DataFrame) -> Figure:
+    """Predicted peak utilisation per setting, against the 100 % and 75 % lines."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    figure, axis = plt.subplots(figsize=(9, 0.6 * max(len(table), 2) + 1.2))
+    if len(table):
+        sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color="steelblue")
+    axis.axvline(1.0, color="crimson", linestyle="--", linewidth=1.2, label="capacity")
+    axis.axvline(0.75, color="darkorange", linestyle=":", linewidth=1.0, label="75 %")
+    axis.set_xlabel("predicted peak SNAT utilisation (1.0 = all ports)")
+    axis.set_ylabel("")
+    axis.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    return figure

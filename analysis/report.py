@@ -1,0 +1,65 @@
+"""What the report notebook calls: read its string parameters, investigate, keep the results.
+
+Papermill hands every parameter over as plain text or numbers; this turns them
+into typed values (a ``KitError`` for bad ones), runs the investigation, and
+writes ``findings.json`` plus each query's result (Parquet) beside the report, so
+every figure can be redrawn from the files without the source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis import findings as findings_doc
+from analysis.assumptions import from_params
+from analysis.errors import KitError
+from analysis.investigation import Investigation, investigate
+from analysis.literals import parse_utc
+from analysis.sources import open_source
+
+FINDINGS_FILE = "findings.json"
+RESULTS_DIR = "results"
+
+
+def optional_time(name: str, text: str | None) -> pd.Timestamp | None:
+    """``""`` or None means "not given"; anything else must be an ISO 8601 time."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        return parse_utc(str(text))
+    except ValueError as err:
+        raise KitError(f"{name}: {err}") from None
+
+
+def run(
+    source: str,
+    start: str | None = None,
+    end: str | None = None,
+    mode: str | None = None,
+    output_dir: str | None = None,
+    **assumptions: Any,
+) -> Investigation:
+    """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results."""
+    settings = from_params({name: str(value) for name, value in assumptions.items()})
+    window_start, window_end = optional_time("start", start), optional_time("end", end)
+    opened = open_source(source, mode or None)
+    investigation = investigate(opened, window_start, window_end, settings)
+    if output_dir:
+        save(investigation, Path(output_dir))
+    return investigation
+
+
+def save(investigation: Investigation, folder: Path) -> dict[str, Any]:
+    """Write ``findings.json`` and the query results; return the findings document."""
+    document = investigation.findings
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FINDINGS_FILE).write_text(findings_doc.dumps(document), encoding="utf-8")
+    results = folder / RESULTS_DIR
+    results.mkdir(exist_ok=True)
+    for query_run in investigation.runs:
+        query_run.result.to_parquet(results / f"{query_run.name}.parquet", index=False)
+        (results / f"{query_run.name}.kql").write_text(query_run.kql, encoding="utf-8")
+    return document
