@@ -1,0 +1,56 @@
+# The two Quick start commands (`make report`, `make test`) set up what they need themselves:
+# a .venv with the pinned packages, the node package that validates KQL, and Chromium for the
+# browser test. Each step runs again only when its inputs change.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+OUT ?= reports/sample
+
+.PHONY: report test setup sample lock bench clean
+
+report: $(STAMP_PY)
+	$(BIN)/apim-snat report --source sample --out $(OUT)
+	@echo "Open $(OUT)/report.html in a browser."
+
+test: $(STAMP_PY) $(STAMP_NODE) chromium
+	$(BIN)/python -m pytest
+
+setup: $(STAMP_PY) $(STAMP_NODE)
+
+$(STAMP_PY): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name apim-snat --display-name "Python (apim-snat kit)" >/dev/null
+	touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20 or newer"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The browser test opens the report in headless Chromium (Debian's package).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	  else echo "note: no chromium found; install it (apt-get install chromium) or the browser test fails"; fi; }
+
+# Rebuild the embedded sample incident from its generator (fixed seed: same bytes every time).
+sample: $(STAMP_PY)
+	$(BIN)/python -m analysis.synthetic data/sample
+
+# Record the exact versions of every installed package (direct pins live in pyproject.toml).
+lock: $(STAMP_PY)
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
+
+bench: $(STAMP_PY) $(STAMP_NODE)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules reports
