@@ -1,0 +1,190 @@
+"""Write generated logs the ways real data reaches the kit.
+
+Three shapes: the legacy ``AzureDiagnostics`` table (same requests, flattened
+with type suffixes), the Log Analytics portal's "Export to CSV" text, and
+Parquet. Parquet output is byte-for-byte repeatable so that the embedded sample
+does not churn in version control when regenerated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analysis.synthetic.schema import AZURE_DIAGNOSTICS, conform
+
+#: AzureDiagnostics column <- ApiManagementGatewayLogs column, same value (types are cast by ``conform``).
+LEGACY_SAME_VALUE: dict[str, str] = {
+    "TenantId": "TenantId",
+    "TimeGenerated": "TimeGenerated",
+    "SourceSystem": "SourceSystem",
+    "CorrelationId": "CorrelationId",
+    "CallerIPAddress": "CallerIpAddress",
+    "DurationMs": "TotalTime",
+    "isRequestSuccess_b": "IsRequestSuccess",
+    "Region_s": "Region",
+    "method_s": "Method",
+    "url_s": "Url",
+    "clientProtocol_s": "ClientProtocol",
+    "responseCode_d": "ResponseCode",
+    "responseSize_d": "ResponseSize",
+    "requestSize_d": "RequestSize",
+    "cache_s": "Cache",
+    "cacheTime_d": "CacheTime",
+    "clientTime_d": "ClientTime",
+    "backendTime_d": "BackendTime",
+    "backendMethod_s": "BackendMethod",
+    "backendUrl_s": "BackendUrl",
+    "backendProtocol_s": "BackendProtocol",
+    "backendResponseCode_d": "BackendResponseCode",
+    "backendId_s": "BackendId",
+    "apiId_s": "ApiId",
+    "apiRevision_s": "ApiRevision",
+    "operationId_s": "OperationId",
+    "productId_s": "ProductId",
+    "userId_s": "UserId",
+    "apimSubscriptionId_s": "ApimSubscriptionId",
+    "clientTlsVersion_s": "ClientTlsVersion",
+    "lastError_elapsed_d": "LastErrorElapsed",
+    "lastError_source_s": "LastErrorSource",
+    "lastError_section_s": "LastErrorSection",
+    "lastError_reason_s": "LastErrorReason",
+    "lastError_message_s": "LastErrorMessage",
+    "lastError_scope_s": "LastErrorScope",
+    "errors_s": "Errors",
+}
+
+
+def _resource_parts(resource_id: str) -> dict[str, str]:
+    """Subscription, resource group and name from an APIM resource id.
+
+    >>> _resource_parts("/subscriptions/S/resourcegroups/rg-a/providers/microsoft.apimanagement/service/apim-x")
+    {'SubscriptionId': 'S', 'ResourceGroup': 'RG-A', 'Resource': 'APIM-X', 'ResourceId': '/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG-A/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/APIM-X'}
+    """
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+
+    def after(name: str) -> str:
+        return parts[lowered.index(name) + 1] if name in lowered and lowered.index(name) + 1 < len(parts) else ""
+
+    return {
+        "SubscriptionId": after("subscriptions"),
+        "ResourceGroup": after("resourcegroups").upper(),
+        "Resource": after("service").upper(),
+        "ResourceId": resource_id.upper(),
+    }
+
+
+def to_azure_diagnostics(logs: pd.DataFrame) -> pd.DataFrame:
+    """The same requests as legacy-mode ``AzureDiagnostics`` rows (``Category == "GatewayLogs"``).
+
+    Numbers become ``real`` (``*_d``), ``TotalTime`` becomes ``DurationMs``;
+    every column of ``kql/schema/AzureDiagnostics.columns.csv`` is present.
+    """
+    frame = pd.DataFrame({target: logs[source] for target, source in LEGACY_SAME_VALUE.items()}, index=logs.index)
+    parts = {rid: _resource_parts(rid) for rid in logs["_ResourceId"].unique()}
+    for field in ("SubscriptionId", "ResourceGroup", "Resource", "ResourceId"):
+        frame[field] = logs["_ResourceId"].map({rid: p[field] for rid, p in parts.items()})
+    frame["_ResourceId"] = logs["_ResourceId"]
+    frame["Type"] = AZURE_DIAGNOSTICS
+    frame["ResourceProvider"] = "MICROSOFT.APIMANAGEMENT"
+    frame["ResourceType"] = "SERVICE"
+    frame["Category"] = "GatewayLogs"
+    frame["OperationName"] = "Microsoft.ApiManagement/GatewayLogs"
+    frame["Level"] = "Informational"
+    frame["lastError_path_s"] = ""
+    frame["truncated_d"] = 0.0
+    frame["AdditionalFields"] = ""
+    return conform(frame, AZURE_DIAGNOSTICS)
+
+
+def us_datetime_text(values: pd.Series) -> pd.Series:
+    """Times as the portal shows them in US English: ``2/25/2025, 9:19:25.391 AM``; null -> empty.
+
+    >>> times = ["2025-02-25 09:19:25.391", "2025-02-25 00:05:00.000", "2025-02-25 13:00:00.000", None]
+    >>> us_datetime_text(pd.Series(pd.to_datetime(times))).tolist()
+    ['2/25/2025, 9:19:25.391 AM', '2/25/2025, 12:05:00.000 AM', '2/25/2025, 1:00:00.000 PM', '']
+    """
+    dt = values.dt
+    present = values.notna()
+    hour = dt.hour.fillna(0).astype(int)
+    twelve = ((hour + 11) % 12 + 1).astype(str)
+    ampm = np.where(hour < 12, " AM", " PM")
+
+    def two(series: pd.Series) -> pd.Series:
+        return series.fillna(0).astype(int).astype(str).str.zfill(2)
+
+    millis = (dt.microsecond.fillna(0).astype(int) // 1000).astype(str).str.zfill(3)
+    text = (
+        dt.month.fillna(0).astype(int).astype(str) + "/" + dt.day.fillna(0).astype(int).astype(str) + "/"
+        + dt.year.fillna(0).astype(int).astype(str) + ", " + twelve + ":" + two(dt.minute) + ":" + two(dt.second)
+        + "." + millis + ampm
+    )
+    return text.where(present, "").astype(object)
+
+
+def _real_text(value: float) -> str:
+    """A real as Kusto prints it: no trailing ``.0`` on whole numbers, empty for null.
+
+    >>> [_real_text(v) for v in (1234567.0, 0.25, float("nan"))]
+    ['1234567', '0.25', '']
+    """
+    if pd.isna(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def portal_frame(df: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The text table the portal's "Export to CSV" would write for ``df``.
+
+    Datetime columns are renamed ``<name> [UTC]`` and written in US-English
+    locale; booleans as ``true``/``false``; nulls as empty text.
+    """
+    chosen = df[list(columns)] if columns is not None else df
+    out: dict[str, pd.Series] = {}
+    for name in chosen.columns:
+        series = chosen[name]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            out[f"{name} [UTC]"] = us_datetime_text(series)
+        elif pd.api.types.is_bool_dtype(series):
+            out[name] = series.map({True: "true", False: "false"}).astype(object).where(series.notna(), "")
+        elif pd.api.types.is_float_dtype(series):
+            out[name] = series.map(_real_text).astype(object)
+        else:
+            out[name] = series.astype(object).where(series.notna(), "").astype(str)
+    return pd.DataFrame(out, index=chosen.index)
+
+
+def write_portal_csv(df: pd.DataFrame, path: str | Path, columns: Sequence[str] | None = None) -> None:
+    """Write ``df`` as the Log Analytics portal's "Export to CSV" does (optionally a projection).
+
+    A KQL ``project`` before exporting keeps only some columns; ``columns``
+    reproduces that.
+    """
+    portal_frame(df, columns).to_csv(path, index=False, lineterminator="\r\n", encoding="utf-8")
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` to Parquet with fixed settings, so equal frames give equal bytes.
+
+    No index is stored, one row group per 65,536 rows, zstd compression,
+    statistics on, and the pandas metadata (which records dtypes such as
+    ``Int32``) is kept as pandas writes it, which depends only on the frame.
+    """
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(
+        table,
+        path,
+        row_group_size=65_536,
+        compression="zstd",
+        compression_level=9,
+        use_dictionary=True,
+        write_statistics=True,
+        data_page_size=1 << 20,
+        version="2.6",
+    )
