@@ -1,0 +1,46 @@
+"""Shared fixtures: scenario exports written once per session from the committed generator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from analysis.synthetic import Incident, generate
+from analysis.synthetic.exports import to_azure_diagnostics, write_parquet
+from analysis.synthetic.library import scenario
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def incident() -> Callable[[str], Incident]:
+    """A generated scenario by name, generated once."""
+    cache: dict[str, Incident] = {}
+
+    def get(name: str) -> Incident:
+        if name not in cache:
+            cache[name] = generate(scenario(name))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def scenario_export(incident, tmp_path_factory) -> Callable[[str, str], Path]:
+    """Path of a scenario written as Parquet in the given logging mode, written once."""
+    folder = tmp_path_factory.mktemp("scenarios")
+    cache: dict[tuple[str, str], Path] = {}
+
+    def get(name: str, mode: str = "resource") -> Path:
+        if (name, mode) not in cache:
+            logs = incident(name).logs
+            frame = logs if mode == "resource" else to_azure_diagnostics(logs)
+            path = folder / f"{name}.{mode}.parquet"
+            write_parquet(frame, path)
+            cache[(name, mode)] = path
+        return cache[(name, mode)]
+
+    return get
