@@ -110,6 +110,17 @@ def mitigations(findings: dict[str, Any]) -> str:
     return "\n".join(f"{n}. **{m['title']}** (`{m['id']}`): {m['reason']}." for n, m in enumerate(items, 1))
 
 
+def timeline_table(findings: dict[str, Any]) -> pd.DataFrame:
+    """Onsets, peaks and recoveries of every destination, in time order."""
+    return pd.DataFrame(
+        [
+            {"time (UTC)": _minute(e["time"]), "destination": e["destination"], "event": e["event"],
+             "classification": e["classification"].replace("_", " ")}
+            for e in findings["timeline"]
+        ]
+    )
+
+
 def queries_table(findings: dict[str, Any]) -> pd.DataFrame:
     """The appendix index: every query run, with mode, parameters, rows and duration."""
     return pd.DataFrame(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -37,6 +34,7 @@ def destinations_over_time(demand: pd.DataFrame, capacity: float, highlight: lis
     if axes[0].get_legend() is not None:
         sns.move_legend(axes[0], "upper left", bbox_to_anchor=(1.01, 1.0), title="destination", fontsize="small")
     axes[-1].set_xlabel("time (UTC)")
+    axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     figure.tight_layout()
     return figure
 

@@ -152,7 +152,7 @@ def _column_expression(
     else:
         return f"CAST({column} AS {target})"
     empty = f"({column} IS NULL OR trim(CAST({column} AS VARCHAR)) = '')"
-    bad = con.sql(
+    bad = con.execute(
         f"SELECT CAST({column} AS VARCHAR) FROM src WHERE NOT {empty} AND {convert} IS NULL LIMIT 1"
     ).fetchone()
     if bad is not None:

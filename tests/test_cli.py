@@ -1,0 +1,106 @@
+"""Command line: every user mistake is one line on stderr and exit code 2; reports replace folders whole."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import render
+from analysis.cli import main
+
+from conftest import REPO
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--source", "file:/nonexistent/logs.parquet", "--out", "{out}"], "no such file"),
+        (["report", "--source", "file:{notes}", "--out", "{out}"], "not a readable Parquet file"),
+        (["report", "--source", "ftp:somewhere", "--out", "{out}"], "unknown source 'ftp:somewhere'"),
+        (["report", "--start", "2025-02-25T10:00Z", "--end", "2025-02-25T09:00Z", "--out", "{out}"], "is not before end"),
+        (["report", "--start", "yesterday", "--out", "{out}"], "--start: expected an ISO 8601 time"),
+        (["report", "--param", "snat_ports=-5", "--out", "{out}"], "'snat_ports' is out of range"),
+        (["report", "--param", "snat_ports=abc", "--out", "{out}"], "'snat_ports': expected a whole number"),
+        (["report", "--param", "units=0", "--out", "{out}"], "'units' is out of range"),
+        (["report", "--param", "requests_per_connection=0.5", "--out", "{out}"], "'requests_per_connection' is out of range"),
+        (["report", "--param", "colour=red", "--out", "{out}"], "unknown parameter 'colour'"),
+        (["report", "--param", "units", "--out", "{out}"], "--param takes NAME=VALUE"),
+        (["report", "--mode", "legacy", "--out", "{out}"], "invalid choice: 'legacy'"),
+        (["report"], "the following arguments are required: --out"),
+        (["explode"], "invalid choice: 'explode'"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, args, message):
+    notes = tmp_path / "notes.parquet"
+    notes.write_text("not parquet", encoding="utf-8")
+    args = [a.format(out=tmp_path / "out", notes=notes) for a in args]
+    code, err = run_cli(capsys, *args)
+    assert code == 2
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("apim-snat")), "report", "--param", "units=0", "--out", str(tmp_path / "x")],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("'units' is out of range: 0 (at least 1)")
+    assert "Traceback" not in result.stderr
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--source", "--start", "--end", "--mode", "--param", "--out", "snat_ports", "units", "requests_per_connection"):
+        assert option in out
+
+
+def test_a_failed_run_leaves_the_earlier_report_untouched(capsys, tmp_path, monkeypatch):
+    from papermill.exceptions import PapermillExecutionError
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "findings.json").write_text('{"verdict": "earlier"}', encoding="utf-8")
+    (out / "report.html").write_text("earlier", encoding="utf-8")
+
+    def failing(*args, **kwargs):
+        Path(kwargs.get("output_path", args[1])).write_text("half", encoding="utf-8")
+        raise PapermillExecutionError(2, 1, "report.run(...)", "KitError", "the window holds rows of another planet", [])
+
+    monkeypatch.setattr("papermill.execute_notebook", failing)
+    code, err = run_cli(capsys, "report", "--out", str(out))
+    assert code == 2 and "another planet" in err
+    assert (out / "findings.json").read_text(encoding="utf-8") == '{"verdict": "earlier"}'
+    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging folder left behind
+
+
+def test_a_folder_of_other_files_is_not_replaced(capsys, tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious", encoding="utf-8")
+    code, err = run_cli(capsys, "report", "--out", str(tmp_path))
+    assert code == 2 and "holds other files" in err
+    assert (tmp_path / "thesis.tex").read_text(encoding="utf-8") == "precious"
+
+
+def test_staging_swap_replaces_an_earlier_report(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "findings.json").write_text("old", encoding="utf-8")
+    with render._staging(out) as staging:
+        (staging / "findings.json").write_text("new", encoding="utf-8")
+    assert (out / "findings.json").read_text(encoding="utf-8") == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
