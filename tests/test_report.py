@@ -1,0 +1,114 @@
+"""End to end: the sample incident becomes report.html, report.ipynb and findings.json, opened in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from analysis import findings as findings_doc
+from analysis.render import KERNEL_NAME
+
+from conftest import REPO, SAMPLE_DIR
+
+APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
+
+
+def render(out: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([APIM_SNAT, "report", *args, "--out", str(out)], capture_output=True, text=True,
+                            cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports") / "sample"
+    render(out, "--source", "sample")
+    return out
+
+
+def test_the_report_folder_holds_the_three_files(sample_report):
+    assert sorted(p.name for p in sample_report.iterdir() if p.is_file()) == ["findings.json", "report.html", "report.ipynb"]
+    assert (sample_report / "results" / "destination_health.parquet").is_file()
+
+
+def test_findings_flag_the_exhausted_destination_and_only_it(sample_report):
+    document = json.loads((sample_report / "findings.json").read_text(encoding="utf-8"))
+    findings_doc.validate(document)
+    truth = json.loads((SAMPLE_DIR / "truth.json").read_text(encoding="utf-8"))["destinations"]
+    expected = {name for name, t in truth.items() if t["classification"] == "snat_exhaustion"}
+    assert document["verdict"] == "snat_exhaustion"
+    flagged = {d["destination"] for d in document["destinations"] if d["classification"] == "snat_exhaustion"}
+    assert flagged == expected
+    for entry in document["destinations"]:
+        assert entry["classification"] == truth[entry["destination"]]["classification"]
+        if entry["destination"] in expected:
+            onset = pd.Timestamp(entry["onset"])
+            assert abs(onset - pd.Timestamp(truth[entry["destination"]]["onset"])) <= pd.Timedelta(minutes=2)
+    incident = json.loads((SAMPLE_DIR / "truth.json").read_text(encoding="utf-8"))
+    assert document["window"] == {"start": incident["start"], "end": incident["end"]}
+    assert [m["id"] for m in document["mitigations"]][0] == "scale_out"
+    assert document["queries"][0]["name"] == "destination_health" and document["queries"][0]["rows"] > 0
+
+
+def test_the_notebook_ran_under_the_kits_kernel_without_errors(sample_report):
+    notebook = nbformat.read(sample_report / "report.ipynb", as_version=4)
+    assert notebook.metadata["kernelspec"]["name"] == KERNEL_NAME
+    assert notebook.metadata["papermill"]["parameters"]["source"] == "sample"
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code)
+    assert not [o for cell in code for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert any("injected-parameters" in cell.metadata.get("tags", []) for cell in code)
+
+
+def test_the_html_is_self_contained_with_code_hidden(sample_report):
+    html = (sample_report / "report.html").read_text(encoding="utf-8")
+    external = re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//[^"' >]+|@import\s+url\(\s*["']?https?:|url\(\s*["']?https?://""", html)
+    assert external == []
+    assert "require.min.js" not in html and "mathjax" not in html.lower()
+    assert html.count("data:image/png;base64,") >= 2
+    assert "Verdict: SNAT port exhaustion" in html
+    assert "report.run(" not in html and "from analysis import" not in html
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("headless Chromium is needed for the browser test: apt-get install chromium (make test does it as root)")
+    return found
+
+
+def test_the_report_renders_in_a_headless_browser_with_no_network(sample_report, tmp_path):
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (sample_report / "report.html").as_uri()
+    dom = subprocess.run([chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert "Verdict: SNAT port exhaustion" in dom.stdout
+    assert "orders.contoso-backend.com:443" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium(), *flags, "--hide-scrollbars", "--window-size=1200,4000", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120)
+    from PIL import Image
+
+    # Text and tables are grey; only the embedded charts bring saturated colour to the page.
+    saturation = Image.open(shot).convert("HSV").getchannel("S")
+    coloured = sum(saturation.histogram()[100:]) / (saturation.width * saturation.height)
+    assert coloured > 0.002
+
+
+def test_an_empty_window_renders_and_says_insufficient_data(tmp_path):
+    out = tmp_path / "empty"
+    render(out, "--source", "sample", "--start", "2025-02-24T06:00:00Z", "--end", "2025-02-24T07:00:00Z")
+    document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert document["verdict"] == "insufficient_data"
+    assert document["destinations"] == [] and document["mitigations"] == []
+    assert "Not enough traffic to judge" in (out / "report.html").read_text(encoding="utf-8")
