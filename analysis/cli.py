@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from analysis.errors import KitError
 
@@ -62,6 +62,59 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _queries_list(args: argparse.Namespace) -> int:
+    from analysis import queries
+
+    for query in queries.packaged():
+        print(f"{query.name}\t{query.description}")
+    return 0
+
+
+def _default_window() -> dict[str, Any]:
+    """The last 24 hours in whole minutes: what a pasted query looks at unless told otherwise."""
+    import pandas as pd
+
+    end = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min")
+    return {"start": end - pd.Timedelta(days=1), "end": end}
+
+
+def _queries_show(args: argparse.Namespace) -> int:
+    from analysis import queries
+
+    query = queries.load(args.name)
+    values = {**_default_window(), **query.parse_params(_key_values(args.param))}
+    print(query.render(values, args.mode), end="")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from analysis import queries
+    from analysis.investigation import window_for
+    from analysis.report import optional_time
+    from analysis.sources import open_source
+
+    if args.file is not None:
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise KitError(f"cannot read {args.file}: {getattr(err, 'strerror', None) or err}") from None
+    else:
+        text = args.kql
+    query = queries.adhoc(text)
+    source = open_source(args.source, args.mode)
+    start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+    values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
+    values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
+    result = source.run(query.render(values, source.mode))
+    if args.format == "csv":
+        result.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        print(result.to_json(orient="records", date_format="iso", indent=1))
+    else:
+        print(result.to_string(index=False, max_rows=args.max_rows) if len(result) else "(no rows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="apim-snat",
@@ -88,6 +141,36 @@ def build_parser() -> argparse.ArgumentParser:
                              "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)")
     report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
     report.set_defaults(handler=_report)
+
+    listing = commands.add_parser("queries", help="list the packaged KQL queries or print one ready to paste",
+                                  description="The packaged queries in kql/, rendered for Log Analytics or ADX.")
+    query_commands = listing.add_subparsers(dest="queries_command", required=True, parser_class=_Parser)
+    query_commands.add_parser("list", help="one query per line: name, then description").set_defaults(handler=_queries_list)
+    show = query_commands.add_parser("show", help="print a query rendered with typed parameters, ready to paste",
+                                     description="Print the rendered KQL: parameters become typed let statements; "
+                                                 "start/end default to the last 24 hours.")
+    show.add_argument("name", help="query name, as 'apim-snat queries list' prints it")
+    show.add_argument("--mode", choices=("resource", "azurediagnostics"), default="resource",
+                      help="logging mode of the workspace (default: resource)")
+    show.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="a query parameter, repeatable, e.g. start=2025-02-25T09:00Z or destination=api.contoso.com:443")
+    show.set_defaults(handler=_queries_show)
+
+    adhoc = commands.add_parser("query", help="run ad-hoc KQL on a source and print the result",
+                                description="Run KQL text on a source. The text may use start, end and the "
+                                            "normalised table GatewayRequests (either logging mode), or the raw table.")
+    adhoc.add_argument("--source", required=True, help="'sample' or 'file:PATH'")
+    text = adhoc.add_mutually_exclusive_group(required=True)
+    text.add_argument("--kql", help="the KQL text")
+    text.add_argument("--file", help="a file holding the KQL text")
+    adhoc.add_argument("--start", help="window start, ISO 8601; default: the source's first minute")
+    adhoc.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
+    adhoc.add_argument("--mode", choices=("resource", "azurediagnostics"), help="logging mode; default: detected")
+    adhoc.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="a value for a parameter the text declares with declare query_parameters")
+    adhoc.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)")
+    adhoc.add_argument("--max-rows", type=int, default=200, help="rows printed in table format (default: 200)")
+    adhoc.set_defaults(handler=_query)
     return parser
 
 

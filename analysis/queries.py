@@ -108,12 +108,21 @@ def _description(text: str) -> str:
     return " ".join(line for line in lines if line)
 
 
+def _parse(text: str, origin: str) -> Any:
+    """The parse tree, or a ``KitError`` that says where the syntax breaks."""
+    try:
+        parsed = duckdb_kql.parse(text)
+    except duckdb_kql.KqlError as err:
+        raise KitError(f"{origin}: KQL syntax error: {str(err).splitlines()[0]}") from None
+    if not parsed.ok:
+        raise KitError(f"{origin}: KQL syntax error: {parsed.diagnostics[0]}")
+    return parsed.tree
+
+
 def _declaration_span(text: str, origin: str) -> tuple[int, int]:
     """Where the ``declare query_parameters(...);`` statement starts and ends."""
-    parsed = duckdb_kql.parse(text)
-    if not parsed.ok:
-        raise KitError(f"{origin}: KQL does not parse: {parsed.diagnostics[0]}")
-    for statement in parsed.tree.query().statement():
+    tree = _parse(text, origin)
+    for statement in tree.query().statement():
         node = statement.getChild(0)
         if type(node).__name__ == "DeclareQueryParametersStatementContext":
             end = node.stop.stop + 1
@@ -137,6 +146,18 @@ def from_text(name: str, text: str) -> Query:
         parameters=parameters,
         body=text[end:].strip(),
     )
+
+
+WINDOW_PARAMETERS = (Parameter("start", "datetime"), Parameter("end", "datetime"))
+
+
+def adhoc(text: str) -> Query:
+    """A query typed at the keyboard: it may declare its own parameters, and otherwise gets
+    ``start``, ``end`` and ``GatewayRequests`` like a packaged one."""
+    _parse(text, "ad-hoc")
+    if "declare" in text and "query_parameters" in text:
+        return from_text("ad-hoc", text)
+    return Query(name="ad-hoc", description="", parameters=WINDOW_PARAMETERS, body=text.strip())
 
 
 def packaged() -> list[Query]:

@@ -14,7 +14,7 @@ import pandas as pd
 from analysis.errors import KitError
 
 SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample" / "gateway_logs.parquet"
-SOURCE_KINDS = ("sample", "file:PATH")
+SOURCE_KINDS = ("sample", "file:PATH", "loganalytics:WORKSPACE_ID", "kusto:https://CLUSTER/DATABASE")
 
 
 class Source(Protocol):
@@ -31,14 +31,29 @@ class Source(Protocol):
 
 
 def open_source(spec: str, mode: str | None = None) -> Source:
-    """``sample`` or ``file:PATH``; an unknown kind is a ``KitError`` listing the known ones."""
+    """``sample``, ``file:PATH``, ``loganalytics:WORKSPACE_ID`` or ``kusto:https://CLUSTER/DATABASE``.
+
+    Local kinds detect the logging mode from the file; Azure kinds cannot look, so
+    they query ``mode`` (``resource`` when None). Azure SDKs are imported only for
+    Azure kinds. An unknown kind is a ``KitError`` listing the known ones.
+    """
+    kind, _, rest = spec.partition(":")
+    if kind == "loganalytics":
+        from analysis.sources.loganalytics import LogAnalyticsSource
+
+        return LogAnalyticsSource(rest, mode or "resource")
+    if kind == "kusto":
+        from analysis.sources.kusto import KustoSource, parse_cluster_spec
+
+        cluster, database = parse_cluster_spec(rest)
+        return KustoSource(cluster, database, mode or "resource")
+
     from analysis.sources.local import open_local
 
     if spec == "sample":
         if not SAMPLE_PATH.is_file():
             raise KitError(f"the sample incident is missing at {SAMPLE_PATH}; rebuild it with 'make sample'")
         return open_local(SAMPLE_PATH, mode)
-    kind, _, rest = spec.partition(":")
     if kind == "file" and rest:
         return open_local(rest, mode)
     raise KitError(f"unknown source {spec!r} (use one of: {', '.join(SOURCE_KINDS)})")

@@ -8,7 +8,7 @@ the packaged queries run on any export that has the few columns they need.
 
 from __future__ import annotations
 
-import time
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis.errors import KitError
 from analysis.queries import KQL_DIR, MODES
-from analysis.sources.portability import explain_unsupported
+from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
 
 SCHEMA_FILES = {
     "resource": KQL_DIR / "schema" / "ApiManagementGatewayLogs.columns.csv",
@@ -52,6 +52,7 @@ PORTAL_TIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%g %p", "%m/%d/%Y, %I:%M:%S %p")
 _PORTAL_SUFFIX = " [UTC]"
 
 
+@functools.cache
 def schema(mode: str) -> dict[str, str]:
     """Column name -> Kusto type, as documented for the mode's table."""
     frame = pd.read_csv(SCHEMA_FILES[mode])
@@ -98,6 +99,7 @@ class LocalSource:
 
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
+        kql = resolve_column_ifexists(kql, schema(self.mode))
         try:
             return duckdb_kql.df(self.connection, kql)
         except duckdb_kql.KqlUnsupportedError as err:

@@ -10,6 +10,10 @@ the local engine cannot run percentiles(): write one percentile(x, N) per percen
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterator
+from typing import Any
+
+import duckdb_kql
 
 _PORTABLE = {
     "percentiles()": "write one percentile(x, N) per percentile, e.g. p50 = percentile(x, 50), p95 = percentile(x, 95)",
@@ -36,3 +40,39 @@ def explain_unsupported(message: str) -> str:
         if _key(label) == _key(name):
             return f"the local engine cannot run {label}: {advice}"
     return f"the local engine cannot run {construct}; rewrite it with summarize/extend/where, which run everywhere"
+
+
+def _calls(node: Any, name: str) -> Iterator[Any]:
+    """Every call of function ``name`` in a duckdb-kql parse tree."""
+    if type(node).__name__ == "NamedFunctionCallExpressionContext" and node.getChild(0).getText() == name:
+        yield node
+    for child in getattr(node, "children", None) or []:
+        yield from _calls(child, name)
+
+
+def resolve_column_ifexists(kql: str, columns: Collection[str]) -> str:
+    """Bind ``column_ifexists("name", default)`` against known columns, as Kusto does.
+
+    The local engine has no ``column_ifexists``; the local source knows every
+    column of its table, so each call becomes the column or its default.
+
+    >>> resolve_column_ifexists('T | project a = column_ifexists("x_s", ""), b = column_ifexists("y_d", real(null))', {"x_s"})
+    "T | project a = ['x_s'], b = (real(null))"
+    """
+    parsed = duckdb_kql.parse(kql)
+    if not parsed.ok or "column_ifexists" not in kql:
+        return kql
+    replacements = []
+    for call in _calls(parsed.tree, "column_ifexists"):
+        arguments = [child for child in call.children if type(child).__name__ == "ArgumentExpressionContext"]
+        if len(arguments) != 2:
+            continue
+        name = re.fullmatch(r"""(["'])(\w+)\1""", arguments[0].getText())
+        if name is None:
+            continue
+        default = kql[arguments[1].start.start : arguments[1].stop.stop + 1]
+        text = f"['{name.group(2)}']" if name.group(2) in columns else f"({default})"
+        replacements.append((call.start.start, call.stop.stop + 1, text))
+    for begin, end, text in sorted(replacements, reverse=True):
+        kql = kql[:begin] + text + kql[end:]
+    return kql
