@@ -122,8 +122,28 @@ def _recovery_lag(own: pd.DataFrame, episode: Episode) -> float | None:
     return (episode.recovery - after_peak["minute"].iloc[0]) / pd.Timedelta(minutes=1)
 
 
-def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions) -> Assessment:
-    """Classify one destination of a demand frame (``snat.snat_demand`` output)."""
+def _window_totals(inventory: pd.DataFrame | None, destination: str) -> dict[str, Any]:
+    """Whole-window figures from the destination inventory query, when it ran."""
+    if inventory is None or inventory.empty:
+        return {}
+    rows = inventory[inventory["destination"] == destination]
+    if rows.empty:
+        return {}
+    row = rows.iloc[0]
+    p95 = row["backend_p95_ms"]
+    return {
+        "p95_backend_ms": None if pd.isna(p95) else float(p95),
+        "request_share": _round(float(row["request_share"])),
+        "error_share": _round(float(row["error_share"])),
+    }
+
+
+def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions, inventory: pd.DataFrame | None = None) -> Assessment:
+    """Classify one destination of a demand frame (``snat.snat_demand`` output).
+
+    ``inventory`` (the destination inventory query's result) adds whole-window
+    figures to the evidence: the overall backend p95 and the destination's shares.
+    """
     own = frame[frame["destination"] == destination].sort_values("minute").reset_index(drop=True)
     requests = int(own["requests"].sum())
     failures = int(own["connection_failures"].sum())
@@ -143,6 +163,7 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions) -> A
         "demand_failure_correlation": _round(_correlation(own["snat_demand"], failure_rate)),
         "median_p95_backend_ms": _round(float(p95.median()), 1) if p95.notna().any() else None,
         "worst_p95_backend_ms": _round(float(p95.max()), 1) if p95.notna().any() else None,
+        **_window_totals(inventory, destination),
     }
     minutes = own["minute"]
     failure_episodes = episodes(
@@ -197,8 +218,8 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions) -> A
     return Assessment(destination, "healthy", reason, None, evidence)
 
 
-def assess_all(frame: pd.DataFrame, assumptions: Assumptions) -> list[Assessment]:
+def assess_all(frame: pd.DataFrame, assumptions: Assumptions, inventory: pd.DataFrame | None = None) -> list[Assessment]:
     """Every destination of the window, the most affected first."""
-    assessments = [assess(frame, destination, assumptions) for destination in frame["destination"].unique()]
+    assessments = [assess(frame, destination, assumptions, inventory) for destination in frame["destination"].unique()]
     order = {name: rank for rank, name in enumerate(CLASSIFICATIONS)}
     return sorted(assessments, key=lambda a: (order[a.classification], -a.evidence["connection_failures"], a.destination))

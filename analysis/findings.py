@@ -61,7 +61,7 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
         "requests": evidence["requests"],
         "http_5xx": evidence["http_5xx"],
         "connection_failures": evidence["connection_failures"],
-        "p95_backend_ms": evidence["worst_p95_backend_ms"],
+        "p95_backend_ms": evidence.get("p95_backend_ms", evidence["worst_p95_backend_ms"]),
         "peak_snat_demand": evidence["peak_snat_demand"],
         "onset": episode.onset if episode else None,
         "peak": episode.peak if episode else None,

@@ -91,6 +91,8 @@ class Investigation:
     timeline: list[dict[str, Any]]
     mitigations: list[Mitigation]
     what_if: pd.DataFrame = field(repr=False)
+    errors: pd.DataFrame = field(repr=False)
+    drivers: pd.DataFrame = field(repr=False)
     runs: list[QueryRun] = field(repr=False)
 
     @property
@@ -109,6 +111,23 @@ class Investigation:
         )
 
 
+def _load_drivers(source: Source, exhausted: list[Assessment], window_end: pd.Timestamp) -> tuple[pd.DataFrame, list[QueryRun]]:
+    """Who sent the calls to each exhausted destination while it failed."""
+    runs, frames = [], []
+    for assessment in exhausted:
+        episode = assessment.episode
+        run = run_query(source, "load_drivers", {
+            "start": episode.onset,
+            "end": episode.recovery if episode.recovery is not None else window_end,
+            "destination": assessment.destination,
+        })
+        runs.append(run)
+        frames.append(run.result.assign(destination=assessment.destination))
+    columns = ["destination", "key_kind", "key", "requests", "share", "connection_failures"]
+    drivers = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    return drivers, runs
+
+
 def investigate(
     source: Source,
     start: pd.Timestamp | None = None,
@@ -118,14 +137,19 @@ def investigate(
     """Run the whole diagnosis for one window of one source."""
     assumptions = assumptions or Assumptions()
     window = window_for(source, start, end)
-    health_run = run_query(source, "destination_health", {"start": window[0], "end": window[1]})
+    span = {"start": window[0], "end": window[1]}
+    health_run = run_query(source, "destination_health", span)
+    inventory_run = run_query(source, "destination_inventory", span)
+    errors_run = run_query(source, "error_breakdown", span)
     demand = snat_demand(complete_minutes(health_run.result, *window), assumptions)
-    assessments = assess_all(demand, assumptions)
+    assessments = assess_all(demand, assumptions, inventory_run.result)
     verdict = decide(assessments, demand, assumptions)
-    mitigations = recommend(assessments, demand, assumptions)
-    exhausted = [a.destination for a in assessments if a.classification == "snat_exhaustion"]
-    peak = max((a.evidence["peak_snat_demand"] for a in assessments if a.destination in exhausted), default=0.0)
-    table = what_if(demand, exhausted, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
+    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
+    drivers, driver_runs = _load_drivers(source, exhausted, window[1])
+    mitigations = recommend(assessments, demand, assumptions, drivers)
+    peak = max((a.evidence["peak_snat_demand"] for a in exhausted), default=0.0)
+    names = [a.destination for a in exhausted]
+    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
     return Investigation(
         window=window,
         source=source.description,
@@ -137,5 +161,7 @@ def investigate(
         timeline=timeline(assessments),
         mitigations=mitigations,
         what_if=table,
-        runs=[health_run],
+        errors=errors_run.result,
+        drivers=drivers,
+        runs=[health_run, inventory_run, errors_run, *driver_runs],
     )

@@ -32,6 +32,7 @@ AZURE_SERVICE_SUFFIXES = (
 POOR_REUSE = 2.0
 CACHEABLE_GET_SHARE = 0.6
 DOMINANT_KEY_SHARE = 0.5
+RATE_LIMIT_KEYS = ("subscription", "caller_ip")  # what rate-limit-by-key can count by
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,43 @@ def is_azure_service(destination: str) -> bool:
     (True, False)
     """
     return host(destination).lower().endswith(AZURE_SERVICE_SUFFIXES)
+
+
+def dominant_keys(drivers: pd.DataFrame, most: int = 3) -> pd.DataFrame:
+    """The fewest top keys (at most ``most``) that together sent ``DOMINANT_KEY_SHARE`` of the calls.
+
+    >>> keys = pd.DataFrame({"key": ["a", "b", "c"], "share": [0.4, 0.35, 0.1]})
+    >>> dominant_keys(keys)["key"].tolist()
+    ['a', 'b']
+    """
+    ordered = drivers.sort_values("share", ascending=False).head(most)
+    reached = ordered["share"].cumsum() >= DOMINANT_KEY_SHARE
+    if not reached.any():
+        return ordered.iloc[0:0]
+    return ordered.iloc[: int(reached.to_numpy().argmax()) + 1]
+
+
+def _rate_limits(destination: str, drivers: pd.DataFrame, assumptions: Assumptions) -> list[Mitigation]:
+    """rate-limit-by-key on the subscriptions or callers that drove the burst, with a limit per key."""
+    allowed_per_minute = (
+        TARGET_UTILISATION * assumptions.snat_capacity * assumptions.requests_per_connection / assumptions.port_hold_minutes
+    )
+    for kind in RATE_LIMIT_KEYS:
+        keys = dominant_keys(drivers[(drivers["destination"] == destination) & (drivers["key_kind"] == kind)])
+        if keys.empty:
+            continue
+        share = float(keys["share"].sum())
+        limit = max(1, math.floor(allowed_per_minute * share / len(keys)))
+        named = ", ".join(f"{row.key} ({row.share:.0%})" for row in keys.itertuples())
+        return [Mitigation(
+            "rate_limit_by_key",
+            f"Add rate-limit-by-key per {kind.replace('_', ' ')} (about {limit} calls per 60 s each)",
+            f"{named} sent {share:.0%} of the calls to {destination} while it failed; {limit} calls per 60 s "
+            f"per key keeps them within {TARGET_UTILISATION:.0%} of the ports at {assumptions.requests_per_connection:g} "
+            f"request(s) per connection",
+            (destination,),
+        )]
+    return []
 
 
 def recommend(
@@ -109,22 +147,9 @@ def recommend(
             f"{NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP",
             tuple(near),
         ))
-    if load_drivers is not None and not load_drivers.empty:
+    if load_drivers is not None:
         for assessment in exhausted:
-            keys = load_drivers[load_drivers["destination"] == assessment.destination]
-            if keys.empty:
-                continue
-            top = keys.sort_values("share", ascending=False).iloc[0]
-            if top["share"] >= DOMINANT_KEY_SHARE:
-                allowed = TARGET_UTILISATION * assumptions.snat_capacity * assumptions.requests_per_connection / assumptions.port_hold_minutes
-                limit = max(1, math.floor(allowed * top["share"]))
-                found.append(Mitigation(
-                    "rate_limit_by_key",
-                    f"Add rate-limit-by-key on {top['key_kind']} (about {limit} calls per 60 s)",
-                    f"{top['key_kind']} {top['key']} sent {top['share']:.0%} of the calls to {assessment.destination} "
-                    f"during the episode; {limit} calls per 60 s keeps that share under {TARGET_UTILISATION:.0%} of capacity",
-                    (assessment.destination,),
-                ))
+            found.extend(_rate_limits(assessment.destination, load_drivers, assumptions))
     for assessment in exhausted:
         reuse = assumptions.requests_per_connection * float(assessment.evidence["demand_at_onset"]) / assumptions.snat_capacity
         if reuse <= POOR_REUSE:
