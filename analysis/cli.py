@@ -128,13 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         "report.html (self-contained, code hidden), report.ipynb (executed) and findings.json into --out.",
     )
     report.add_argument("--source", default="sample",
-                        help="'sample' (the embedded incident, the default) or 'file:PATH' to a gateway log export "
-                             "(.parquet, .csv as the Log Analytics portal exports it, .jsonl)")
+                        help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
+                             "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
+                             "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
+                             "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)")
     report.add_argument("--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute")
     report.add_argument("--end", help="window end (exclusive), ISO 8601; default: just after the source's last minute")
     report.add_argument("--mode", choices=("resource", "azurediagnostics"),
                         help="logging mode: resource-specific ApiManagementGatewayLogs or legacy AzureDiagnostics; "
-                             "default: detected from the file's columns")
+                             "default: detected from a file's columns, 'resource' for Azure sources")
     report.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
                              "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
@@ -159,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     adhoc = commands.add_parser("query", help="run ad-hoc KQL on a source and print the result",
                                 description="Run KQL text on a source. The text may use start, end and the "
                                             "normalised table GatewayRequests (either logging mode), or the raw table.")
-    adhoc.add_argument("--source", required=True, help="'sample' or 'file:PATH'")
+    adhoc.add_argument("--source", required=True,
+                       help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE'")
     text = adhoc.add_mutually_exclusive_group(required=True)
     text.add_argument("--kql", help="the KQL text")
     text.add_argument("--file", help="a file holding the KQL text")

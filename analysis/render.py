@@ -99,6 +99,8 @@ def render(out_dir: Path, parameters: dict[str, Any], progress: Callable[[str], 
                 str(staging / "report.ipynb"),
                 parameters={**parameters, "output_dir": str(staging)},
                 kernel_name=kernel,
+                # The kernel listens on loopback only; its start-up warning about plain TCP is noise here.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
                 progress_bar=sys.stderr.isatty(),
                 cwd=str(REPO),
             )
