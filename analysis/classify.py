@@ -73,23 +73,23 @@ def _others_failing(frame: pd.DataFrame, destination: str, episode: Episode) -> 
     return sorted(failing.index)
 
 
-def _snat_checks(own: pd.DataFrame, episode: Episode, evidence: dict[str, Any]) -> tuple[Check, ...]:
+def _snat_checks(own: pd.DataFrame, episode: Episode, correlation: float | None) -> tuple[dict[str, Any], tuple[Check, ...]]:
+    """The four tests of the SNAT hypothesis, and the figures they measured."""
     at_onset = own.loc[own["minute"] == episode.onset].iloc[0]
     demand_at_onset = float(at_onset["snat_demand"])
     low_load = own[own["snat_demand"] < LOW_LOAD_FRACTION * demand_at_onset]
     low_share = share(low_load["connection_failures"].sum(), low_load["requests"].sum())
-    correlation = evidence["demand_failure_correlation"]
-    evidence.update(
-        demand_at_onset=_round(demand_at_onset, 1),
-        utilisation_at_onset=_round(float(at_onset["utilisation"])),
-        low_load_failure_share=_round(low_share),
-    )
-    return (
+    measured = {
+        "demand_at_onset": _round(demand_at_onset, 1),
+        "utilisation_at_onset": _round(float(at_onset["utilisation"])),
+        "low_load_failure_share": _round(low_share),
+    }
+    shown = "n/a" if correlation is None else f"{correlation:.2f}"
+    return measured, (
         Check(
             "failures_follow_demand",
             correlation is not None and correlation >= MIN_DEMAND_CORRELATION,
-            f"Spearman correlation of trailing demand and failure rate {correlation if correlation is None else round(correlation, 2)} "
-            f"(SNAT needs >= {MIN_DEMAND_CORRELATION})",
+            f"Spearman correlation of trailing demand and failure rate {shown} (SNAT needs >= {MIN_DEMAND_CORRELATION})",
         ),
         Check(
             "no_failures_at_low_load",
@@ -179,7 +179,8 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions, inve
         )
         before = own[(minutes < episode.onset) & (minutes >= episode.onset - pd.Timedelta(minutes=5))]["backend_p95_ms"]
         evidence["p95_backend_ms_before_onset"] = _round(float(before.max()), 1) if before.notna().any() else None
-        checks = _snat_checks(own, episode, evidence)
+        measured, checks = _snat_checks(own, episode, evidence["demand_failure_correlation"])
+        evidence.update(measured)
         if all(check.passed for check in checks):
             reason = (
                 f"{failures} connection failures that rise and fall with this destination's own connection demand, "
