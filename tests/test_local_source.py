@@ -133,3 +133,22 @@ def test_unsupported_kql_says_how_to_write_it(scenario_export):
         source.run("ApiManagementGatewayLogs | summarize percentiles(BackendTime, 50, 95)")
     with pytest.raises(KitError, match="make-series"):
         source.run("ApiManagementGatewayLogs | make-series c = count() on TimeGenerated step 1m")
+
+
+def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, incident):
+    """A workspace past 500 AzureDiagnostics columns writes new fields into AdditionalFields."""
+    from analysis.synthetic.exports import to_azure_diagnostics
+
+    legacy = to_azure_diagnostics(incident("snat_only").logs)
+    spilled_names = ["lastError_reason_s", "lastError_source_s", "lastError_section_s", "lastError_message_s", "backendTime_d"]
+    spilled = legacy.drop(columns=spilled_names)
+    spilled["AdditionalFields"] = [
+        json.dumps({k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v)) and v != ""})
+        for row in legacy[spilled_names].astype(object).to_dict("records")
+    ]
+    whole, moved = tmp_path / "whole.parquet", tmp_path / "spilled.parquet"
+    legacy.to_parquet(whole)
+    spilled.to_parquet(moved)
+    expected = health_of(open_local(whole))
+    assert expected["connection_failures"].sum() > 0
+    pd.testing.assert_frame_equal(health_of(open_local(moved)), expected, check_dtype=False)

@@ -133,8 +133,10 @@ def _column_expression(
     target = _DUCKDB_TYPES.get(kusto_type, "VARCHAR")
     column = _quote(raw)
     if target == "VARCHAR":
-        # Kusto strings are never null: an empty cell is an empty string.
-        return f"coalesce(CAST({column} AS VARCHAR), '')" if kusto_type == "string" else f"CAST({column} AS VARCHAR)"
+        # Kusto strings are never null; an empty dynamic value is null.
+        if kusto_type == "string":
+            return f"coalesce(CAST({column} AS VARCHAR), '')"
+        return f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
     if source_type == target:
         return column
     if target == "TIMESTAMP":
