@@ -36,6 +36,7 @@ from analysis.errors import KitError
 from analysis.health import complete_minutes
 from analysis.investigation import Investigation, QueryRun, _load_drivers, run_query, window_for
 from analysis.mitigations import recommend
+from analysis.report import optional_time
 from analysis.snat import snat_demand, what_if, what_if_settings
 from analysis.sources import Source, open_source
 from analysis.verdict import decide, timeline
@@ -179,8 +180,15 @@ class Explorer(widgets.VBox):
     destination dropdown redraws only the chart.
     """
 
-    def __init__(self, source: Source | None, error: str = "") -> None:
+    def __init__(
+        self,
+        source: Source | None,
+        error: str = "",
+        span: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None),
+    ) -> None:
+        """``span`` bounds the window slider; a missing bound comes from the source's time range."""
         self.source = source
+        self.span = span
         self.data: WindowData | None = None
         self.investigation: Investigation | None = None
         self._cache: OrderedDict[tuple[pd.Timestamp, pd.Timestamp], WindowData] = OrderedDict()
@@ -232,15 +240,22 @@ class Explorer(widgets.VBox):
     # -- state changes ---------------------------------------------------------
 
     def _set_window_stops(self) -> bool:
-        """Fill the window slider with the source's minutes; False (and a message) when it has none."""
+        """Fill the window slider with the span's minutes; False (and a message) when there are none."""
+        first, end = self.span
         try:
-            found = self.source.time_range()
-            if found is None:
-                raise KitError("the source holds no rows")
+            if first is None or end is None:
+                found = self.source.time_range()
+                if found is None:
+                    raise KitError("the source cannot tell its time range (an empty file, or an Azure source): set start and end")
+                first = first if first is not None else found[0]
+                end = end if end is not None else found[1].floor("min") + pd.Timedelta(minutes=1)
+            if not first < end:
+                raise KitError(f"start {first.isoformat()} is not before end {end.isoformat()}")
         except KitError as err:
             self.message.value = _message(str(err))
             return False
-        stops = window_stops(*found)
+        # The last stop is ``end`` itself when it is a whole minute (the window's end is exclusive).
+        stops = window_stops(first, end - pd.Timedelta(microseconds=1))
         several_days = stops[0].normalize() != stops[-1].normalize()
         self.window.options = [(_stop_label(s, several_days), s) for s in stops]
         self.window.index = (0, len(stops) - 1)
@@ -348,10 +363,15 @@ class Explorer(widgets.VBox):
         self.refresh_chart()
 
 
-def explorer(source: str = "sample", mode: str | None = None) -> Explorer:
-    """The explorer for ``sample`` or ``file:PATH`` (or an Azure source); a bad source shows its one-line error."""
+def explorer(source: str = "sample", mode: str | None = None, start: str | None = None, end: str | None = None) -> Explorer:
+    """The explorer for ``sample``, ``file:PATH`` or an Azure source; a bad source or time shows its one-line error.
+
+    ``start`` and ``end`` (ISO 8601 UTC, empty for the source's own range) bound the
+    window slider; Azure sources need both, as they cannot tell their time range.
+    """
     try:
+        span = (optional_time("start", start), optional_time("end", end))
         opened = open_source(source, mode or None)
     except KitError as err:
         return Explorer(None, str(err))
-    return Explorer(opened)
+    return Explorer(opened, span=span)

@@ -130,10 +130,18 @@ def test_the_destination_choice_redraws_only_the_chart(ui, counted):
     assert ui.investigation is investigation and counted.calls == 0
 
 
-def test_a_bad_source_shows_its_error():
+def test_a_bad_source_or_time_shows_its_error():
     shown = explorer("file:/no/such/export.csv")
     assert "no such file" in shown.message.value
     assert shown.verdict.value == ""
+    assert "start" in explorer("sample", start="yesterday").message.value
+    assert "is not before" in explorer("sample", start="2025-02-25T10:00Z", end="2025-02-25T09:00Z").message.value
+
+
+def test_start_and_end_bound_the_window_slider():
+    shown = explorer("sample", start="2025-02-25T10:00Z", end="2025-02-25T10:20Z")
+    assert [label for label, _ in shown.window.options][::20] == ["10:00", "10:20"]
+    assert "(20 min)" in shown.verdict.value and shown.message.value == ""
 
 
 def test_the_notebook_runs_in_batch(tmp_path):
