@@ -1,0 +1,420 @@
+"""The packaged KQL queries: valid Kusto in both logging modes, safe against hostile values,
+right numbers on the local engine (checked against pandas from the raw rows), aggregated output."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import duckdb_kql
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import queries
+from analysis.literals import kql_literal
+from analysis.sources.local import open_local
+
+from test_local_source import nearest_rank
+
+try:
+    import kusto_language as kl
+except ImportError:  # collected as part of a "tests" package
+    from tests import kusto_language as kl
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+WINDOW = {"start": pd.Timestamp("2025-02-25 08:30"), "end": pd.Timestamp("2025-02-25 10:30")}
+MODES = tuple(queries.MODES)
+PACK = {query.name: query for query in queries.packaged()}
+GATEWAY_COLUMNS = (
+    "TimeGenerated", "BackendUrl", "Method", "ResponseCode", "BackendResponseCode", "BackendTime", "TotalTime",
+    "LastErrorReason", "LastErrorSource", "LastErrorSection", "LastErrorMessage", "ApiId", "OperationId",
+    "ApimSubscriptionId", "CallerIpAddress", "Cache", "Scheme", "Host", "Port", "Destination",
+)
+# Values that would change the query if they were pasted in rather than quoted.
+HOSTILE = (
+    '"; print injected = 1; //',
+    'x" or 1 == 1 or "',
+    'a"\n| project injected = 1\n//',
+    "\\",
+    'orders.contoso-backend.com:443" | take 0 //',
+    "';\n```\n|;//\u2028漢字🚀",
+)
+LATENCY_EDGES = np.array([0, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000])
+DRIVER_KEYS = {
+    "api": "ApiId", "operation": "OperationId", "subscription": "ApimSubscriptionId", "caller_ip": "CallerIpAddress",
+}
+CONNECTION_FAILURE = "BackendConnectionFailure"
+
+
+def rendered(name: str, mode: str, **values) -> str:
+    """A packaged query as runnable text: the sample window, other parameters at their defaults."""
+    return PACK[name].render({**WINDOW, **values}, mode)
+
+
+def misspell_first_column(name: str, mode: str) -> tuple[str, str, int]:
+    """The rendered query with the first normalised column its body names misspelled (not one in
+    the mode's prelude), the misspelled name, and where the body starts."""
+    text = rendered(name, mode)
+    body_at = text.index(PACK[name].body)
+    match = re.compile(r"\b(" + "|".join(GATEWAY_COLUMNS) + r")\b").search(text, body_at)
+    wrong = match.group(1) + "x"
+    return text[: match.start()] + wrong + text[match.end():], wrong, body_at
+
+
+def statement_count(text: str) -> int:
+    """How many ``;``-separated statements a KQL parser reads in the text."""
+    parsed = duckdb_kql.parse(text)
+    assert parsed.ok, parsed.diagnostics
+    return len(parsed.tree.query().statement())
+
+
+def naively_quoted(value: str) -> str:
+    """load_drivers with ``destination`` pasted between quotes instead of escaped: what not to do."""
+    return rendered("load_drivers", "resource").replace('let destination = "";', f'let destination = "{value}";')
+
+
+def window_of(incident, name: str) -> dict[str, pd.Timestamp]:
+    """The scenario's whole time range as query parameters."""
+    scenario = incident(name).scenario
+    start = pd.Timestamp(scenario.start)
+    return {"start": start, "end": start + pd.Timedelta(minutes=scenario.duration_minutes)}
+
+
+def run_local(scenario_export, incident, name: str, mode: str, query: str, **values) -> pd.DataFrame:
+    """A packaged query run on a scenario export in ``mode`` by the local engine."""
+    source = open_local(scenario_export(name, mode))
+    assert source.mode == mode
+    return source.run(PACK[query].render({**window_of(incident, name), **values}, mode))
+
+
+def _destination(url: str) -> tuple[str, str, str, str]:
+    """Scheme, host, port and host:port of a backend URL, with the scheme's default port."""
+    if not url:
+        return "", "", "", ""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = str(parts.port) if parts.port is not None else ("80" if scheme == "http" else "443")
+    return scheme, host, port, (f"{host}:{port}" if host else "")
+
+
+def requests_of(logs: pd.DataFrame, window: dict[str, pd.Timestamp]) -> pd.DataFrame:
+    """The raw rows of the window with empty strings for missing text and the backend destination."""
+    frame = logs[(logs["TimeGenerated"] >= window["start"]) & (logs["TimeGenerated"] < window["end"])].copy()
+    for column in ("BackendUrl", "Method", "LastErrorReason", "LastErrorSource", "LastErrorSection",
+                   "LastErrorMessage", "ApiId", "OperationId", "ApimSubscriptionId", "CallerIpAddress"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+    parts = pd.DataFrame([_destination(url) for url in frame["BackendUrl"]], index=frame.index,
+                         columns=["Scheme", "Host", "Port", "Destination"])
+    return frame.join(parts)
+
+
+def scoped(requests: pd.DataFrame, destination: str = "") -> pd.DataFrame:
+    """Rows with a destination, restricted to one when given."""
+    keep = requests["Destination"] != ""
+    if destination:
+        keep &= requests["Destination"] == destination
+    return requests[keep]
+
+
+def failures(frame: pd.DataFrame) -> int:
+    return int((frame["LastErrorReason"] == CONNECTION_FAILURE).sum())
+
+
+def server_errors(frame: pd.DataFrame) -> int:
+    return int((frame["ResponseCode"] >= 500).sum())
+
+
+def expected_inventory(requests: pd.DataFrame) -> pd.DataFrame:
+    rows = scoped(requests)
+    total, total_errors = len(rows), server_errors(rows)
+    out = []
+    for (destination, scheme, host, port), group in rows.groupby(["Destination", "Scheme", "Host", "Port"]):
+        out.append({
+            "destination": destination, "scheme": scheme, "host": host, "port": port,
+            "requests": len(group), "http_5xx": server_errors(group), "connection_failures": failures(group),
+            "backend_p95_ms": nearest_rank(group["BackendTime"].astype("float64"), 95),
+            "first_seen": group["TimeGenerated"].min(), "last_seen": group["TimeGenerated"].max(),
+            "request_share": len(group) / total,
+            "error_share": server_errors(group) / total_errors if total_errors else 0.0,
+        })
+    return pd.DataFrame(out)
+
+
+def expected_errors(requests: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple, set[str]]]:
+    """Error groups without the sample message, and every message of each group."""
+    rows = requests[requests["LastErrorReason"] != ""]
+    keys = ["Destination", "LastErrorReason", "LastErrorSource", "LastErrorSection"]
+    out, messages = [], {}
+    for key, group in rows.groupby(keys):
+        out.append({
+            "destination": key[0], "reason": key[1], "source": key[2], "section": key[3], "errors": len(group),
+            "first_seen": group["TimeGenerated"].min(), "last_seen": group["TimeGenerated"].max(),
+        })
+        messages[key] = set(group["LastErrorMessage"])
+    return pd.DataFrame(out), messages
+
+
+def expected_drivers(requests: pd.DataFrame, destination: str = "", min_share: float = 0.01) -> pd.DataFrame:
+    rows = scoped(requests, destination)
+    out = []
+    for kind, column in DRIVER_KEYS.items():
+        for key, group in rows.groupby(column):
+            share = len(group) / len(rows)
+            if share >= min_share:
+                out.append({"key_kind": kind, "key": key, "requests": len(group), "share": share,
+                            "connection_failures": failures(group)})
+    return pd.DataFrame(out)
+
+
+def expected_latency(requests: pd.DataFrame, destination: str = "") -> pd.DataFrame:
+    rows = scoped(requests, destination)
+    rows = rows[rows["BackendTime"].notna()]
+    backend = rows["BackendTime"].astype("int64").to_numpy()
+    bucket = LATENCY_EDGES[np.maximum(np.searchsorted(LATENCY_EDGES, backend, side="right") - 1, 0)]
+    out = []
+    for edge in sorted(set(bucket.tolist())):
+        group = rows[bucket == edge]
+        out.append({"bucket_ms": edge, "requests": len(group), "connection_failures": failures(group),
+                    "timeouts": int((group["LastErrorReason"] == "Timeout").sum()),
+                    "http_5xx": server_errors(group)})
+    return pd.DataFrame(out)
+
+
+def assert_same_rows(got: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
+    """Same columns in the same order; same rows whatever their order; counts exact, floats to 1e-12."""
+    assert list(got.columns) == list(expected.columns)
+    got = got.sort_values(keys).reset_index(drop=True)
+    expected = expected.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_exact=False, rtol=1e-12, atol=0)
+
+
+def exhausted(incident, name: str) -> str:
+    """The first destination the scenario drove into SNAT exhaustion."""
+    return sorted(k for k, t in incident(name).truth.items() if t.classification == "snat_exhaustion")[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Microsoft's Kusto language service: valid text, same shape in both modes, no injection
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def validated() -> dict[str, kl.ValidationResult]:
+    """Every packaged query in both modes, a misspelled variant of each, and load_drivers with
+    hostile destinations: all bound in one run of the language service."""
+    texts = {}
+    for name in PACK:
+        for mode in MODES:
+            texts[f"clean/{name}/{mode}"] = rendered(name, mode)
+            texts[f"misspelled/{name}/{mode}"] = misspell_first_column(name, mode)[0]
+    for index, value in enumerate(HOSTILE):
+        for mode in MODES:
+            texts[f"hostile/{index}/{mode}"] = rendered("load_drivers", mode, destination=value)
+    texts["naive"] = naively_quoted(HOSTILE[0])
+    return kl.validate(texts, kl.kit_tables())
+
+
+def test_every_query_renders_with_only_the_window_given():
+    """Every parameter other than the window has a declared default."""
+    for query in PACK.values():
+        assert {p.name for p in query.parameters if p.required} == {"start", "end"}, query.name
+
+
+@pytest.mark.parametrize("name", sorted(PACK))
+@pytest.mark.parametrize("mode", MODES)
+def test_packaged_query_binds_without_errors(validated, name, mode):
+    """The language service finds no error in the rendered query and reports a tabular result."""
+    result = validated[f"clean/{name}/{mode}"]
+    assert result.errors == (), "\n".join(map(str, result.errors))
+    assert result.columns
+
+
+@pytest.mark.parametrize("name", sorted(PACK))
+def test_both_modes_give_the_same_columns_and_types(validated, name):
+    """The legacy and the resource-specific table normalise to the same result shape."""
+    assert validated[f"clean/{name}/azurediagnostics"].columns == validated[f"clean/{name}/resource"].columns
+
+
+@pytest.mark.parametrize("name", sorted(PACK))
+@pytest.mark.parametrize("mode", MODES)
+def test_a_misspelled_column_in_the_body_is_an_error_naming_it(validated, name, mode):
+    """The check can fail: one wrong column name in the body is reported, at its place."""
+    text, wrong, body_at = misspell_first_column(name, mode)
+    named = [e for e in validated[f"misspelled/{name}/{mode}"].errors if e.snippet == wrong]
+    assert named, validated[f"misspelled/{name}/{mode}"].errors
+    assert wrong in named[0].message
+    assert text[named[0].start:named[0].end] == wrong and named[0].start > body_at
+
+
+def test_hostile_destination_leaves_load_drivers_unchanged(validated):
+    """A hostile ``destination`` binds as one value: no error, the same output columns."""
+    for index in range(len(HOSTILE)):
+        for mode in MODES:
+            result = validated[f"hostile/{index}/{mode}"]
+            assert result.errors == (), (HOSTILE[index], [str(e) for e in result.errors])
+            assert result.columns == validated[f"clean/load_drivers/{mode}"].columns, HOSTILE[index]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hostile_destination_adds_no_statement(mode):
+    """The rendered text keeps its statements whatever the value (the service reports only the last
+    statement's columns, so an injected statement in the middle would not show there)."""
+    clean = statement_count(rendered("load_drivers", mode))
+    for value in HOSTILE:
+        assert statement_count(rendered("load_drivers", mode, destination=value)) == clean, value
+
+
+def test_statement_count_catches_naive_quoting(validated):
+    """The check can fail: pasting the value between quotes adds a statement that neither an error
+    nor the output columns reveal."""
+    assert validated["naive"].errors == ()
+    assert validated["naive"].columns == validated["clean/load_drivers/resource"].columns
+    assert statement_count(naively_quoted(HOSTILE[0])) == statement_count(rendered("load_drivers", "resource")) + 1
+
+
+def test_hostile_destination_matches_nothing_offline(scenario_export, incident):
+    """Run locally, a hostile value is compared as text: no row matches it, the shape is kept."""
+    clean = run_local(scenario_export, incident, "sample", "resource", "load_drivers")
+    for value in HOSTILE:
+        got = run_local(scenario_export, incident, "sample", "resource", "load_drivers", destination=value)
+        assert got.empty and list(got.columns) == list(clean.columns), value
+
+
+# Text built from the characters that matter to a KQL lexer, mixed with any other code point.
+SPECIAL = st.sampled_from(['"', "'", "\\", "\n", "\r\n", "\t", "|", ";", "//", "/*", "```", "@", "h'", "{", "}",
+                           "\x00", "\u2028", "é", "漢字", "🚀"])
+TEXT = st.lists(st.one_of(SPECIAL, st.characters(exclude_categories=("Cs",))), max_size=20).map("".join)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.lists(TEXT, min_size=30, max_size=30))
+def test_any_string_literal_binds_as_one_string_column(texts):
+    """``print v = <literal>`` binds with no error to exactly one string column ``v``."""
+    results = kl.validate({str(i): f"print v = {kql_literal(t, 'string')}" for i, t in enumerate(texts)}, {})
+    for index, text in enumerate(texts):
+        result = results[str(index)]
+        assert result.errors == (), (text, [str(e) for e in result.errors])
+        assert result.columns == (("v", "string"),), text
+
+
+# ---------------------------------------------------------------------------------------------
+# Same numbers offline: the local engine against pandas on the raw rows
+# ---------------------------------------------------------------------------------------------
+
+CASES = [("sample", "resource"), ("sample", "azurediagnostics"), ("two_exhausted", "resource"),
+         ("noisy_with_gaps", "resource")]
+
+
+@pytest.fixture(scope="module")
+def raw(incident):
+    """The raw rows of a scenario's window, with destinations, by scenario name (computed once)."""
+    cache: dict[str, pd.DataFrame] = {}
+
+    def get(name: str) -> pd.DataFrame:
+        if name not in cache:
+            cache[name] = requests_of(incident(name).logs, window_of(incident, name))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+def test_destination_inventory_matches_pandas(scenario_export, incident, raw, name, mode):
+    """Counts, shares, nearest-rank p95 and first/last seen per destination."""
+    got = run_local(scenario_export, incident, name, mode, "destination_inventory")
+    expected = expected_inventory(raw(name))
+    assert_same_rows(got, expected, ["destination"])
+    assert got["request_share"].sum() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+def test_error_breakdown_matches_pandas(scenario_export, incident, raw, name, mode):
+    """Counts and first/last seen per error group; the sample message is one of the group's."""
+    got = run_local(scenario_export, incident, name, mode, "error_breakdown")
+    expected, messages = expected_errors(raw(name))
+    assert list(got.columns) == [*expected.columns, "sample_message"]
+    assert_same_rows(got.drop(columns="sample_message"), expected, ["destination", "reason", "source", "section"])
+    for row in got.itertuples():
+        assert row.sample_message in messages[(row.destination, row.reason, row.source, row.section)]
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+@pytest.mark.parametrize("scope", ["all", "exhausted"])
+def test_load_drivers_matches_pandas(scenario_export, incident, raw, name, mode, scope):
+    """Requests, shares and connection failures per key, for all destinations or one."""
+    destination = exhausted(incident, name) if scope == "exhausted" else ""
+    got = run_local(scenario_export, incident, name, mode, "load_drivers", destination=destination)
+    expected = expected_drivers(raw(name), destination)
+    assert not expected.empty
+    assert_same_rows(got, expected, ["key_kind", "key"])
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+@pytest.mark.parametrize("scope", ["all", "exhausted"])
+def test_latency_distribution_matches_pandas(scenario_export, incident, raw, name, mode, scope):
+    """Requests and outcomes per BackendTime bucket, for all destinations or one."""
+    destination = exhausted(incident, name) if scope == "exhausted" else ""
+    got = run_local(scenario_export, incident, name, mode, "latency_distribution", destination=destination)
+    expected = expected_latency(raw(name), destination)
+    assert_same_rows(got, expected, ["bucket_ms"])
+    assert got["bucket_ms"].tolist() == sorted(got["bucket_ms"])
+
+
+@pytest.mark.parametrize("query", ["destination_inventory", "error_breakdown", "load_drivers", "latency_distribution"])
+def test_both_logging_modes_give_equal_frames(scenario_export, incident, query):
+    """The same requests logged in either mode give the same result (the sample message aside,
+    which is any message of its group)."""
+    values = {"destination": exhausted(incident, "sample")} if query == "load_drivers" else {}
+    resource = run_local(scenario_export, incident, "sample", "resource", query, **values)
+    legacy = run_local(scenario_export, incident, "sample", "azurediagnostics", query, **values)
+    if query == "error_breakdown":
+        resource, legacy = resource.drop(columns="sample_message"), legacy.drop(columns="sample_message")
+    pd.testing.assert_frame_equal(resource, legacy, check_dtype=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation bounds: the queries return summaries, never raw rows
+# ---------------------------------------------------------------------------------------------
+
+BOUNDS = {
+    "destination_health": ["minute", "destination"],
+    "destination_inventory": ["destination"],
+    "error_breakdown": ["destination", "reason", "source", "section"],
+    "load_drivers": ["key_kind", "key"],
+    "latency_distribution": ["bucket_ms"],
+}
+
+
+def test_bounds_cover_every_packaged_query():
+    assert set(BOUNDS) == set(PACK)
+
+
+@pytest.mark.parametrize("query", sorted(BOUNDS))
+def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, query):
+    """On the sample window each result key appears once, and rows stay far below the raw count."""
+    got = run_local(scenario_export, incident, "sample", "resource", query)
+    requests = raw("sample")
+    destinations = scoped(requests)["Destination"].nunique()
+    errors = requests[requests["LastErrorReason"] != ""]
+    error_kinds = len(errors.drop_duplicates(["LastErrorReason", "LastErrorSource", "LastErrorSection"]))
+    minutes = int((WINDOW["end"] - WINDOW["start"]) / pd.Timedelta(minutes=1))
+    assert not got.empty
+    assert not got.duplicated(BOUNDS[query]).any()
+    limit = {
+        "destination_health": destinations * minutes,
+        "destination_inventory": destinations,
+        "error_breakdown": (destinations + 1) * error_kinds,  # + 1: errors raised before any backend
+        "load_drivers": len(DRIVER_KEYS) * 100,  # shares of one kind sum to 1, each kept one is >= 1 %
+        "latency_distribution": len(LATENCY_EDGES),
+    }[query]
+    assert len(got) <= limit
+    assert len(got) * 50 < len(requests)
+    if query == "destination_health":
+        assert got["minute"].between(WINDOW["start"], WINDOW["end"], inclusive="left").all()
+        assert (got["minute"] == got["minute"].dt.floor("min")).all()
