@@ -2,13 +2,9 @@
 
 Querying a source is the slow part (seconds on a local export, more on Azure);
 the analysis after it is a set of pure functions over small frames. So the
-explorer splits an investigation in two:
-
-- ``query_window`` runs the packaged queries once for a window and keeps their
-  results (``WindowData``); it runs again only when the window changes.
-- ``recompute`` turns those results and a set of assumptions into the same
-  ``Investigation`` that ``investigation.investigate`` would return, without
-  touching the source. It runs on every assumption change and needs no widgets.
+explorer uses the two halves of ``investigation.investigate`` separately:
+``query_window`` runs again only when the window changes, ``recompute`` on every
+assumption change.
 
 The widgets only wire the two together. Nothing here waits for input, so a
 notebook that shows the explorer also runs to completion in batch (papermill).
@@ -22,7 +18,6 @@ import html
 import io
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as widgets
@@ -31,111 +26,16 @@ import pandas as pd
 
 from analysis import narrative, plots
 from analysis.assumptions import Assumptions
-from analysis.classify import Assessment, assess_all
 from analysis.errors import KitError
-from analysis.health import complete_minutes
-from analysis.investigation import Investigation, QueryRun, _load_drivers, run_query, window_for
-from analysis.mitigations import recommend
+from analysis.investigation import Investigation, WindowData, query_window, recompute
 from analysis.report import optional_time
-from analysis.snat import snat_demand, what_if, what_if_settings
 from analysis.sources import Source, open_source
-from analysis.verdict import decide, timeline
 
 ALL_DESTINATIONS = "all destinations"
 # A range slider with more stops than this is unusable; longer sources get coarser steps.
 MAX_WINDOW_STOPS = 1500
 # Windows already queried are kept, so going back to one does not query again.
 CACHED_WINDOWS = 4
-# Classifications that come from a connection-failure episode. The episode does not
-# depend on any assumption, so these are the only destinations that can become
-# ``snat_exhaustion`` when the assumptions change, and their load drivers can be
-# fetched once per window.
-_FAILURE_EPISODE_CLASSES = ("snat_exhaustion", "backend_unreachable")
-
-
-@dataclass(frozen=True)
-class WindowData:
-    """What the source returned for one window: everything the analysis reads, queried once."""
-
-    window: tuple[pd.Timestamp, pd.Timestamp]
-    source: str
-    mode: str
-    health: pd.DataFrame = field(repr=False)
-    """Every minute of every destination (``health.complete_minutes``)."""
-    inventory: pd.DataFrame = field(repr=False)
-    errors: pd.DataFrame = field(repr=False)
-    drivers: pd.DataFrame = field(repr=False)
-    """Load drivers of every destination that could be classified as SNAT exhaustion."""
-    runs: tuple[QueryRun, ...] = field(repr=False)
-    """The window-wide queries (health, inventory, errors), in the order they ran."""
-    driver_runs: dict[str, QueryRun] = field(repr=False)
-    """The load-driver query per candidate destination."""
-
-    @property
-    def duration_s(self) -> float:
-        """Time spent in the source for this window."""
-        return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
-
-
-def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> WindowData:
-    """Run every query the analysis of one window needs, whatever the assumptions will be."""
-    window = window_for(source, start, end)
-    span = {"start": window[0], "end": window[1]}
-    health_run = run_query(source, "destination_health", span)
-    inventory_run = run_query(source, "destination_inventory", span)
-    errors_run = run_query(source, "error_breakdown", span)
-    health = complete_minutes(health_run.result, *window)
-    defaults = Assumptions()
-    candidates = [
-        a for a in assess_all(snat_demand(health, defaults), defaults, inventory_run.result)
-        if a.classification in _FAILURE_EPISODE_CLASSES
-    ]
-    drivers, driver_runs = _load_drivers(source, candidates, window[1])
-    return WindowData(
-        window=window,
-        source=source.description,
-        mode=source.mode,
-        health=health,
-        inventory=inventory_run.result,
-        errors=errors_run.result,
-        drivers=drivers,
-        runs=(health_run, inventory_run, errors_run),
-        driver_runs={a.destination: run for a, run in zip(candidates, driver_runs)},
-    )
-
-
-def recompute(data: WindowData, assumptions: Assumptions) -> Investigation:
-    """The investigation of ``data``'s window under ``assumptions``; pure, no query runs.
-
-    Gives the same findings as ``investigate`` on the same window and assumptions
-    (only the recorded query durations differ), so the explorer and the report agree.
-    """
-    demand = snat_demand(data.health, assumptions)
-    assessments = assess_all(demand, assumptions, data.inventory)
-    verdict = decide(assessments, demand, assumptions)
-    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
-    names = [a.destination for a in exhausted]
-    drivers = data.drivers[data.drivers["destination"].isin(names)].reset_index(drop=True)
-    mitigations = recommend(assessments, demand, assumptions, drivers)
-    peak = max((a.evidence["peak_snat_demand"] for a in exhausted), default=0.0)
-    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
-    return Investigation(
-        window=data.window,
-        source=data.source,
-        mode=data.mode,
-        assumptions=assumptions,
-        demand=demand,
-        assessments=assessments,
-        verdict=verdict,
-        timeline=timeline(assessments),
-        mitigations=mitigations,
-        what_if=table,
-        errors=data.errors,
-        drivers=drivers,
-        runs=[*data.runs, *(data.driver_runs[name] for name in names if name in data.driver_runs)],
-    )
-
-
 def window_stops(first: pd.Timestamp, last: pd.Timestamp) -> list[pd.Timestamp]:
     """Whole minutes from the source's first to just after its last row, at most ``MAX_WINDOW_STOPS``.
 

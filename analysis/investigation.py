@@ -2,6 +2,8 @@
 
 This is the only module that strings the steps together, in the order of the
 data path: parameters -> rendered KQL -> source -> DataFrames -> analysis -> findings.
+It comes in two halves: ``query_window`` (the slow part, one source round per
+window) and ``recompute`` (pure, for any assumptions); ``investigate`` is both.
 """
 
 from __future__ import annotations
@@ -111,10 +113,10 @@ class Investigation:
         )
 
 
-def _load_drivers(source: Source, exhausted: list[Assessment], window_end: pd.Timestamp) -> tuple[pd.DataFrame, list[QueryRun]]:
-    """Who sent the calls to each exhausted destination while it failed."""
+def load_drivers(source: Source, affected: list[Assessment], window_end: pd.Timestamp) -> tuple[pd.DataFrame, list[QueryRun]]:
+    """Who sent the calls to each affected destination while it failed."""
     runs, frames = [], []
-    for assessment in exhausted:
+    for assessment in affected:
         episode = assessment.episode
         run = run_query(source, "load_drivers", {
             "start": episode.onset,
@@ -128,32 +130,83 @@ def _load_drivers(source: Source, exhausted: list[Assessment], window_end: pd.Ti
     return drivers, runs
 
 
-def investigate(
-    source: Source,
-    start: pd.Timestamp | None = None,
-    end: pd.Timestamp | None = None,
-    assumptions: Assumptions | None = None,
-) -> Investigation:
-    """Run the whole diagnosis for one window of one source."""
-    assumptions = assumptions or Assumptions()
+# Classifications that come from a connection-failure episode. The episode does not
+# depend on any assumption, so these are the only destinations that can become
+# ``snat_exhaustion`` when the assumptions change, and their load drivers can be
+# fetched once per window.
+_FAILURE_EPISODE_CLASSES = ("snat_exhaustion", "backend_unreachable")
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """What the source returned for one window: everything the analysis reads, queried once."""
+
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    source: str
+    mode: str
+    health: pd.DataFrame = field(repr=False)
+    """Every minute of every destination (``health.complete_minutes``)."""
+    inventory: pd.DataFrame = field(repr=False)
+    errors: pd.DataFrame = field(repr=False)
+    drivers: pd.DataFrame = field(repr=False)
+    """Load drivers of every destination that could be classified as SNAT exhaustion."""
+    runs: tuple[QueryRun, ...] = field(repr=False)
+    """The window-wide queries (health, inventory, errors), in the order they ran."""
+    driver_runs: dict[str, QueryRun] = field(repr=False)
+    """The load-driver query per candidate destination."""
+
+    @property
+    def duration_s(self) -> float:
+        """Time spent in the source for this window."""
+        return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
+
+
+def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> WindowData:
+    """Run every query the analysis of one window needs, whatever the assumptions will be."""
     window = window_for(source, start, end)
     span = {"start": window[0], "end": window[1]}
     health_run = run_query(source, "destination_health", span)
     inventory_run = run_query(source, "destination_inventory", span)
     errors_run = run_query(source, "error_breakdown", span)
-    demand = snat_demand(complete_minutes(health_run.result, *window), assumptions)
-    assessments = assess_all(demand, assumptions, inventory_run.result)
-    verdict = decide(assessments, demand, assumptions)
-    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
-    drivers, driver_runs = _load_drivers(source, exhausted, window[1])
-    mitigations = recommend(assessments, demand, assumptions, drivers)
-    peak = max((a.evidence["peak_snat_demand"] for a in exhausted), default=0.0)
-    names = [a.destination for a in exhausted]
-    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
-    return Investigation(
+    health = complete_minutes(health_run.result, *window)
+    defaults = Assumptions()
+    candidates = [
+        a for a in assess_all(snat_demand(health, defaults), defaults, inventory_run.result)
+        if a.classification in _FAILURE_EPISODE_CLASSES
+    ]
+    drivers, driver_runs = load_drivers(source, candidates, window[1])
+    return WindowData(
         window=window,
         source=source.description,
         mode=source.mode,
+        health=health,
+        inventory=inventory_run.result,
+        errors=errors_run.result,
+        drivers=drivers,
+        runs=(health_run, inventory_run, errors_run),
+        driver_runs={a.destination: run for a, run in zip(candidates, driver_runs)},
+    )
+
+
+def recompute(data: WindowData, assumptions: Assumptions) -> Investigation:
+    """The investigation of ``data``'s window under ``assumptions``; pure, no query runs.
+
+    Gives the same findings as ``investigate`` on the same window and assumptions
+    (only the recorded query durations differ), so the explorer and the report agree.
+    """
+    demand = snat_demand(data.health, assumptions)
+    assessments = assess_all(demand, assumptions, data.inventory)
+    verdict = decide(assessments, demand, assumptions)
+    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
+    names = [a.destination for a in exhausted]
+    drivers = data.drivers[data.drivers["destination"].isin(names)].reset_index(drop=True)
+    mitigations = recommend(assessments, demand, assumptions, drivers)
+    peak = max((a.evidence["peak_snat_demand"] for a in exhausted), default=0.0)
+    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
+    return Investigation(
+        window=data.window,
+        source=data.source,
+        mode=data.mode,
         assumptions=assumptions,
         demand=demand,
         assessments=assessments,
@@ -161,7 +214,17 @@ def investigate(
         timeline=timeline(assessments),
         mitigations=mitigations,
         what_if=table,
-        errors=errors_run.result,
+        errors=data.errors,
         drivers=drivers,
-        runs=[health_run, inventory_run, errors_run, *driver_runs],
+        runs=[*data.runs, *(data.driver_runs[name] for name in names if name in data.driver_runs)],
     )
+
+
+def investigate(
+    source: Source,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    assumptions: Assumptions | None = None,
+) -> Investigation:
+    """Run the whole diagnosis for one window of one source."""
+    return recompute(query_window(source, start, end), assumptions or Assumptions())

@@ -99,7 +99,7 @@ def _destination(url: str) -> tuple[str, str, str, str]:
         return "", "", "", ""
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    port = str(parts.port) if parts.port is not None else ("80" if scheme == "http" else "443")
+    port = str(parts.port) if parts.port is not None else ("80" if scheme in ("http", "ws") else "443")
     return scheme, host, port, (f"{host}:{port}" if host else "")
 
 

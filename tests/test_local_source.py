@@ -28,7 +28,7 @@ def pandas_health(logs: pd.DataFrame) -> pd.DataFrame:
     """destination_health computed with pandas alone, from the raw rows."""
     frame = logs[logs["BackendUrl"].fillna("") != ""].copy()
     parts = frame["BackendUrl"].str.extract(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>[^/:?#]+)(?::(?P<port>\d+))?")
-    default = np.where(parts["scheme"].str.lower() == "http", "80", "443")
+    default = np.where(parts["scheme"].str.lower().isin(["http", "ws"]), "80", "443")
     frame["destination"] = parts["host"].str.lower() + ":" + parts["port"].fillna(pd.Series(default, index=frame.index))
     frame["minute"] = frame["TimeGenerated"].dt.floor("min")
     grouped = frame.groupby(["minute", "destination"])
@@ -95,10 +95,12 @@ def test_json_lines_export(tmp_path, incident):
 def test_missing_optional_columns_are_empty_not_errors(tmp_path):
     path = tmp_path / "projected.csv"
     path.write_text("TimeGenerated [UTC],BackendUrl,ResponseCode\n"
-                    '"2/25/2025, 9:19:25.391 AM",https://api.contoso.com/a,500\n'
-                    '"2/25/2025, 9:19:26 PM",http://api.contoso.com:8080/a,200\n', encoding="utf-8")
+                    '"2/25/2025, 9:19:25.391 AM",https://API.contoso.com/a,500\n'
+                    '"2/25/2025, 9:19:26 PM",http://api.contoso.com:8080/a,200\n'
+                    '"2/25/2025, 9:19:27 PM",ws://chat.contoso.com/socket,101\n'
+                    '"2/25/2025, 9:19:28 PM",wss://chat.contoso.com/socket,101\n', encoding="utf-8")
     health = health_of(open_local(path))
-    assert sorted(health["destination"]) == ["api.contoso.com:443", "api.contoso.com:8080"]
+    assert sorted(health["destination"]) == ["api.contoso.com:443", "api.contoso.com:8080", "chat.contoso.com:443", "chat.contoso.com:80"]
     assert int(health["connection_failures"].sum()) == 0
 
 
