@@ -33,7 +33,8 @@ from cryptography.x509.oid import NameOID
 from analysis import queries
 from analysis.errors import KitError
 from analysis.sources import open_source
-from analysis.sources.kusto import KustoSource, frame_from_rows
+from analysis.sources.azure import frame_from_rows
+from analysis.sources.kusto import KustoSource
 from analysis.sources.loganalytics import LogAnalyticsSource
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "azure"

@@ -30,7 +30,7 @@ from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 
 from analysis.errors import KitError
 from analysis.queries import MODES
-from analysis.sources.kusto import check_mode, check_server_timeout, first_line, frame_from_rows
+from analysis.sources.azure import SIGN_IN_HINT, check_mode, check_server_timeout, default_credential, first_line, frame_from_rows
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -45,7 +45,6 @@ READ_TIMEOUT_MARGIN = 30
 DEFAULT_RETRIES = 2
 SPEC_HELP = "loganalytics:WORKSPACE_ID"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_SIGN_IN_HINT = "run 'az login' or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
 
 
 def check_workspace_id(text: str) -> str:
@@ -133,9 +132,7 @@ class LogAnalyticsSource:
     def _connect(self) -> LogsQueryClient:
         if self._client is None:
             if self.credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                self.credential = DefaultAzureCredential()
+                self.credential = default_credential()
                 self._owns_credential = True
             options: dict[str, Any] = {"retry_total": DEFAULT_RETRIES, **self.client_options}
             if self.endpoint:
@@ -190,11 +187,11 @@ class LogAnalyticsSource:
         """One line for a person: who refused, the service's error code and its message."""
         credential_error = _sign_in_failure(err)
         if credential_error is not None:
-            return f"{where}: cannot sign in to Azure ({first_line(credential_error.message)}); {_SIGN_IN_HINT}"
+            return f"{where}: cannot sign in to Azure ({first_line(credential_error.message)}); {SIGN_IN_HINT}"
         status = err.status_code
         code, message = _error_body(err)
         if status == 401:
-            return f"{where}: the service refused the sign-in (401 {code or 'Unauthorized'}); {_SIGN_IN_HINT}"
+            return f"{where}: the service refused the sign-in (401 {code or 'Unauthorized'}); {SIGN_IN_HINT}"
         said = f"{code}: {first_line(message)}" if code else first_line(message or err.reason or err.message)
         hint = "; the account needs the Log Analytics Reader role on it" if status == 403 else ""
         return f"{where}: {said} (HTTP {status}){hint}"
