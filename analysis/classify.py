@@ -216,6 +216,15 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions, inve
         reason = f"{failures} isolated connection failures, never sustained enough to be an episode"
     else:
         reason = "no sustained connection failures, backend errors or slowness"
+    peak_utilisation = evidence["peak_utilisation"] or 0.0
+    if peak_utilisation > 1:
+        # It never ran out of ports although the estimate says it should have: it reuses connections.
+        reuse = peak_utilisation * assumptions.requests_per_connection
+        evidence["implied_min_requests_per_connection"] = _round(reuse, 1)
+        reason += (
+            f"; its estimated demand reached {peak_utilisation:.0%} of capacity without failures, so it carries "
+            f"at least {reuse:.1f} requests per connection (or the capacity is larger than assumed)"
+        )
     return Assessment(destination, "healthy", reason, None, evidence)
 
 

@@ -87,7 +87,7 @@ def evidence(findings: dict[str, Any]) -> str:
     """Per affected destination: why it was classified so, check by check."""
     parts = []
     for entry in findings["destinations"]:
-        if not entry["checks"] and entry["classification"] == "healthy":
+        if entry["classification"] == "healthy" and "implied_min_requests_per_connection" not in entry["evidence"]:
             continue
         parts.append(f"#### {entry['destination']}: {entry['classification'].replace('_', ' ')}\n\n{entry['reason']}.")
         for check in entry["checks"]:

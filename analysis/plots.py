@@ -16,11 +16,31 @@ PANELS = (
 )
 
 
-def destinations_over_time(demand: pd.DataFrame, capacity: float, highlight: list[str] | None = None) -> Figure:
-    """Requests, failures, p95 latency and SNAT demand per destination, one panel each, shared time axis."""
+def drawn_destinations(demand: pd.DataFrame, highlight: list[str] | None = None, most: int = 8) -> list[str]:
+    """The destinations worth a line: the highlighted ones, then the most failures, then the busiest.
+
+    >>> frame = pd.DataFrame({"destination": ["a", "b", "c"], "connection_failures": [0, 5, 0], "requests": [10, 1, 99]})
+    >>> drawn_destinations(frame, highlight=["a"], most=2)
+    ['a', 'b']
+    """
+    totals = demand.groupby("destination")[["connection_failures", "requests"]].sum()
+    totals["highlighted"] = totals.index.isin(highlight or [])
+    ranked = totals.sort_values(["highlighted", "connection_failures", "requests"], ascending=False)
+    return list(ranked.index[:most])
+
+
+def destinations_over_time(
+    demand: pd.DataFrame, capacity: float, highlight: list[str] | None = None, most: int = 8
+) -> Figure:
+    """Requests, failures, p95 latency and SNAT demand per destination, one panel each, shared time axis.
+
+    At most ``most`` destinations get a line (see ``drawn_destinations``); a
+    gateway with fifty backends would otherwise draw an unreadable tangle.
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     figure, axes = plt.subplots(len(PANELS), 1, figsize=(11, 12), sharex=True)
-    order = sorted(demand["destination"].unique(), key=lambda d: (d not in (highlight or []), d))
+    order = drawn_destinations(demand, highlight, most) if len(demand) else []
+    demand = demand[demand["destination"].isin(order)]
     palette = dict(zip(order, sns.color_palette("tab10", n_colors=max(len(order), 1))))
     for axis, (column, label) in zip(axes, PANELS):
         if len(demand):
@@ -34,7 +54,9 @@ def destinations_over_time(demand: pd.DataFrame, capacity: float, highlight: lis
     if axes[0].get_legend() is not None:
         sns.move_legend(axes[0], "upper left", bbox_to_anchor=(1.01, 1.0), title="destination", fontsize="small")
     axes[-1].set_xlabel("time (UTC)")
-    axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    locator = mdates.AutoDateLocator()
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     figure.tight_layout()
     return figure
 

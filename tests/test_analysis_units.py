@@ -141,3 +141,13 @@ def test_mitigations_are_sized_and_only_when_they_apply():
 def test_assumptions_out_of_range_are_errors(texts, message):
     with pytest.raises(KitError, match=message):
         from_params(texts)
+
+
+def test_a_busy_destination_that_never_failed_shows_its_implied_reuse():
+    demand = demand_of(frame("busy:443", [600] * 10, [0] * 10))
+    assessment = assess(demand, "busy:443", Assumptions())
+    assert assessment.classification == "healthy"
+    assert assessment.evidence["implied_min_requests_per_connection"] == 2.3  # 2400 / 1024
+    assert "at least 2.3 requests per connection" in assessment.reason
+    quiet = assess(demand_of(frame("quiet:443", [100] * 10, [0] * 10)), "quiet:443", Assumptions())
+    assert "implied_min_requests_per_connection" not in quiet.evidence
