@@ -73,8 +73,8 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
             "HTTP 5xx": e["http_5xx"],
             "connection failures": e["connection_failures"],
             "failure share": f"{e['evidence']['failure_share']:.1%}",
-            "worst p95 backend (ms)": e["p95_backend_ms"],
-            "peak SNAT demand": e["peak_snat_demand"],
+            "p95 backend (ms)": None if e["p95_backend_ms"] is None else round(e["p95_backend_ms"]),
+            "peak SNAT demand": round(e["peak_snat_demand"]),
             "onset (UTC)": _minute(e["onset"]),
             "recovery (UTC)": _minute(e["recovery"]),
         }
