@@ -18,18 +18,19 @@ from analysis.literals import check_param, kql_literal, parse_utc, parse_value
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
 
+ENGINE = duckdb_kql.connect()
+
+
 def evaluate(literal: str):
     """The value the local KQL engine reads from a literal."""
-    connection = duckdb_kql.connect()
-    return duckdb_kql.df(connection, f"print v = {literal}").iloc[0, 0]
+    return duckdb_kql.df(ENGINE, f"print v = {literal}").iloc[0, 0]
 
 
 @settings(max_examples=300, deadline=None)
 @given(TEXT)
 def test_any_string_stays_one_literal_with_the_same_value(text):
     literal = kql_literal(text, "string")
-    connection = duckdb_kql.connect()
-    result = duckdb_kql.df(connection, f"print v = {literal}, after = 1")
+    result = duckdb_kql.df(ENGINE, f"print v = {literal}, after = 1")
     assert list(result.columns) == ["v", "after"]
     assert result.iloc[0, 0] == text
 
