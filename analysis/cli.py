@@ -42,7 +42,7 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.investigation import window_for
     from analysis.render import render
     from analysis.report import optional_time
-    from analysis.sources import open_source
+    from analysis.sources import absolute, open_source
 
     assumptions = from_params(_key_values(args.param))
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
@@ -51,7 +51,7 @@ def _report(args: argparse.Namespace) -> int:
     window = window_for(source, start, end)
     _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
     parameters = {
-        "source": args.source,
+        "source": absolute(args.source),
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "mode": source.mode,

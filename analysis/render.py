@@ -88,7 +88,7 @@ def render(out_dir: Path, parameters: dict[str, Any], progress: Callable[[str], 
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # the notebook runs in the repository, not in the caller's folder
     _check_target(out_dir)
     kernel = ensure_kernel()
     with _staging(out_dir) as staging:

@@ -112,3 +112,14 @@ def test_an_empty_window_renders_and_says_insufficient_data(tmp_path):
     assert document["verdict"] == "insufficient_data"
     assert document["destinations"] == [] and document["mitigations"] == []
     assert "Not enough traffic to judge" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_relative_paths_mean_the_callers_folder(tmp_path):
+    """The notebook runs inside the repository; a relative --source or --out must not follow it there."""
+    shutil.copy(SAMPLE_DIR / "gateway_logs.parquet", tmp_path / "export.parquet")
+    result = subprocess.run([APIM_SNAT, "report", "--source", "file:export.parquet", "--start", "2025-02-25T09:00Z",
+                             "--end", "2025-02-25T09:30Z", "--out", "out"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert document["source"].endswith(str(tmp_path / "export.parquet") + " (ApiManagementGatewayLogs)")
+    assert not (REPO / "out").exists()

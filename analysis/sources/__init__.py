@@ -30,6 +30,18 @@ class Source(Protocol):
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None: ...
 
 
+def absolute(spec: str) -> str:
+    """The same source named so that it means the same from any working directory.
+
+    >>> absolute("sample"), absolute("file:/data/x.csv")
+    ('sample', 'file:/data/x.csv')
+    """
+    kind, _, rest = spec.partition(":")
+    if kind == "file" and rest:
+        return f"file:{Path(rest).expanduser().resolve()}"
+    return spec
+
+
 def open_source(spec: str, mode: str | None = None) -> Source:
     """``sample``, ``file:PATH``, ``loganalytics:WORKSPACE_ID`` or ``kusto:https://CLUSTER/DATABASE``.
 
