@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pandas as pd
 
 from analysis import __version__
@@ -21,6 +20,7 @@ from analysis.mitigations import Mitigation
 from analysis.verdict import Verdict
 
 SCHEMA_PATH = Path(__file__).with_name("findings.schema.json")
+FINDINGS_FILE = "findings.json"
 
 
 def iso(value: Any) -> str | None:
@@ -115,6 +115,8 @@ def build(
 
 def validate(document: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` when the document breaks its schema."""
+    import jsonschema  # imported here: it takes most of a second, and only writing needs it
+
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.validate(document, schema)
 

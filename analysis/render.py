@@ -15,11 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from nbconvert import HTMLExporter
-
 from analysis.errors import KitError
-from analysis.report import FINDINGS_FILE
+from analysis.findings import FINDINGS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT_NOTEBOOK = REPO / "notebooks" / "snat_incident_report.ipynb"
@@ -46,6 +43,9 @@ def ensure_kernel() -> str:
 
 def to_html(notebook_path: Path) -> str:
     """The executed notebook as one HTML page: code hidden, figures inline, no CDN."""
+    import nbformat  # imported when used: with nbconvert it takes about a second
+    from nbconvert import HTMLExporter
+
     exporter = HTMLExporter(
         extra_template_basedirs=[str(TEMPLATES)],
         template_name="offline",

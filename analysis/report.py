@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 
 from analysis import findings as findings_doc
+from analysis.findings import FINDINGS_FILE
 from analysis.assumptions import from_params
 from analysis.errors import KitError
 from analysis.investigation import Investigation, investigate
 from analysis.literals import parse_utc
 from analysis.sources import open_source
 
-FINDINGS_FILE = "findings.json"
 RESULTS_DIR = "results"
 
 
