@@ -104,3 +104,50 @@ def test_staging_swap_replaces_an_earlier_report(tmp_path):
         (staging / "findings.json").write_text("new", encoding="utf-8")
     assert (out / "findings.json").read_text(encoding="utf-8") == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["r"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["queries", "show", "nope"], "no packaged query named 'nope'"),
+        (["queries", "show", "load_drivers", "--param", "destination"], "--param takes NAME=VALUE"),
+        (["queries", "show", "load_drivers", "--param", "min_share=lots"], "'min_share' (real): expected a number"),
+        (["queries", "show", "load_drivers", "--param", "colour=red"], "has no parameter 'colour'"),
+        (["query", "--source", "sample", "--file", "/nonexistent/q.kql"], "cannot read /nonexistent/q.kql"),
+        (["query", "--source", "sample", "--kql", "GatewayRequests | wherex"], "KQL syntax error"),
+        (["query", "--source", "sample", "--kql", "GatewayRequests | summarize percentiles(BackendTime, 50, 95)"],
+         "write one percentile(x, N) per percentile"),
+    ],
+)
+def test_query_command_mistakes_are_one_line_and_exit_2(capsys, args, message):
+    code, err = run_cli(capsys, *args)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_queries_list_names_each_query_with_its_description(capsys):
+    assert main(["queries", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split("\t")[0] for line in lines]
+    assert names == ["destination_health", "destination_inventory", "error_breakdown", "latency_distribution", "load_drivers"]
+    assert all(len(line.split("\t")[1]) > 20 for line in lines)
+
+
+def test_queries_show_prints_pasteable_kql_with_typed_parameters(capsys):
+    assert main(["queries", "show", "load_drivers", "--mode", "azurediagnostics",
+                 "--param", "start=2025-02-25T09:00Z", "--param", "end=2025-02-25T10:00Z",
+                 "--param", 'destination=a"b:443']) == 0
+    text = capsys.readouterr().out
+    assert "let start = datetime(2025-02-25T09:00:00.000000Z);" in text
+    assert 'let destination = "a\\"b:443";' in text
+    assert "let min_share = real(0.01);" in text
+    assert "AzureDiagnostics" in text and "declare query_parameters" not in text
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_query_runs_ad_hoc_kql_in_each_format(capsys, fmt):
+    kql = "GatewayRequests | summarize requests = count() by Destination | order by requests desc"
+    assert main(["query", "--source", "sample", "--format", fmt, "--kql", kql]) == 0
+    out = capsys.readouterr().out
+    assert "orders.contoso-backend.com:443" in out and "17671" in out
