@@ -38,6 +38,11 @@ class QueryRun:
     result: pd.DataFrame = field(repr=False)
     duration_s: float
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the source said about the result, e.g. that the service cut it short."""
+        return list(self.result.attrs.get("warnings", []))
+
     def record(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -46,6 +51,7 @@ class QueryRun:
             "rows": len(self.result),
             "duration_s": round(self.duration_s, 3),
             "kql": self.kql,
+            "warnings": self.warnings,
         }
 
 

@@ -29,6 +29,9 @@ def summary(findings: dict[str, Any]) -> str:
         f"logging mode: `{findings['mode']}`.",
         "",
     ]
+    for query in findings["queries"]:
+        for warning in query["warnings"]:
+            lines += [f"**Warning: the result of `{query['name']}` is incomplete, so the findings may be too.** {warning}.", ""]
     for entry in findings["destinations"]:
         if entry["classification"] == "healthy":
             continue

@@ -151,3 +151,29 @@ def test_a_busy_destination_that_never_failed_shows_its_implied_reuse():
     assert "at least 2.3 requests per connection" in assessment.reason
     quiet = assess(demand_of(frame("quiet:443", [100] * 10, [0] * 10)), "quiet:443", Assumptions())
     assert "implied_min_requests_per_connection" not in quiet.evidence
+
+
+def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scenario_export):
+    from analysis import narrative
+    from analysis.investigation import investigate
+    from analysis.sources.local import open_local
+
+    class CutShort:
+        """The real local source, whose health result comes back flagged as Log Analytics flags a cut."""
+
+        def __init__(self, inner):
+            self.inner, self.mode, self.description = inner, inner.mode, inner.description
+
+        def time_range(self):
+            return self.inner.time_range()
+
+        def run(self, kql):
+            frame = self.inner.run(kql)
+            if kql.startswith("// destination_health"):
+                frame.attrs["warnings"] = ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
+            return frame
+
+    findings = investigate(CutShort(open_local(scenario_export("no_incident")))).findings
+    health = [q for q in findings["queries"] if q["name"] == "destination_health"][0]
+    assert health["warnings"] == ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
+    assert "**Warning: the result of `destination_health` is incomplete" in narrative.summary(findings)
