@@ -27,6 +27,7 @@ MAX_LOW_LOAD_FAILURE_SHARE = 0.01
 MAX_SNAT_FAILURE_SHARE = 0.9
 MIN_UTILISATION_AT_ONSET = 0.5
 LOW_LOAD_FRACTION = 0.5
+MAX_EARLY_RECOVERY_MINUTES = 1
 MIN_BACKEND_5XX_SHARE = 0.05
 
 
@@ -73,8 +74,25 @@ def _others_failing(frame: pd.DataFrame, destination: str, episode: Episode) -> 
     return sorted(failing.index)
 
 
-def _snat_checks(own: pd.DataFrame, episode: Episode, correlation: float | None) -> tuple[dict[str, Any], tuple[Check, ...]]:
-    """The four tests of the SNAT hypothesis, and the figures they measured."""
+def _recovery_check(own: pd.DataFrame, episode: Episode, hold_minutes: int) -> Check:
+    """SNAT frees ports only as demand falls: failures stop a few minutes after it does, not before."""
+    name = "recovers_as_demand_falls"
+    if episode.recovery is None:
+        return Check(name, True, "still failing when the window ends: the recovery cannot be judged")
+    lag = _recovery_lag(own, episode)
+    if lag is None:
+        return Check(name, False, "failures stopped while demand stayed at or above its onset level")
+    latest = 2 * hold_minutes
+    return Check(
+        name,
+        -MAX_EARLY_RECOVERY_MINUTES <= lag <= latest,
+        f"failures stopped {lag:.0f} minute(s) after demand fell back below its onset level "
+        f"(SNAT needs -{MAX_EARLY_RECOVERY_MINUTES} to {latest})",
+    )
+
+
+def _snat_checks(own: pd.DataFrame, episode: Episode, correlation: float | None, hold_minutes: int) -> tuple[dict[str, Any], tuple[Check, ...]]:
+    """The tests of the SNAT hypothesis, and the figures they measured."""
     at_onset = own.loc[own["minute"] == episode.onset].iloc[0]
     demand_at_onset = float(at_onset["snat_demand"])
     low_load = own[own["snat_demand"] < LOW_LOAD_FRACTION * demand_at_onset]
@@ -108,6 +126,7 @@ def _snat_checks(own: pd.DataFrame, episode: Episode, correlation: float | None)
             f"estimated demand at onset {demand_at_onset:.0f} connections = {float(at_onset['utilisation']):.0%} of the assumed capacity "
             f"(SNAT needs >= {MIN_UTILISATION_AT_ONSET:.0%})",
         ),
+        _recovery_check(own, episode, hold_minutes),
     )
 
 
@@ -179,7 +198,7 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions, inve
         )
         before = own[(minutes < episode.onset) & (minutes >= episode.onset - pd.Timedelta(minutes=5))]["backend_p95_ms"]
         evidence["p95_backend_ms_before_onset"] = _round(float(before.max()), 1) if before.notna().any() else None
-        measured, checks = _snat_checks(own, episode, evidence["demand_failure_correlation"])
+        measured, checks = _snat_checks(own, episode, evidence["demand_failure_correlation"], assumptions.port_hold_minutes)
         evidence.update(measured)
         if all(check.passed for check in checks):
             reason = (

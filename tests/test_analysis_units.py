@@ -177,3 +177,12 @@ def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scena
     health = [q for q in findings["queries"] if q["name"] == "destination_health"][0]
     assert health["warnings"] == ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
     assert "**Warning: the result of `destination_health` is incomplete" in narrative.summary(findings)
+
+
+def test_failures_that_stop_while_demand_stays_high_are_not_snat():
+    burst = [50] * 10 + [600] * 16 + [50] * 6
+    failures = [0] * 12 + [150] * 6 + [0] * 14  # an outage inside the burst, over before demand falls
+    assessment = assess(demand_of(frame("search:443", burst, failures)), "search:443", Assumptions())
+    (recovery,) = [c for c in assessment.checks if c.name == "recovers_as_demand_falls"]
+    assert not recovery.passed and "-1 to 8" in recovery.detail
+    assert assessment.classification == "backend_unreachable"
