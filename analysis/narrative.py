@@ -99,9 +99,6 @@ def evidence(findings: dict[str, Any]) -> str:
         others = entry["evidence"].get("other_destinations_failing")
         if others is not None:
             parts.append(f"- other destinations failing at the same time: {', '.join(others) if others else 'none'}")
-        lag = entry["evidence"].get("recovery_lag_minutes")
-        if lag is not None:
-            parts.append(f"- recovery came {lag:.0f} minute(s) after demand fell back below its onset level")
     return "\n".join(parts) if parts else "No destination shows trouble."
 
 
