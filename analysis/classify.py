@@ -217,9 +217,9 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions, inve
         own["requests"],
     )
     if error_episodes or share(backend_5xx, requests) >= MIN_BACKEND_5XX_SHARE:
-        episode = max(error_episodes, key=lambda e: e.events) if error_episodes else None
+        error_episode = max(error_episodes, key=lambda e: e.events) if error_episodes else None
         reason = f"{backend_5xx} HTTP 5xx returned by the backend itself, with no connection errors"
-        return Assessment(destination, "backend_errors", reason, episode, evidence)
+        return Assessment(destination, "backend_errors", reason, error_episode, evidence)
 
     slow = (p95 >= assumptions.slow_p95_ms).astype(int)
     slow_episodes = episodes(minutes, slow.astype(bool), slow, (own["requests"] > 0).astype(int), min_minutes=3)

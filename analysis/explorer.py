@@ -142,6 +142,8 @@ class Explorer(widgets.VBox):
     def _set_window_stops(self) -> bool:
         """Fill the window slider with the span's minutes; False (and a message) when there are none."""
         first, end = self.span
+        if self.source is None:
+            return False
         try:
             if first is None or end is None:
                 found = self.source.time_range()
@@ -172,6 +174,8 @@ class Explorer(widgets.VBox):
     def refresh_window(self) -> None:
         """Query the chosen window (or reuse it from the cache), then redo the analysis."""
         start, end = self.window.value
+        if self.source is None:
+            return
         try:
             key = (start, end)
             if key not in self._cache:
@@ -245,7 +249,7 @@ class Explorer(widgets.VBox):
             f"Assumed capacity <b>{a.snat_capacity:,}</b> ports per destination ({a.snat_ports:,} x {a.units} unit(s)), "
             f"{a.requests_per_connection:g} request(s) per connection. "
             f"Window {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC ({minutes} min), "
-            f"queried in {self.data.duration_s:.1f} s."
+            f"queried in {self.data.duration_s if self.data else 0.0:.1f} s."
         )
         self.destinations.value = _table_html(narrative.destination_table(findings))
         if len(found.what_if):

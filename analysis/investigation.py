@@ -124,6 +124,8 @@ def load_drivers(source: Source, affected: list[Assessment], window_end: pd.Time
     runs, frames = [], []
     for assessment in affected:
         episode = assessment.episode
+        if episode is None:
+            continue
         run = run_query(source, "load_drivers", {
             "start": episode.onset,
             "end": episode.recovery if episode.recovery is not None else window_end,

@@ -187,15 +187,15 @@ class KustoSource:
         if isinstance(err, KustoClientInvalidConnectionStringException):
             return f"{where}: {first_line(err)}"
         if isinstance(err, KustoNetworkError):
-            cause = err.__cause__
-            return f"{where}: cannot reach the cluster ({first_line(cause) if cause else 'network error'})"
+            reason = err.__cause__
+            return f"{where}: cannot reach the cluster ({first_line(reason) if reason else 'network error'})"
         if isinstance(err, KustoApiError):
             api = err.get_api_error()
             return f"{where}: {api.code}: {first_line(api.description or api.message)}"
         if isinstance(err, KustoMultiApiError):
-            api = err.get_api_errors()
-            if api:
-                return f"{where}: {api[0].code}: {first_line(api[0].description or api[0].message)}"
+            apis = err.get_api_errors()
+            if apis:
+                return f"{where}: {apis[0].code}: {first_line(apis[0].description or apis[0].message)}"
         if isinstance(err, KustoServiceError):
             status = getattr(err.http_response, "status_code", None)
             if status == 401:

@@ -111,11 +111,10 @@ class LocalSource:
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last ``TimeGenerated`` in the file, or None when it holds no rows."""
-        first, last = self.connection.execute(
-            f"SELECT min(TimeGenerated), max(TimeGenerated) FROM {self.table}"
-        ).fetchone()
-        if first is None:
+        row = self.connection.execute(f"SELECT min(TimeGenerated), max(TimeGenerated) FROM {self.table}").fetchone()
+        if row is None or row[0] is None:
             return None
+        first, last = row
         return pd.Timestamp(first), pd.Timestamp(last)
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
-from azure.monitor.query import LogsQueryClient, LogsQueryStatus
+from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from analysis.errors import KitError
 from analysis.queries import MODES
@@ -156,10 +156,9 @@ class LogAnalyticsSource:
             raise KitError(self._explain(err, where)) from None
         except ServiceRequestError as err:
             raise KitError(f"{where}: cannot reach the service ({first_line(err.message)})") from None
-        status = getattr(result, "status", None)
-        if status == LogsQueryStatus.SUCCESS:
+        if isinstance(result, LogsQueryResult) and result.status == LogsQueryStatus.SUCCESS:
             return self._frame(result.tables, where)
-        if status == LogsQueryStatus.PARTIAL:
+        if isinstance(result, LogsQueryPartialResult):
             error = result.partial_error
             said = f"{error.code}: {first_line(error.message)}" if error is not None else "no reason given"
             if not result.partial_data:
@@ -174,8 +173,8 @@ class LogAnalyticsSource:
             frame.attrs["warnings"] = [message]
             return frame
         # LogsQueryStatus.FAILURE: query_workspace raises instead, but a failure object is still a failure.
-        code, message = getattr(result, "code", None), getattr(result, "message", None)
-        raise KitError(f"{where}: {code or 'query failed'}: {first_line(message or '')}")
+        code, text = getattr(result, "code", None), getattr(result, "message", None)
+        raise KitError(f"{where}: {code or 'query failed'}: {first_line(text or '')}")
 
     def _frame(self, tables: list[Any], where: str) -> pd.DataFrame:
         if not tables:
@@ -187,7 +186,8 @@ class LogAnalyticsSource:
         """One line for a person: who refused, the service's error code and its message."""
         credential_error = _sign_in_failure(err)
         if credential_error is not None:
-            return f"{where}: cannot sign in to Azure ({first_line(credential_error.message)}); {SIGN_IN_HINT}"
+            said = getattr(credential_error, "message", None) or credential_error
+            return f"{where}: cannot sign in to Azure ({first_line(said)}); {SIGN_IN_HINT}"
         status = err.status_code
         code, message = _error_body(err)
         if status == 401:
