@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from ipaddress import IPv4Address
@@ -72,13 +73,17 @@ class Seen:
 
 @dataclass
 class Replay:
-    """Routes ``(method, path) -> fixture file``; records every request; stops itself after ``lifetime`` s."""
+    """Routes ``(method, path) -> fixture file``; records every request; stops itself after ``lifetime`` s.
+
+    ``respond``, when given, answers a request that has no route: ``Seen -> (status, JSON bytes)``.
+    """
 
     routes: dict[tuple[str, str], str]
     cert: Path
     key: Path
     lifetime: float = SERVER_LIFETIME
     seen: list[Seen] = field(default_factory=list)
+    respond: Callable[[Seen], tuple[int, bytes]] | None = None
 
     def __post_init__(self) -> None:
         replay = self
@@ -90,9 +95,12 @@ class Replay:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
-                replay.seen.append(Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
+                seen = Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body)
+                replay.seen.append(seen)
                 name = replay.routes.get((self.command, path))
-                if name is None:
+                if name is None and replay.respond is not None:
+                    status, payload = replay.respond(seen)
+                elif name is None:
                     status, payload = 404, b'{"error":{"code":"NotFound","message":"no recorded response"}}'
                 else:
                     status, payload = make_fixtures.STATUS.get(name, 200), (FIXTURES / name).read_bytes()
@@ -168,8 +176,9 @@ def serve(certificate, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
-    def start(routes: dict[tuple[str, str], str], lifetime: float = SERVER_LIFETIME) -> Replay:
-        replay = Replay(routes, *certificate, lifetime=lifetime).start()
+    def start(routes: dict[tuple[str, str], str], lifetime: float = SERVER_LIFETIME,
+              respond: Callable[[Seen], tuple[int, bytes]] | None = None) -> Replay:
+        replay = Replay(routes, *certificate, lifetime=lifetime, respond=respond).start()
         started.append(replay)
         return replay
 
@@ -437,3 +446,45 @@ def test_replay_server_stops_itself(certificate):
     assert not replay.thread.is_alive()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", replay.port), timeout=1).close()
+
+
+# --- the whole investigation through the real Log Analytics client ------------------------
+
+KUSTO_TYPES = {"datetime64[us]": "datetime", "int64": "long", "Int64": "long", "float64": "real", "bool": "bool"}
+
+
+def answer_like_log_analytics(local) -> Callable[[Seen], tuple[int, bytes]]:
+    """A workspace stand-in: runs the posted KQL on a local export and answers in the query API's JSON."""
+
+    def respond(seen: Seen) -> tuple[int, bytes]:
+        frame = local.run(seen.json()["query"])
+        columns = [{"name": name, "type": KUSTO_TYPES.get(str(dtype), "string")} for name, dtype in frame.dtypes.items()]
+        rows = [
+            [None if pd.isna(value) else value.isoformat() + "Z" if isinstance(value, pd.Timestamp) else value
+             for value in row]
+            for row in frame.astype(object).itertuples(index=False)
+        ]
+        return 200, json.dumps({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]}, default=int).encode()
+
+    return respond
+
+
+def test_an_investigation_through_log_analytics_finds_what_the_local_file_shows(serve):
+    """Same rows, same findings: the SDK path, the type mapping and the analysis agree end to end."""
+    from analysis.investigation import investigate
+    from analysis.sources import SAMPLE_PATH
+    from analysis.sources.local import open_local
+
+    local = open_local(SAMPLE_PATH)
+    replay = serve({}, respond=answer_like_log_analytics(local))
+    window = local.time_range()
+    start, end = window[0].floor("min"), window[1].floor("min") + pd.Timedelta(minutes=1)
+    remote = investigate(la_source(replay), start, end).findings
+    expected = investigate(local, start, end).findings
+    assert len(replay.requests_to(LA_PATH)) == len(remote["queries"]) + 1  # one load_drivers run is not reported
+    for document in (remote, expected):
+        document.pop("source")
+        for query in document.pop("queries"):
+            assert query["rows"] > 0
+    assert remote == expected
+    assert remote["verdict"] == "snat_exhaustion"
