@@ -66,6 +66,26 @@ def _correlation(demand: pd.Series, failure_rate: pd.Series) -> float | None:
     return float(ranks["demand"].corr(ranks["rate"]))
 
 
+def connection_failure_episodes(own: pd.DataFrame) -> list[Episode]:
+    """Episodes of connection failures of one destination (its minutes, in order).
+
+    They depend on no assumption, so which destinations have one is known as soon
+    as the health query has run.
+    """
+    failures, requests = own["connection_failures"], own["requests"]
+    return episodes(own["minute"], bad_minutes(failures, requests), failures, requests)
+
+
+def failing_destinations(health: pd.DataFrame) -> dict[str, Episode]:
+    """Each destination with a connection-failure episode, and its worst one (most failures)."""
+    found = {}
+    for destination, own in health.sort_values("minute").groupby("destination", sort=True):
+        runs = connection_failure_episodes(own.reset_index(drop=True))
+        if runs:
+            found[str(destination)] = max(runs, key=lambda e: e.events)
+    return found
+
+
 def _others_failing(frame: pd.DataFrame, destination: str, episode: Episode) -> list[str]:
     last = episode.recovery if episode.recovery is not None else frame["minute"].max() + pd.Timedelta(minutes=1)
     during = frame[(frame["minute"] >= episode.onset) & (frame["minute"] < last) & (frame["destination"] != destination)]
@@ -185,9 +205,7 @@ def assess(frame: pd.DataFrame, destination: str, assumptions: Assumptions, inve
         **_window_totals(inventory, destination),
     }
     minutes = own["minute"]
-    failure_episodes = episodes(
-        minutes, bad_minutes(own["connection_failures"], own["requests"]), own["connection_failures"], own["requests"]
-    )
+    failure_episodes = connection_failure_episodes(own)
     if failure_episodes:
         episode = max(failure_episodes, key=lambda e: e.events)
         evidence.update(

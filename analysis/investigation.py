@@ -17,11 +17,12 @@ import pandas as pd
 from analysis import findings as findings_doc
 from analysis import queries
 from analysis.assumptions import Assumptions
-from analysis.classify import Assessment, assess_all
+from analysis.classify import Assessment, assess_all, failing_destinations
 from analysis.errors import KitError
 from analysis.health import complete_minutes
 from analysis.literals import kql_literal
 from analysis.mitigations import Mitigation, recommend
+from analysis.onset import Episode
 from analysis.snat import snat_demand, what_if, what_if_settings
 from analysis.sources import Source
 from analysis.verdict import Verdict, decide, timeline
@@ -119,30 +120,22 @@ class Investigation:
         )
 
 
-def load_drivers(source: Source, affected: list[Assessment], window_end: pd.Timestamp) -> tuple[pd.DataFrame, list[QueryRun]]:
-    """Who sent the calls to each affected destination while it failed."""
-    runs, frames = [], []
-    for assessment in affected:
-        episode = assessment.episode
-        if episode is None:
-            continue
+def load_drivers(
+    source: Source, failing: dict[str, Episode], window_end: pd.Timestamp
+) -> tuple[pd.DataFrame, dict[str, QueryRun]]:
+    """Who sent the calls to each failing destination while it failed."""
+    runs, frames = {}, []
+    for destination, episode in failing.items():
         run = run_query(source, "load_drivers", {
             "start": episode.onset,
             "end": episode.recovery if episode.recovery is not None else window_end,
-            "destination": assessment.destination,
+            "destination": destination,
         })
-        runs.append(run)
-        frames.append(run.result.assign(destination=assessment.destination))
+        runs[destination] = run
+        frames.append(run.result.assign(destination=destination))
     columns = ["destination", "key_kind", "key", "requests", "share", "connection_failures"]
     drivers = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     return drivers, runs
-
-
-# Classifications that come from a connection-failure episode. The episode does not
-# depend on any assumption, so these are the only destinations that can become
-# ``snat_exhaustion`` when the assumptions change, and their load drivers can be
-# fetched once per window.
-_FAILURE_EPISODE_CLASSES = ("snat_exhaustion", "backend_unreachable")
 
 
 @dataclass(frozen=True)
@@ -157,7 +150,8 @@ class WindowData:
     inventory: pd.DataFrame = field(repr=False)
     errors: pd.DataFrame = field(repr=False)
     drivers: pd.DataFrame = field(repr=False)
-    """Load drivers of every destination that could be classified as SNAT exhaustion."""
+    """Load drivers of every destination with a connection-failure episode: only those can be
+    classified as SNAT exhaustion, whatever the assumptions."""
     runs: tuple[QueryRun, ...] = field(repr=False)
     """The window-wide queries (health, inventory, errors), in the order they ran."""
     driver_runs: dict[str, QueryRun] = field(repr=False)
@@ -177,12 +171,7 @@ def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Time
     inventory_run = run_query(source, "destination_inventory", span)
     errors_run = run_query(source, "error_breakdown", span)
     health = complete_minutes(health_run.result, *window)
-    defaults = Assumptions()
-    candidates = [
-        a for a in assess_all(snat_demand(health, defaults), defaults, inventory_run.result)
-        if a.classification in _FAILURE_EPISODE_CLASSES
-    ]
-    drivers, driver_runs = load_drivers(source, candidates, window[1])
+    drivers, driver_runs = load_drivers(source, failing_destinations(health), window[1])
     return WindowData(
         window=window,
         source=source.description,
@@ -192,7 +181,7 @@ def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Time
         errors=errors_run.result,
         drivers=drivers,
         runs=(health_run, inventory_run, errors_run),
-        driver_runs={a.destination: run for a, run in zip(candidates, driver_runs)},
+        driver_runs=driver_runs,
     )
 
 

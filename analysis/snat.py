@@ -18,6 +18,7 @@ from analysis.assumptions import Assumptions
 
 
 def _trailing_demand(frame: pd.DataFrame, requests_per_connection: float, hold_minutes: int) -> pd.Series:
+    """Connections opened in each destination's trailing ``hold_minutes`` window."""
     opened = frame["requests"] / requests_per_connection
     return opened.groupby(frame["destination"]).transform(
         lambda series: series.rolling(hold_minutes, min_periods=1).sum()

@@ -125,9 +125,7 @@ def _reader(path: Path) -> tuple[str, str]:
     return _READERS[suffix]
 
 
-def _column_expression(
-    con: duckdb.DuckDBPyConnection, raw: str, source_type: str, name: str, kusto_type: str
-) -> str:
+def _column_expression(con: duckdb.DuckDBPyConnection, raw: str, source_type: str, kusto_type: str) -> str:
     """SQL that reads one column in its Kusto type, after checking every value converts."""
     target = _DUCKDB_TYPES.get(kusto_type, "VARCHAR")
     column = _quote(raw)
@@ -191,7 +189,7 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
     for name, kusto_type in schema(detected).items():
         if name in renamed:
             raw = renamed[name]
-            expression = _column_expression(con, raw, source_types[raw], name, kusto_type)
+            expression = _column_expression(con, raw, source_types[raw], kusto_type)
         elif kusto_type == "string":
             expression = "''"
         else:
