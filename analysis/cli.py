@@ -41,8 +41,8 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.assumptions import from_params
     from analysis.investigation import window_for
     from analysis.render import render
-    from analysis.report import optional_time
     from analysis.sources import absolute, open_source
+    from analysis.times import optional_time
 
     assumptions = from_params(_key_values(args.param))
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
@@ -90,8 +90,8 @@ def _queries_show(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
-    from analysis.report import optional_time
     from analysis.sources import open_source
+    from analysis.times import optional_time
 
     if args.file is not None:
         try:

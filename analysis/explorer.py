@@ -28,8 +28,8 @@ from analysis import narrative, plots
 from analysis.assumptions import Assumptions
 from analysis.errors import KitError
 from analysis.investigation import Investigation, WindowData, query_window, recompute
-from analysis.report import optional_time
 from analysis.sources import Source, open_source
+from analysis.times import optional_time
 
 ALL_DESTINATIONS = "all destinations"
 # A range slider with more stops than this is unusable; longer sources get coarser steps.

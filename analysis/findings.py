@@ -17,25 +17,11 @@ from analysis import __version__
 from analysis.assumptions import Assumptions
 from analysis.classify import Assessment
 from analysis.mitigations import Mitigation
+from analysis.times import iso
 from analysis.verdict import Verdict
 
 SCHEMA_PATH = Path(__file__).with_name("findings.schema.json")
 FINDINGS_FILE = "findings.json"
-
-
-def iso(value: Any) -> str | None:
-    """ISO 8601 UTC with a ``Z``, or None.
-
-    >>> iso(pd.Timestamp("2025-02-25 09:19:00")), iso(None)
-    ('2025-02-25T09:19:00Z', None)
-    """
-    if value is None or value is pd.NaT:
-        return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    text = ts.isoformat()
-    return text + "Z"
 
 
 def _plain(value: Any) -> Any:

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from analysis.errors import KitError
-
-KQL_TYPES = ("string", "long", "int", "real", "bool", "datetime", "timespan", "dynamic")
+from analysis.times import parse_utc, utc_naive
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_LONG_RANGE = range(-(2**63), 2**63)
+_INT_RANGE = range(-(2**31), 2**31)
 
 
 def string_literal(value: str) -> str:
@@ -39,14 +40,54 @@ def string_literal(value: str) -> str:
     return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
-def _datetime_literal(value: Any) -> str:
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return f"datetime({ts.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z)"
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return string_literal(value)
 
 
-def _timespan_literal(value: Any) -> str:
+def _whole(value: Any, allowed: range, named: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{value} does not fit {named}")
+    return value
+
+
+def _long(value: Any) -> str:
+    return str(_whole(value, _LONG_RANGE, "a long"))
+
+
+def _int(value: Any) -> str:
+    return f"int({_whole(value, _INT_RANGE, 'an int')})"
+
+
+def _real(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}")
+    number = float(value)
+    if math.isnan(number):
+        return "real(nan)"
+    if math.isinf(number):
+        return "real(+inf)" if number > 0 else "real(-inf)"
+    return f"real({number!r})"
+
+
+def _bool(value: Any) -> str:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return "true" if value else "false"
+
+
+def _datetime(value: Any) -> str:
+    if not isinstance(value, (dt.datetime, dt.date, str)):
+        raise ValueError(f"expected a date and time, got {value!r}")
+    return f"datetime({utc_naive(value).strftime('%Y-%m-%dT%H:%M:%S.%f')}Z)"
+
+
+def _timespan(value: Any) -> str:
+    if not isinstance(value, (dt.timedelta, str)):
+        raise ValueError(f"expected a duration, got {value!r}")
     micros = int(pd.Timedelta(value) / pd.Timedelta(microseconds=1))
     if micros % 1_000_000 == 0:
         return f"{micros // 1_000_000}s"
@@ -55,15 +96,8 @@ def _timespan_literal(value: Any) -> str:
     return f"{micros}microsecond"
 
 
-def _real_literal(value: float) -> str:
-    if math.isnan(value):
-        return "real(nan)"
-    if math.isinf(value):
-        return "real(+inf)" if value > 0 else "real(-inf)"
-    return f"real({value!r})"
-
-
-def _dynamic_literal(value: Any) -> str:
+def _dynamic_value(value: Any) -> str:
+    """The JSON-like text inside ``dynamic(...)``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -77,48 +111,89 @@ def _dynamic_literal(value: Any) -> str:
     if isinstance(value, str):
         return string_literal(value)
     if isinstance(value, Mapping):
-        items = ", ".join(f"{string_literal(str(k))}: {_dynamic_literal(v)}" for k, v in value.items())
+        items = ", ".join(f"{string_literal(str(k))}: {_dynamic_value(v)}" for k, v in value.items())
         return "{" + items + "}"
     if isinstance(value, Sequence):
-        return "[" + ", ".join(_dynamic_literal(v) for v in value) + "]"
+        return "[" + ", ".join(_dynamic_value(v) for v in value) + "]"
     raise ValueError(f"{type(value).__name__} cannot be a dynamic value")
 
 
+def _dynamic(value: Any) -> str:
+    return f"dynamic({_dynamic_value(value)})"
+
+
+# One renderer per Kusto type; a renderer refuses a value that is not of its type.
+_RENDERERS: dict[str, Callable[[Any], str]] = {
+    "string": _string,
+    "long": _long,
+    "int": _int,
+    "real": _real,
+    "bool": _bool,
+    "datetime": _datetime,
+    "timespan": _timespan,
+    "dynamic": _dynamic,
+}
+
+
 def kql_literal(value: Any, kql_type: str) -> str:
-    """Render ``value`` as a literal of ``kql_type``; ``ValueError`` when it is not one."""
-    if kql_type not in KQL_TYPES:
+    """Render ``value`` as a literal of ``kql_type``; ``ValueError`` when it is not one.
+
+    None is the typed null of every type but ``string``, which Kusto cannot make null.
+    """
+    render = _RENDERERS.get(kql_type)
+    if render is None:
         raise ValueError(f"unsupported KQL type {kql_type!r}")
-    if kql_type == "string":
-        if not isinstance(value, str):
-            raise ValueError(f"expected text, got {type(value).__name__}")
-        return string_literal(value)
-    if kql_type == "dynamic":
-        return f"dynamic({_dynamic_literal(value)})"
-    if value is None:
+    if value is None and kql_type != "string":
         return f"{kql_type}(null)"
-    if kql_type == "bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {value!r}")
-        return "true" if value else "false"
-    if kql_type in ("long", "int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {value!r}")
-        if kql_type == "int" and not -(2**31) <= value < 2**31:
-            raise ValueError(f"{value} does not fit an int")
-        if kql_type == "long" and not -(2**63) <= value < 2**63:
-            raise ValueError(f"{value} does not fit a long")
-        return str(value) if kql_type == "long" else f"int({value})"
-    if kql_type == "real":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number, got {value!r}")
-        return _real_literal(float(value))
-    if kql_type == "datetime":
-        if not isinstance(value, (dt.datetime, dt.date, str)):
-            raise ValueError(f"expected a date and time, got {value!r}")
-        return _datetime_literal(value)
-    if not isinstance(value, (dt.timedelta, str)):
-        raise ValueError(f"expected a duration, got {value!r}")
-    return _timespan_literal(value)
+    return render(value)
+
+
+def _parse_whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {text!r}") from None
+
+
+def _parse_real(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return number
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return lowered == "true"
+
+
+def _parse_timespan(text: str) -> pd.Timedelta:
+    try:
+        return pd.Timedelta(text)
+    except ValueError:
+        raise ValueError(f"expected a duration such as 4m or 00:04:00, got {text!r}") from None
+
+
+def _parse_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# One reader of command-line text per Kusto type.
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "string": str,
+    "long": _parse_whole,
+    "int": _parse_whole,
+    "real": _parse_real,
+    "bool": _parse_bool,
+    "datetime": parse_utc,
+    "timespan": _parse_timespan,
+    "dynamic": _parse_list,
+}
 
 
 def parse_value(text: str, kql_type: str) -> Any:
@@ -129,54 +204,10 @@ def parse_value(text: str, kql_type: str) -> Any:
     >>> parse_value("a,b", "dynamic")
     ['a', 'b']
     """
-    text = text.strip()
-    if kql_type == "string":
-        return text
-    if kql_type in ("long", "int"):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {text!r}") from None
-    if kql_type == "real":
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(number):
-            raise ValueError(f"expected a finite number, got {text!r}")
-        return number
-    if kql_type == "bool":
-        lowered = text.lower()
-        if lowered not in ("true", "false"):
-            raise ValueError(f"expected true or false, got {text!r}")
-        return lowered == "true"
-    if kql_type == "datetime":
-        return parse_utc(text)
-    if kql_type == "timespan":
-        try:
-            return pd.Timedelta(text)
-        except ValueError:
-            raise ValueError(f"expected a duration such as 4m or 00:04:00, got {text!r}") from None
-    if kql_type == "dynamic":
-        return [item.strip() for item in text.split(",") if item.strip()]
-    raise ValueError(f"unsupported KQL type {kql_type!r}")
-
-
-def parse_utc(text: str) -> pd.Timestamp:
-    """An ISO 8601 time as a UTC timestamp without zone (Kusto's datetime has none).
-
-    >>> parse_utc("2025-02-25T10:00:00+01:00")
-    Timestamp('2025-02-25 09:00:00')
-    """
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        raise ValueError(f"expected an ISO 8601 time such as 2025-02-25T09:00:00Z, got {text!r}") from None
-    if ts is pd.NaT:
-        raise ValueError(f"expected an ISO 8601 time, got {text!r}")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
+    parse = _PARSERS.get(kql_type)
+    if parse is None:
+        raise ValueError(f"unsupported KQL type {kql_type!r}")
+    return parse(text.strip())
 
 
 def check_param(name: str, value: Any, kql_type: str) -> str:

@@ -11,27 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from analysis import findings as findings_doc
-from analysis.findings import FINDINGS_FILE
 from analysis.assumptions import from_params
-from analysis.errors import KitError
+from analysis.findings import FINDINGS_FILE
 from analysis.investigation import Investigation, investigate
-from analysis.literals import parse_utc
 from analysis.sources import open_source
+from analysis.times import optional_time
 
 RESULTS_DIR = "results"
-
-
-def optional_time(name: str, text: str | None) -> pd.Timestamp | None:
-    """``""`` or None means "not given"; anything else must be an ISO 8601 time."""
-    if text is None or str(text).strip() == "":
-        return None
-    try:
-        return parse_utc(str(text))
-    except ValueError as err:
-        raise KitError(f"{name}: {err}") from None
 
 
 def run(

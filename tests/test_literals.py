@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.errors import KitError
-from analysis.literals import check_param, kql_literal, parse_utc, parse_value
+from analysis.literals import check_param, kql_literal, parse_value
+from analysis.times import parse_utc
 
 # Any text but lone surrogates, which no UTF-8 query can carry.
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
