@@ -15,6 +15,10 @@ from typing import Any
 from analysis.errors import KitError
 from analysis.literals import parse_value
 
+TARGET_UTILISATION = 0.75
+"""Sizing target: a fix should keep demand under this share of the ports (Load Balancer guidance:
+alert at 75 % of allocated ports). Mitigations, what-if settings and charts all size against it."""
+
 
 @dataclass(frozen=True)
 class Assumptions:

@@ -212,8 +212,8 @@ class Explorer(widgets.VBox):
         demand = found.demand
         if self.destination.value != ALL_DESTINATIONS:
             demand = demand[demand["destination"] == self.destination.value]
-        exhausted = [a.destination for a in found.assessments if a.classification == "snat_exhaustion"]
-        self.chart.value = _png(plots.destinations_over_time(demand, found.assumptions.snat_capacity, exhausted))
+        highlight = found.exhausted_destinations
+        self.chart.value = _png(plots.destinations_over_time(demand, found.assumptions.snat_capacity, highlight))
 
     # -- display -----------------------------------------------------------------
 

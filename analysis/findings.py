@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from analysis import __version__
+from analysis.assessment import Assessment, exhausted
 from analysis.assumptions import Assumptions
-from analysis.classify import Assessment
 from analysis.mitigations import Mitigation
 from analysis.times import iso
 from analysis.verdict import Verdict
@@ -25,7 +26,9 @@ FINDINGS_FILE = "findings.json"
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready copy: timestamps as ISO text, numpy scalars as Python numbers."""
+    """JSON-ready copy: timestamps as ISO text, enums as their strings, numpy scalars as Python numbers."""
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -38,21 +41,23 @@ def _plain(value: Any) -> Any:
 
 
 def destination_entry(assessment: Assessment) -> dict[str, Any]:
+    """One destination of the document: the headline figures, then all the evidence and the checks."""
     evidence = assessment.evidence
+    traffic = evidence.traffic
     episode = assessment.episode
     return _plain({
         "destination": assessment.destination,
         "classification": assessment.classification,
         "reason": assessment.reason,
-        "requests": evidence["requests"],
-        "http_5xx": evidence["http_5xx"],
-        "connection_failures": evidence["connection_failures"],
-        "p95_backend_ms": evidence.get("p95_backend_ms", evidence["worst_p95_backend_ms"]),
-        "peak_snat_demand": evidence["peak_snat_demand"],
+        "requests": traffic.requests,
+        "http_5xx": traffic.http_5xx,
+        "connection_failures": traffic.connection_failures,
+        "p95_backend_ms": evidence.p95_backend_ms,
+        "peak_snat_demand": traffic.peak_snat_demand,
         "onset": episode.onset if episode else None,
         "peak": episode.peak if episode else None,
         "recovery": episode.recovery if episode else None,
-        "evidence": evidence,
+        "evidence": evidence.as_dict(),
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in assessment.checks],
     })
 
@@ -71,7 +76,6 @@ def build(
     queries: Iterable[dict[str, Any]],
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``."""
-    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
     return _plain({
         "kit_version": __version__,
         "verdict": verdict.verdict,
@@ -84,11 +88,11 @@ def build(
         "timeline": timeline,
         "empirical_capacity": [
             {
-                "destination": a.destination,
-                "demand_at_onset": a.evidence["demand_at_onset"],
+                "destination": e.destination,
+                "demand_at_onset": e.demand_at_onset,
                 "assumed_capacity": assumptions.snat_capacity,
             }
-            for a in exhausted
+            for e in exhausted(assessments)
         ],
         "mitigations": [
             {"id": m.id, "title": m.title, "reason": m.reason, "destinations": list(m.destinations)}

@@ -16,8 +16,9 @@ import pandas as pd
 
 from analysis import findings as findings_doc
 from analysis import queries
+from analysis.assessment import Assessment, exhausted
 from analysis.assumptions import Assumptions
-from analysis.classify import Assessment, assess_all, failing_destinations
+from analysis.classify import assess_all, failing_destinations
 from analysis.errors import KitError
 from analysis.health import complete_minutes
 from analysis.literals import kql_literal
@@ -105,7 +106,13 @@ class Investigation:
     runs: list[QueryRun] = field(repr=False)
 
     @property
+    def exhausted_destinations(self) -> list[str]:
+        """The destinations classified as SNAT exhaustion, most failures first."""
+        return [e.destination for e in exhausted(self.assessments)]
+
+    @property
     def findings(self) -> dict[str, Any]:
+        """The findings document (``findings.json``) of this investigation."""
         return findings_doc.build(
             verdict=self.verdict,
             window=self.window,
@@ -194,12 +201,12 @@ def recompute(data: WindowData, assumptions: Assumptions) -> Investigation:
     demand = snat_demand(data.health, assumptions)
     assessments = assess_all(demand, assumptions, data.inventory)
     verdict = decide(assessments, demand, assumptions)
-    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
-    names = [a.destination for a in exhausted]
+    found = exhausted(assessments)
+    names = [e.destination for e in found]
     drivers = data.drivers[data.drivers["destination"].isin(names)].reset_index(drop=True)
     mitigations = recommend(assessments, demand, assumptions, drivers)
-    peak = max((a.evidence["peak_snat_demand"] for a in exhausted), default=0.0)
-    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if exhausted else pd.DataFrame()
+    peak = max((e.peak_snat_demand for e in found), default=0.0)
+    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if found else pd.DataFrame()
     return Investigation(
         window=data.window,
         source=data.source,

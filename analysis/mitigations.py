@@ -1,19 +1,22 @@
 """Mitigations sized to this incident, in the order a responder would try them.
 
 Each is listed only when the data says it applies, with the reason from the data.
+``RULES`` is that order: a rule is a small function of the situation that returns
+the mitigations it finds (often none); adding a mitigation is adding one rule.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import pandas as pd
 
-from analysis.assumptions import Assumptions
-from analysis.classify import Assessment
+from analysis.assessment import Assessment, ExhaustedDestination, exhausted
+from analysis.assumptions import TARGET_UTILISATION, Assumptions
 
-TARGET_UTILISATION = 0.75  # Load Balancer guidance: alert at 75 % of allocated ports.
 NAT_GATEWAY_PORTS_PER_IP = 64_512
 AZURE_SERVICE_SUFFIXES = (
     ".azurewebsites.net",
@@ -31,18 +34,51 @@ AZURE_SERVICE_SUFFIXES = (
 )
 POOR_REUSE = 2.0
 CACHEABLE_GET_SHARE = 0.6
+MAX_CACHE_HIT_SHARE = 0.1
 DOMINANT_KEY_SHARE = 0.5
 RATE_LIMIT_KEYS = ("subscription", "caller_ip")  # what rate-limit-by-key can count by
+
+
+class MitigationId(StrEnum):
+    """Stable names for machines; the values are the findings.json strings."""
+
+    SCALE_OUT = "scale_out"
+    SPREAD_BACKEND_IPS = "spread_backend_ips"
+    PRIVATE_ENDPOINT = "private_endpoint"
+    NAT_GATEWAY = "nat_gateway"
+    RATE_LIMIT_BY_KEY = "rate_limit_by_key"
+    CONNECTION_REUSE = "connection_reuse"
+    CACHE_RESPONSES = "cache_responses"
 
 
 @dataclass(frozen=True)
 class Mitigation:
     """``id`` is stable for machines; ``reason`` ties it to this incident's numbers."""
 
-    id: str
+    id: MitigationId
     title: str
     reason: str
     destinations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the rules read: every assessment, the exhausted destinations and the worst of them."""
+
+    assessments: list[Assessment]
+    exhausted: list[ExhaustedDestination]
+    frame: pd.DataFrame
+    assumptions: Assumptions
+    load_drivers: pd.DataFrame | None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.destination for e in self.exhausted)
+
+    @property
+    def worst(self) -> ExhaustedDestination:
+        """The exhausted destination with the highest peak demand (the first of equals)."""
+        return max(self.exhausted, key=lambda e: e.peak_snat_demand)
 
 
 def host(destination: str) -> str:
@@ -73,10 +109,70 @@ def dominant_keys(drivers: pd.DataFrame, most: int = 3) -> pd.DataFrame:
     return ordered.iloc[: int(reached.to_numpy().argmax()) + 1]
 
 
-def _rate_limits(destination: str, drivers: pd.DataFrame, assumptions: Assumptions) -> list[Mitigation]:
+def scale_out(situation: Situation) -> list[Mitigation]:
+    """Enough units to keep the worst destination's peak under the target, and at least one more."""
+    a, worst = situation.assumptions, situation.worst
+    peak = worst.peak_snat_demand
+    units = max(a.units + 1, math.ceil(peak / (TARGET_UTILISATION * a.snat_ports)))
+    return [Mitigation(
+        MitigationId.SCALE_OUT,
+        f"Scale out to {units} units",
+        f"peak estimated demand {peak:.0f} connections on {worst.destination}; {units} units x "
+        f"{a.snat_ports} ports keep it under {TARGET_UTILISATION:.0%} of capacity "
+        f"(now {a.units} unit(s), {peak / a.snat_capacity:.0%})",
+        situation.names,
+    )]
+
+
+def spread_backend_ips(situation: Situation) -> list[Mitigation]:
+    """Ports are per destination IP:port: enough backend IPs to keep each under the target, when one is not."""
+    a, peak = situation.assumptions, situation.worst.peak_snat_demand
+    ips = math.ceil(peak / (TARGET_UTILISATION * a.snat_capacity))
+    if ips < 2:
+        return []
+    return [Mitigation(
+        MitigationId.SPREAD_BACKEND_IPS,
+        f"Spread the backend over {ips} IP addresses",
+        f"ports are per destination IP:port; {ips} IPs share {peak:.0f} connections at "
+        f"{peak / ips / a.snat_capacity:.0%} of capacity each",
+        situation.names,
+    )]
+
+
+def private_endpoint(situation: Situation) -> list[Mitigation]:
+    """An exhausted Azure service can be reached without SNAT at all."""
+    azure = tuple(name for name in situation.names if is_azure_service(name))
+    if not azure:
+        return []
+    return [Mitigation(
+        MitigationId.PRIVATE_ENDPOINT,
+        "Reach the backend through VNet integration with a private or service endpoint",
+        f"{', '.join(azure)} is an Azure service; traffic over a private endpoint does not use SNAT ports",
+        azure,
+    )]
+
+
+def nat_gateway(situation: Situation) -> list[Mitigation]:
+    """Many destinations near their capacity at once: more outbound ports for all of them."""
+    near = [
+        a.destination for a in situation.assessments if a.evidence.traffic.peak_utilisation >= TARGET_UTILISATION
+    ]
+    if len(situation.exhausted) < 2 and len(near) < 3:
+        return []
+    return [Mitigation(
+        MitigationId.NAT_GATEWAY,
+        "Route outbound traffic through a NAT gateway or Azure Firewall",
+        f"{len(near)} destinations passed {TARGET_UTILISATION:.0%} of capacity; a NAT gateway gives "
+        f"{NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP",
+        tuple(near),
+    )]
+
+
+def _rate_limit(destination: str, drivers: pd.DataFrame, assumptions: Assumptions) -> list[Mitigation]:
     """rate-limit-by-key on the subscriptions or callers that drove the burst, with a limit per key."""
     allowed_per_minute = (
-        TARGET_UTILISATION * assumptions.snat_capacity * assumptions.requests_per_connection / assumptions.port_hold_minutes
+        TARGET_UTILISATION * assumptions.snat_capacity * assumptions.requests_per_connection
+        / assumptions.port_hold_minutes
     )
     for kind in RATE_LIMIT_KEYS:
         keys = dominant_keys(drivers[(drivers["destination"] == destination) & (drivers["key_kind"] == kind)])
@@ -86,14 +182,70 @@ def _rate_limits(destination: str, drivers: pd.DataFrame, assumptions: Assumptio
         limit = max(1, math.floor(allowed_per_minute * share / len(keys)))
         named = ", ".join(f"{row.key} ({row.share:.0%})" for row in keys.itertuples())
         return [Mitigation(
-            "rate_limit_by_key",
+            MitigationId.RATE_LIMIT_BY_KEY,
             f"Add rate-limit-by-key per {kind.replace('_', ' ')} (about {limit} calls per 60 s each)",
             f"{named} sent {share:.0%} of the calls to {destination} while it failed; {limit} calls per 60 s "
-            f"per key keeps them within {TARGET_UTILISATION:.0%} of the ports at {assumptions.requests_per_connection:g} "
-            f"request(s) per connection",
+            f"per key keeps them within {TARGET_UTILISATION:.0%} of the ports at "
+            f"{assumptions.requests_per_connection:g} request(s) per connection",
             (destination,),
         )]
     return []
+
+
+def rate_limit_by_key(situation: Situation) -> list[Mitigation]:
+    """Per exhausted destination, when the load drivers name a few keys that sent most of its calls."""
+    drivers = situation.load_drivers
+    if drivers is None:
+        return []
+    return [m for e in situation.exhausted for m in _rate_limit(e.destination, drivers, situation.assumptions)]
+
+
+def connection_reuse(situation: Situation) -> list[Mitigation]:
+    """Failing at about the capacity in plain requests means connections are hardly reused."""
+    a = situation.assumptions
+    found = []
+    for e in situation.exhausted:
+        reuse = a.requests_per_connection * e.demand_at_onset / a.snat_capacity
+        if reuse <= POOR_REUSE:
+            found.append(Mitigation(
+                MitigationId.CONNECTION_REUSE,
+                "Keep backend connections alive and reused",
+                f"{e.destination} failed once about {e.demand_at_onset:.0f} requests had been sent "
+                f"in {a.port_hold_minutes} minutes, roughly {reuse:.1f} request(s) per connection: the backend or a "
+                f"proxy closes connections (check Connection: close and keep-alive settings)",
+                (e.destination,),
+            ))
+    return found
+
+
+def cache_responses(situation: Situation) -> list[Mitigation]:
+    """Mostly GETs and hardly any cache hits: every cached answer is a connection not opened."""
+    frame, found = situation.frame, []
+    for e in situation.exhausted:
+        own = frame[frame["destination"] == e.destination]
+        requests = own["requests"].sum()
+        gets = own["get_requests"].sum() / requests if requests else 0.0
+        hits = own["cache_hits"].sum() / requests if requests else 0.0
+        if gets >= CACHEABLE_GET_SHARE and hits < MAX_CACHE_HIT_SHARE:
+            found.append(Mitigation(
+                MitigationId.CACHE_RESPONSES,
+                "Cache responses in APIM (cache-lookup / cache-store)",
+                f"{gets:.0%} of calls to {e.destination} are GETs and {hits:.0%} were served from cache",
+                (e.destination,),
+            ))
+    return found
+
+
+# In the order a responder would try them.
+RULES: tuple[Callable[[Situation], list[Mitigation]], ...] = (
+    scale_out,
+    spread_backend_ips,
+    private_endpoint,
+    nat_gateway,
+    rate_limit_by_key,
+    connection_reuse,
+    cache_responses,
+)
 
 
 def recommend(
@@ -103,74 +255,8 @@ def recommend(
     load_drivers: pd.DataFrame | None = None,
 ) -> list[Mitigation]:
     """What to do about the SNAT exhaustion found; nothing when there is none."""
-    exhausted = [a for a in assessments if a.classification == "snat_exhaustion"]
-    if not exhausted:
+    found = exhausted(assessments)
+    if not found:
         return []
-    names = tuple(a.destination for a in exhausted)
-    worst = max(exhausted, key=lambda a: a.evidence["peak_snat_demand"])
-    peak = float(worst.evidence["peak_snat_demand"])
-    target = TARGET_UTILISATION * assumptions.snat_ports
-    found: list[Mitigation] = []
-
-    units = max(assumptions.units + 1, math.ceil(peak / target))
-    found.append(Mitigation(
-        "scale_out",
-        f"Scale out to {units} units",
-        f"peak estimated demand {peak:.0f} connections on {worst.destination}; {units} units x "
-        f"{assumptions.snat_ports} ports keep it under {TARGET_UTILISATION:.0%} of capacity "
-        f"(now {assumptions.units} unit(s), {peak / assumptions.snat_capacity:.0%})",
-        names,
-    ))
-    ips = math.ceil(peak / (TARGET_UTILISATION * assumptions.snat_capacity))
-    if ips >= 2:
-        found.append(Mitigation(
-            "spread_backend_ips",
-            f"Spread the backend over {ips} IP addresses",
-            f"ports are per destination IP:port; {ips} IPs share {peak:.0f} connections at "
-            f"{peak / ips / assumptions.snat_capacity:.0%} of capacity each",
-            names,
-        ))
-    azure = tuple(a.destination for a in exhausted if is_azure_service(a.destination))
-    if azure:
-        found.append(Mitigation(
-            "private_endpoint",
-            "Reach the backend through VNet integration with a private or service endpoint",
-            f"{', '.join(azure)} is an Azure service; traffic over a private endpoint does not use SNAT ports",
-            azure,
-        ))
-    near = [a.destination for a in assessments if (a.evidence.get("peak_utilisation") or 0) >= TARGET_UTILISATION]
-    if len(exhausted) >= 2 or len(near) >= 3:
-        found.append(Mitigation(
-            "nat_gateway",
-            "Route outbound traffic through a NAT gateway or Azure Firewall",
-            f"{len(near)} destinations passed {TARGET_UTILISATION:.0%} of capacity; a NAT gateway gives "
-            f"{NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP",
-            tuple(near),
-        ))
-    if load_drivers is not None:
-        for assessment in exhausted:
-            found.extend(_rate_limits(assessment.destination, load_drivers, assumptions))
-    for assessment in exhausted:
-        reuse = assumptions.requests_per_connection * float(assessment.evidence["demand_at_onset"]) / assumptions.snat_capacity
-        if reuse <= POOR_REUSE:
-            found.append(Mitigation(
-                "connection_reuse",
-                "Keep backend connections alive and reused",
-                f"{assessment.destination} failed once about {assessment.evidence['demand_at_onset']:.0f} requests had been sent "
-                f"in {assumptions.port_hold_minutes} minutes, roughly {reuse:.1f} request(s) per connection: the backend or a "
-                f"proxy closes connections (check Connection: close and keep-alive settings)",
-                (assessment.destination,),
-            ))
-    for assessment in exhausted:
-        own = frame[frame["destination"] == assessment.destination]
-        requests = own["requests"].sum()
-        gets = own["get_requests"].sum() / requests if requests else 0.0
-        hits = own["cache_hits"].sum() / requests if requests else 0.0
-        if gets >= CACHEABLE_GET_SHARE and hits < 0.1:
-            found.append(Mitigation(
-                "cache_responses",
-                "Cache responses in APIM (cache-lookup / cache-store)",
-                f"{gets:.0%} of calls to {assessment.destination} are GETs and {hits:.0%} were served from cache",
-                (assessment.destination,),
-            ))
-    return found
+    situation = Situation(assessments, found, frame, assumptions, load_drivers)
+    return [mitigation for rule in RULES for mitigation in rule(situation)]

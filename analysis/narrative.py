@@ -6,10 +6,13 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.assessment import Classification
+from analysis.verdict import Outcome
+
 HEADLINES = {
-    "snat_exhaustion": "SNAT port exhaustion",
-    "no_snat_evidence": "No evidence of SNAT port exhaustion",
-    "insufficient_data": "Not enough traffic to judge",
+    Outcome.SNAT_EXHAUSTION: "SNAT port exhaustion",
+    Outcome.NO_SNAT_EVIDENCE: "No evidence of SNAT port exhaustion",
+    Outcome.INSUFFICIENT_DATA: "Not enough traffic to judge",
 }
 
 
@@ -33,7 +36,7 @@ def summary(findings: dict[str, Any]) -> str:
         for warning in query["warnings"]:
             lines += [f"**Warning: the result of `{query['name']}` is incomplete, so the findings may be too.** {warning}.", ""]
     for entry in findings["destinations"]:
-        if entry["classification"] == "healthy":
+        if entry["classification"] == Classification.HEALTHY:
             continue
         lines.append(
             f"- **{entry['destination']}**: {entry['classification'].replace('_', ' ')} from {_minute(entry['onset'])}"
@@ -90,7 +93,7 @@ def evidence(findings: dict[str, Any]) -> str:
     """Per affected destination: why it was classified so, check by check."""
     parts = []
     for entry in findings["destinations"]:
-        if entry["classification"] == "healthy" and "implied_min_requests_per_connection" not in entry["evidence"]:
+        if entry["classification"] == Classification.HEALTHY and "implied_min_requests_per_connection" not in entry["evidence"]:
             continue
         parts.append(f"#### {entry['destination']}: {entry['classification'].replace('_', ' ')}\n\n{entry['reason']}.")
         for check in entry["checks"]:

@@ -3,45 +3,58 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import pandas as pd
 
+from analysis.assessment import Assessment, Classification, exhausted
 from analysis.assumptions import Assumptions
-from analysis.classify import Assessment
 
-VERDICTS = ("snat_exhaustion", "no_snat_evidence", "insufficient_data")
 MIN_ACTIVE_MINUTES = 10
+
+
+class Outcome(StrEnum):
+    """The one-word answer; the values are the findings.json strings."""
+
+    SNAT_EXHAUSTION = "snat_exhaustion"
+    NO_SNAT_EVIDENCE = "no_snat_evidence"
+    INSUFFICIENT_DATA = "insufficient_data"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """``verdict`` is one of ``VERDICTS``; ``reason`` says why in a sentence."""
+    """``verdict`` is the answer; ``reason`` says why in a sentence."""
 
-    verdict: str
+    verdict: Outcome
     reason: str
 
 
 def decide(assessments: list[Assessment], frame: pd.DataFrame, assumptions: Assumptions) -> Verdict:
     """SNAT only when a destination was classified so; too little traffic is said, not guessed.
 
-    >>> decide([], pd.DataFrame({"minute": [], "requests": []}), Assumptions()).verdict
-    'insufficient_data'
+    >>> print(decide([], pd.DataFrame({"minute": [], "requests": []}), Assumptions()).verdict)
+    insufficient_data
     """
     requests = int(frame["requests"].sum()) if len(frame) else 0
     active = int(frame.loc[frame["requests"] > 0, "minute"].nunique()) if len(frame) else 0
     if requests < assumptions.min_requests or active < MIN_ACTIVE_MINUTES:
         return Verdict(
-            "insufficient_data",
+            Outcome.INSUFFICIENT_DATA,
             f"{requests} requests in {active} minutes with traffic; judging needs at least "
             f"{assumptions.min_requests} requests over {MIN_ACTIVE_MINUTES} minutes",
         )
-    exhausted = [a.destination for a in assessments if a.classification == "snat_exhaustion"]
-    if exhausted:
-        return Verdict("snat_exhaustion", f"SNAT port exhaustion on {', '.join(exhausted)}")
-    troubled = [f"{a.destination} ({a.classification})" for a in assessments if a.classification != "healthy"]
+    names = [e.destination for e in exhausted(assessments)]
+    if names:
+        return Verdict(Outcome.SNAT_EXHAUSTION, f"SNAT port exhaustion on {', '.join(names)}")
+    troubled = [
+        f"{a.destination} ({a.classification})" for a in assessments if a.classification is not Classification.HEALTHY
+    ]
     if troubled:
-        return Verdict("no_snat_evidence", f"no destination shows SNAT exhaustion; other trouble: {', '.join(troubled)}")
-    return Verdict("no_snat_evidence", f"all {len(assessments)} destinations healthy over {requests} requests")
+        return Verdict(
+            Outcome.NO_SNAT_EVIDENCE,
+            f"no destination shows SNAT exhaustion; other trouble: {', '.join(troubled)}",
+        )
+    return Verdict(Outcome.NO_SNAT_EVIDENCE, f"all {len(assessments)} destinations healthy over {requests} requests")
 
 
 def timeline(assessments: list[Assessment]) -> list[dict[str, object]]:

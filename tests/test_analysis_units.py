@@ -82,7 +82,7 @@ def test_failures_that_follow_demand_are_snat_exhaustion():
     assert assessment.classification == "snat_exhaustion", assessment.checks
     assert assessment.episode.onset == START + pd.Timedelta(minutes=12)
     assert all(check.passed for check in assessment.checks)
-    assert assessment.evidence["other_destinations_failing"] == []
+    assert assessment.evidence.failure.other_destinations_failing == ()
 
 
 def test_failures_of_every_call_at_low_load_are_an_unreachable_backend():
@@ -121,7 +121,7 @@ def test_mitigations_are_sized_and_only_when_they_apply():
     demand = demand_of(frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES))
     assessments = [assess(demand, "orders.azurewebsites.net:443", Assumptions())]
     found = {m.id: m for m in recommend(assessments, demand, Assumptions())}
-    peak = assessments[0].evidence["peak_snat_demand"]
+    peak = assessments[0].evidence.traffic.peak_snat_demand
     assert peak == 1600
     assert found["scale_out"].title == "Scale out to 3 units"  # 1600 / (0.75 * 1024) = 2.08 -> 3
     assert found["spread_backend_ips"].title == "Spread the backend over 3 IP addresses"
@@ -147,10 +147,10 @@ def test_a_busy_destination_that_never_failed_shows_its_implied_reuse():
     demand = demand_of(frame("busy:443", [600] * 10, [0] * 10))
     assessment = assess(demand, "busy:443", Assumptions())
     assert assessment.classification == "healthy"
-    assert assessment.evidence["implied_min_requests_per_connection"] == 2.3  # 2400 / 1024
+    assert assessment.evidence.implied_min_requests_per_connection == 2.3  # 2400 / 1024
     assert "at least 2.3 requests per connection" in assessment.reason
     quiet = assess(demand_of(frame("quiet:443", [100] * 10, [0] * 10)), "quiet:443", Assumptions())
-    assert "implied_min_requests_per_connection" not in quiet.evidence
+    assert quiet.evidence.implied_min_requests_per_connection is None
 
 
 def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scenario_export):
