@@ -8,6 +8,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from analysis.assumptions import TARGET_UTILISATION
+
 PANELS = (
     ("requests", "requests / min"),
     ("connection_failures", "connection failures / min"),
@@ -49,7 +51,8 @@ def destinations_over_time(
         axis.set_ylabel(label)
         axis.set_xlabel("")
     axes[-1].axhline(capacity, color="crimson", linestyle="--", linewidth=1.2, label=f"assumed capacity ({capacity:.0f})")
-    axes[-1].axhline(0.75 * capacity, color="darkorange", linestyle=":", linewidth=1.0, label="75 % of capacity")
+    axes[-1].axhline(TARGET_UTILISATION * capacity, color="darkorange", linestyle=":", linewidth=1.0,
+                     label=f"{TARGET_UTILISATION * 100:.0f} % of capacity")
     axes[-1].legend(loc="upper left", fontsize="small")
     if axes[0].get_legend() is not None:
         sns.move_legend(axes[0], "upper left", bbox_to_anchor=(1.01, 1.0), title="destination", fontsize="small")
@@ -62,13 +65,14 @@ def destinations_over_time(
 
 
 def what_if_chart(table: pd.DataFrame) -> Figure:
-    """Predicted peak utilisation per setting, against the 100 % and 75 % lines."""
+    """Predicted peak utilisation per setting, against the capacity and the sizing target."""
     sns.set_theme(style="whitegrid", context="notebook")
     figure, axis = plt.subplots(figsize=(9, 0.6 * max(len(table), 2) + 1.2))
     if len(table):
         sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color="steelblue")
     axis.axvline(1.0, color="crimson", linestyle="--", linewidth=1.2, label="capacity")
-    axis.axvline(0.75, color="darkorange", linestyle=":", linewidth=1.0, label="75 %")
+    axis.axvline(TARGET_UTILISATION, color="darkorange", linestyle=":", linewidth=1.0,
+                 label=f"{TARGET_UTILISATION * 100:.0f} %")
     axis.set_xlabel("predicted peak SNAT utilisation (1.0 = all ports)")
     axis.set_ylabel("")
     axis.legend(loc="lower right", fontsize="small")

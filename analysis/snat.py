@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.assumptions import Assumptions
+from analysis.assumptions import TARGET_UTILISATION, Assumptions
 
 
 def _trailing_demand(frame: pd.DataFrame, requests_per_connection: float, hold_minutes: int) -> pd.Series:
@@ -88,7 +88,9 @@ def what_if(health: pd.DataFrame, destinations: list[str], assumptions: Assumpti
     return pd.DataFrame(rows)
 
 
-def what_if_settings(assumptions: Assumptions, peak_demand: float, target: float = 0.75) -> list[Setting]:
+def what_if_settings(
+    assumptions: Assumptions, peak_demand: float, target: float = TARGET_UTILISATION
+) -> list[Setting]:
     """The settings worth comparing: as it was, one more unit, enough units, more IPs, better reuse."""
     units_needed = max(assumptions.units + 1, int(np.ceil(peak_demand / (target * assumptions.snat_ports))))
     ips_needed = max(2, int(np.ceil(peak_demand / (target * assumptions.snat_capacity))))
