@@ -74,12 +74,17 @@ def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
     )
 
 
-def window_for(source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The window asked for, or the source's whole range in whole minutes."""
+def window_for(
+    source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window asked for, a missing bound taken from the source's range in whole minutes.
+
+    The CLI, the report and the explorer's slider all resolve their window here.
+    """
     if start is None or end is None:
         found = source.time_range()
         if found is None:
-            raise KitError("the source cannot tell its time range (an empty file, or an Azure source): give --start and --end")
+            raise KitError("the source cannot tell its time range (an empty file, or an Azure source): give start and end")
         start = start if start is not None else found[0].floor("min")
         end = end if end is not None else found[1].floor("min") + pd.Timedelta(minutes=1)
     if not start < end:

@@ -14,6 +14,8 @@ HEADLINES = {
     Outcome.NO_SNAT_EVIDENCE: "No evidence of SNAT port exhaustion",
     Outcome.INSUFFICIENT_DATA: "Not enough traffic to judge",
 }
+NO_MITIGATION = "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
+NO_WHAT_IF = "Nothing to replay: no destination was exhausted."
 
 
 def _minute(text: str | None) -> str:
@@ -109,7 +111,7 @@ def mitigations(findings: dict[str, Any]) -> str:
     """Numbered, in the order to try them, each with its reason."""
     items = findings["mitigations"]
     if not items:
-        return "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
+        return NO_MITIGATION
     return "\n".join(f"{n}. **{m['title']}** (`{m['id']}`): {m['reason']}." for n, m in enumerate(items, 1))
 
 

@@ -7,8 +7,8 @@ import papermill
 import pytest
 
 from analysis.assumptions import Assumptions
-from analysis.explorer import ALL_DESTINATIONS, Explorer, explorer, recompute
-from analysis.investigation import investigate
+from analysis.explorer import ALL_DESTINATIONS, Explorer, explorer
+from analysis.investigation import investigate, recompute
 
 from conftest import REPO
 

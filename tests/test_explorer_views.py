@@ -1,0 +1,64 @@
+"""The explorer's HTML and PNG outputs, straight from an investigation: escaped, formatted, honest when empty."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from analysis import explorer_views as views
+from analysis import narrative
+from analysis.investigation import Investigation, investigate
+from analysis.mitigations import Mitigation, MitigationId
+from analysis.sources import open_source
+from analysis.verdict import Outcome, Verdict
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+EXHAUSTED = "orders.contoso-backend.com:443"
+
+
+@pytest.fixture(scope="module")
+def found() -> Investigation:
+    return investigate(open_source("sample"))
+
+
+def test_the_verdict_line_says_the_answer_the_capacity_and_the_window(found):
+    shown = views.verdict_html(found, queried_s=1.25)
+    assert shown.startswith("<b>SNAT port exhaustion</b>: SNAT port exhaustion on " + EXHAUSTED)
+    assert "<b>1,024</b> ports per destination (1,024 x 1 unit(s))" in shown
+    assert "Window 2025-02-25 08:30 to 10:30 UTC (120 min), queried in 1.2 s." in shown
+
+
+def test_text_from_the_logs_is_escaped_everywhere(found):
+    hostile = replace(found, verdict=Verdict(Outcome.NO_SNAT_EVIDENCE, HOSTILE),
+                      assessments=[replace(a, destination=HOSTILE + ":443") for a in found.assessments[:1]])
+    for shown in (views.verdict_html(hostile, 0.0), views.destinations_html(hostile), views.message_html(HOSTILE),
+                  views.mitigations_html([Mitigation(MitigationId.SCALE_OUT, HOSTILE, HOSTILE)])):
+        assert "<img" not in shown and "&lt;img" in shown
+
+
+def test_mitigations_are_numbered_in_order_or_said_to_be_none(found):
+    shown = views.mitigations_html(found.mitigations)
+    assert shown.startswith("<ol><li><b>Scale out to 3 units</b>")
+    assert shown.count("<li>") == len(found.mitigations)
+    assert views.mitigations_html([]) == narrative.NO_MITIGATION
+
+
+def test_the_what_if_table_shows_utilisation_as_percent_or_says_why_it_is_empty(found):
+    shown = views.what_if_html(found.what_if)
+    assert "as during the incident" in shown and "<table" in shown
+    assert f"{found.what_if['peak_utilisation'].iloc[0]:.0%}" in shown
+    assert views.what_if_html(pd.DataFrame()) == narrative.NO_WHAT_IF
+
+
+def test_the_chart_is_a_png_of_all_destinations_or_one(found):
+    whole, one = views.chart_png(found), views.chart_png(found, EXHAUSTED)
+    assert whole.startswith(b"\x89PNG") and one.startswith(b"\x89PNG") and whole != one
+
+
+def test_slider_labels_show_the_date_only_when_the_window_spans_days():
+    same_day = views.stop_labels([pd.Timestamp("2025-02-25 09:00"), pd.Timestamp("2025-02-25 09:01")])
+    assert [label for label, _ in same_day] == ["09:00", "09:01"]
+    two_days = views.stop_labels([pd.Timestamp("2025-02-25 23:59"), pd.Timestamp("2025-02-26 00:00")])
+    assert [label for label, _ in two_days] == ["02-25 23:59", "02-26 00:00"]
