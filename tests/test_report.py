@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
 import json
 import re
 import shutil
@@ -11,9 +14,12 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
+import papermill
 import pytest
 
 from analysis import findings as findings_doc
+from analysis import report
+from analysis.assumptions import Assumptions
 from analysis.render import KERNEL_NAME
 
 from conftest import REPO, SAMPLE_DIR
@@ -123,3 +129,20 @@ def test_relative_paths_mean_the_callers_folder(tmp_path):
     document = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert document["source"].endswith(str(tmp_path / "export.parquet") + " (ApiManagementGatewayLogs)")
     assert not (REPO / "out").exists()
+
+
+def test_the_notebooks_parameter_defaults_are_the_analysis_defaults():
+    """A notebook run without -p must judge as the CLI and the explorer do: with ``Assumptions()``."""
+    declared = papermill.inspect_notebook(str(REPO / "notebooks" / "snat_incident_report.ipynb"))
+    defaults = Assumptions()
+    fields = dataclasses.fields(Assumptions)
+    for field in fields:
+        parameter = declared[field.name]
+        assert parameter["inferred_type_name"] == field.type, field.name
+        assert ast.literal_eval(parameter["default"]) == getattr(defaults, field.name), field.name
+    # The other parameters are exactly what report.run takes besides the assumptions, each "not given" by default.
+    others = {name: p for name, p in inspect.signature(report.run).parameters.items() if p.kind != p.VAR_KEYWORD}
+    assert set(declared) == {f.name for f in fields} | set(others)
+    for name, parameter in others.items():
+        if parameter.default is not parameter.empty:
+            assert ast.literal_eval(declared[name]["default"]) == "" and parameter.default is None, name
