@@ -180,7 +180,9 @@ class Explorer(widgets.VBox):
         self.refresh_chart()
 
 
-def explorer(source: str = "sample", mode: str | None = None, start: str | None = None, end: str | None = None) -> Explorer:
+def explorer(
+    source: str = "sample", mode: str | None = None, start: str | None = None, end: str | None = None
+) -> Explorer:
     """The explorer for ``sample``, ``file:PATH`` or an Azure source; a bad source or time shows its one-line error.
 
     ``start`` and ``end`` (ISO 8601 UTC, empty for the source's own range) bound the

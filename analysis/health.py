@@ -35,8 +35,11 @@ def complete_minutes(health: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     >>> rows = pd.DataFrame({"minute": [pd.Timestamp("2025-01-01 10:01")], "destination": ["a:443"],
     ...                      "requests": [5]})
     >>> frame = complete_minutes(rows, pd.Timestamp("2025-01-01 10:00"), pd.Timestamp("2025-01-01 10:03"))
-    >>> frame[["minute", "requests", "connection_failures"]].to_string(index=False)
-    '             minute  requests  connection_failures\\n2025-01-01 10:00:00         0                    0\\n2025-01-01 10:01:00         5                    0\\n2025-01-01 10:02:00         0                    0'
+    >>> print(frame[["minute", "requests", "connection_failures"]].to_string(index=False))
+                 minute  requests  connection_failures
+    2025-01-01 10:00:00         0                    0
+    2025-01-01 10:01:00         5                    0
+    2025-01-01 10:02:00         0                    0
     """
     first = pd.Timestamp(start).floor("min")
     last = (pd.Timestamp(end) - pd.Timedelta(microseconds=1)).floor("min")

@@ -84,7 +84,9 @@ def window_for(
     if start is None or end is None:
         found = source.time_range()
         if found is None:
-            raise KitError("the source cannot tell its time range (an empty file, or an Azure source): give start and end")
+            raise KitError(
+                "the source cannot tell its time range (an empty file, or an Azure source): give start and end"
+            )
         start = start if start is not None else found[0].floor("min")
         end = end if end is not None else found[1].floor("min") + pd.Timedelta(minutes=1)
     if not start < end:

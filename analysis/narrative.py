@@ -36,7 +36,10 @@ def summary(findings: dict[str, Any]) -> str:
     ]
     for query in findings["queries"]:
         for warning in query["warnings"]:
-            lines += [f"**Warning: the result of `{query['name']}` is incomplete, so the findings may be too.** {warning}.", ""]
+            lines += [
+                f"**Warning: the result of `{query['name']}` is incomplete, so the findings may be too.** {warning}.",
+                "",
+            ]
     for entry in findings["destinations"]:
         if entry["classification"] == Classification.HEALTHY:
             continue
@@ -55,8 +58,10 @@ def assumptions(findings: dict[str, Any]) -> str:
         f"Each backend connection takes one SNAT port for its destination IP and port. A closed connection keeps "
         f"its port for **{a['port_hold_minutes']} more minutes**, so the ports a destination needs at any minute are "
         f"about the connections it opened in the last {a['port_hold_minutes']} minutes. Connections opened are the "
-        f"requests divided by **{a['requests_per_connection']:g} request(s) per connection** (1 = no reuse, the worst case). "
-        f"Capacity is **{a['snat_ports']:,} ports per unit x {a['units']} unit(s) = {a['snat_capacity']:,}** per destination.\n\n"
+        f"requests divided by **{a['requests_per_connection']:g} request(s) per connection** "
+        f"(1 = no reuse, the worst case). "
+        f"Capacity is **{a['snat_ports']:,} ports per unit x {a['units']} unit(s) = {a['snat_capacity']:,}** "
+        f"per destination.\n\n"
         f"*Assumption:* Microsoft does not publish APIM's SNAT ports per unit (azure-docs issue #109030). "
         f"{a['snat_ports']:,} is the Azure Load Balancer default for pools of 1-50 instances; set "
         f"`--param snat_ports=...`, `units=...` and `requests_per_connection=...` to what you know."
@@ -95,7 +100,8 @@ def evidence(findings: dict[str, Any]) -> str:
     """Per affected destination: why it was classified so, check by check."""
     parts = []
     for entry in findings["destinations"]:
-        if entry["classification"] == Classification.HEALTHY and "implied_min_requests_per_connection" not in entry["evidence"]:
+        busy = "implied_min_requests_per_connection" in entry["evidence"]
+        if entry["classification"] == Classification.HEALTHY and not busy:
             continue
         parts.append(f"#### {entry['destination']}: {entry['classification'].replace('_', ' ')}\n\n{entry['reason']}.")
         for check in entry["checks"]:

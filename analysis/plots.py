@@ -21,7 +21,8 @@ PANELS = (
 def drawn_destinations(demand: pd.DataFrame, highlight: list[str] | None = None, most: int = 8) -> list[str]:
     """The destinations worth a line: the highlighted ones, then the most failures, then the busiest.
 
-    >>> frame = pd.DataFrame({"destination": ["a", "b", "c"], "connection_failures": [0, 5, 0], "requests": [10, 1, 99]})
+    >>> frame = pd.DataFrame({"destination": ["a", "b", "c"], "connection_failures": [0, 5, 0],
+    ...                       "requests": [10, 1, 99]})
     >>> drawn_destinations(frame, highlight=["a"], most=2)
     ['a', 'b']
     """
@@ -50,7 +51,8 @@ def destinations_over_time(
                          palette=palette, ax=axis, linewidth=1.4, legend=axis is axes[0])
         axis.set_ylabel(label)
         axis.set_xlabel("")
-    axes[-1].axhline(capacity, color="crimson", linestyle="--", linewidth=1.2, label=f"assumed capacity ({capacity:.0f})")
+    axes[-1].axhline(capacity, color="crimson", linestyle="--", linewidth=1.2,
+                     label=f"assumed capacity ({capacity:.0f})")
     axes[-1].axhline(TARGET_UTILISATION * capacity, color="darkorange", linestyle=":", linewidth=1.0,
                      label=f"{TARGET_UTILISATION * 100:.0f} % of capacity")
     axes[-1].legend(loc="upper left", fontsize="small")

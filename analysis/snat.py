@@ -54,7 +54,9 @@ class Setting:
     requests_per_connection: float = 1.0
 
 
-def what_if(health: pd.DataFrame, destinations: list[str], assumptions: Assumptions, settings: list[Setting]) -> pd.DataFrame:
+def what_if(
+    health: pd.DataFrame, destinations: list[str], assumptions: Assumptions, settings: list[Setting]
+) -> pd.DataFrame:
     """Replay the per-minute requests of ``destinations`` under each setting.
 
     Spreading a backend over K IPs divides its demand by K (ports are per
@@ -64,8 +66,8 @@ def what_if(health: pd.DataFrame, destinations: list[str], assumptions: Assumpti
     ...                       "minute": pd.date_range("2025-01-01", periods=4, freq="min"),
     ...                       "requests": [600, 600, 600, 600]})
     >>> table = what_if(frame, ["a:443"], Assumptions(), [Setting("now", 1), Setting("2 units", 2)])
-    >>> table[["setting", "peak_utilisation", "minutes_over_capacity"]].to_dict("records")
-    [{'setting': 'now', 'peak_utilisation': 2.34, 'minutes_over_capacity': 3}, {'setting': '2 units', 'peak_utilisation': 1.17, 'minutes_over_capacity': 1}]
+    >>> table[["setting", "peak_utilisation", "minutes_over_capacity"]].values.tolist()
+    [['now', 2.34, 3], ['2 units', 1.17, 1]]
     """
     subset = health[health["destination"].isin(destinations)].sort_values(["destination", "minute"])
     rows = []

@@ -17,7 +17,9 @@ from analysis.verdict import decide
 START = pd.Timestamp("2025-02-25 09:00")
 
 
-def frame(destination: str, requests: list[int], failures: list[int], p95: float = 80.0, backend_5xx: list[int] | None = None) -> pd.DataFrame:
+def frame(
+    destination: str, requests: list[int], failures: list[int], p95: float = 80.0, backend_5xx: list[int] | None = None
+) -> pd.DataFrame:
     minutes = pd.date_range(START, periods=len(requests), freq="min")
     return pd.DataFrame({
         "minute": minutes, "destination": destination, "requests": requests,
@@ -49,7 +51,8 @@ def test_demand_is_the_trailing_four_minutes_of_new_connections():
 
 def test_missing_minutes_count_as_zero_and_every_destination_gets_every_minute():
     sparse = pd.DataFrame({"minute": [START + pd.Timedelta(minutes=2)], "destination": ["b:443"], "requests": [7]})
-    full = complete_minutes(pd.concat([frame("a:443", [1] * 5, [0] * 5), sparse]), START, START + pd.Timedelta(minutes=5))
+    rows = pd.concat([frame("a:443", [1] * 5, [0] * 5), sparse])
+    full = complete_minutes(rows, START, START + pd.Timedelta(minutes=5))
     assert len(full) == 10
     assert full.loc[full["destination"] == "b:443", "requests"].tolist() == [0, 0, 7, 0, 0]
 
@@ -95,12 +98,15 @@ def test_failures_of_every_call_at_low_load_are_an_unreachable_backend():
 
 
 def test_an_outage_during_a_burst_is_not_snat():
-    assessment = assess(demand_of(frame("search:443", BURST, [0] * 14 + [400] * 6 + [0] * 12)), "search:443", Assumptions())
+    outage = [0] * 14 + [400] * 6 + [0] * 12
+    assessment = assess(demand_of(frame("search:443", BURST, outage)), "search:443", Assumptions())
     assert assessment.classification == "backend_unreachable"
 
 
 def test_backend_errors_and_slowness_without_connection_failures():
-    errors = assess(demand_of(frame("pay:443", [100] * 20, [0] * 20, backend_5xx=[0] * 5 + [30] * 5 + [0] * 10)), "pay:443", Assumptions())
+    backend_5xx = [0] * 5 + [30] * 5 + [0] * 10
+    failing = demand_of(frame("pay:443", [100] * 20, [0] * 20, backend_5xx=backend_5xx))
+    errors = assess(failing, "pay:443", Assumptions())
     assert errors.classification == "backend_errors"
     slow = assess(demand_of(frame("erp:443", [100] * 20, [0] * 20, p95=8000.0)), "erp:443", Assumptions())
     assert slow.classification == "slow_backend"

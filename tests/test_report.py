@@ -42,7 +42,8 @@ def sample_report(tmp_path_factory) -> Path:
 
 
 def test_the_report_folder_holds_the_three_files(sample_report):
-    assert sorted(p.name for p in sample_report.iterdir() if p.is_file()) == ["findings.json", "report.html", "report.ipynb"]
+    files = sorted(p.name for p in sample_report.iterdir() if p.is_file())
+    assert files == ["findings.json", "report.html", "report.ipynb"]
     assert (sample_report / "results" / "destination_health.parquet").is_file()
 
 
@@ -77,7 +78,11 @@ def test_the_notebook_ran_under_the_kits_kernel_without_errors(sample_report):
 
 def test_the_html_is_self_contained_with_code_hidden(sample_report):
     html = (sample_report / "report.html").read_text(encoding="utf-8")
-    external = re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//[^"' >]+|@import\s+url\(\s*["']?https?:|url\(\s*["']?https?://""", html)
+    external = re.findall(
+        r"""(?:src|href)\s*=\s*["']?(?:https?:)?//[^"' >]+"""
+        r"""|@import\s+url\(\s*["']?https?:|url\(\s*["']?https?://""",
+        html,
+    )
     assert external == []
     assert "require.min.js" not in html and "mathjax" not in html.lower()
     assert html.count("data:image/png;base64,") >= 2
@@ -88,7 +93,9 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        pytest.fail("headless Chromium is needed for the browser test: apt-get install chromium (make test does it as root)")
+        pytest.fail(
+            "headless Chromium is needed for the browser test: apt-get install chromium (make test does it as root)"
+        )
     return found
 
 
@@ -124,7 +131,8 @@ def test_relative_paths_mean_the_callers_folder(tmp_path):
     """The notebook runs inside the repository; a relative --source or --out must not follow it there."""
     shutil.copy(SAMPLE_DIR / "gateway_logs.parquet", tmp_path / "export.parquet")
     result = subprocess.run([APIM_SNAT, "report", "--source", "file:export.parquet", "--start", "2025-02-25T09:00Z",
-                             "--end", "2025-02-25T09:30Z", "--out", "out"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+                             "--end", "2025-02-25T09:30Z", "--out", "out"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert document["source"].endswith(str(tmp_path / "export.parquet") + " (ApiManagementGatewayLogs)")
