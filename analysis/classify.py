@@ -88,6 +88,7 @@ def _traffic(own: pd.DataFrame) -> Traffic:
     failures = int(own["connection_failures"].sum())
     backend_5xx = int(own["backend_5xx"].sum())
     failure_rate = own["connection_failures"] / own["requests"].where(own["requests"] > 0)
+    p95 = own["backend_p95_ms"]
     return Traffic(
         requests=requests,
         http_5xx=int(own["http_5xx"].sum()),
@@ -99,10 +100,8 @@ def _traffic(own: pd.DataFrame) -> Traffic:
         peak_snat_demand=round(float(own["snat_demand"].max()), 1) if len(own) else 0.0,
         peak_utilisation=round(float(own["utilisation"].max()), 3) if len(own) else 0.0,
         demand_failure_correlation=_round(_correlation(own["snat_demand"], failure_rate)),
-        median_p95_backend_ms=_round(float(own["backend_p95_ms"].median()), 1)
-        if own["backend_p95_ms"].notna().any()
-        else None,
-        worst_p95_backend_ms=_round_max(own["backend_p95_ms"]),
+        median_p95_backend_ms=_round(float(p95.median()), 1) if p95.notna().any() else None,
+        worst_p95_backend_ms=_round_max(p95),
     )
 
 

@@ -90,10 +90,12 @@ def what_if(
     return pd.DataFrame(rows)
 
 
-def what_if_settings(
-    assumptions: Assumptions, peak_demand: float, target: float = TARGET_UTILISATION
-) -> list[Setting]:
-    """The settings worth comparing: as it was, one more unit, enough units, more IPs, better reuse."""
+def what_if_settings(assumptions: Assumptions, peak_demand: float) -> list[Setting]:
+    """The settings worth comparing: as it was, one more unit, enough units, more IPs, better reuse.
+
+    "Enough" keeps the peak under the sizing target, as the mitigations do.
+    """
+    target = TARGET_UTILISATION
     units_needed = max(assumptions.units + 1, int(np.ceil(peak_demand / (target * assumptions.snat_ports))))
     ips_needed = max(2, int(np.ceil(peak_demand / (target * assumptions.snat_capacity))))
     rpc = assumptions.requests_per_connection
