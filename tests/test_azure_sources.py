@@ -472,10 +472,10 @@ def answer_like_log_analytics(local) -> Callable[[Seen], tuple[int, bytes]]:
 def test_an_investigation_through_log_analytics_finds_what_the_local_file_shows(serve):
     """Same rows, same findings: the SDK path, the type mapping and the analysis agree end to end."""
     from analysis.investigation import investigate
-    from analysis.sources import SAMPLE_PATH
+    from analysis.assets import SAMPLE_LOGS, sample_dir
     from analysis.sources.local import open_local
 
-    local = open_local(SAMPLE_PATH)
+    local = open_local(sample_dir() / SAMPLE_LOGS)
     replay = serve({}, respond=answer_like_log_analytics(local))
     window = local.time_range()
     start, end = window[0].floor("min"), window[1].floor("min") + pd.Timedelta(minutes=1)
