@@ -14,14 +14,8 @@ from analysis.errors import KitError
 from analysis.sources import open_source
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import write_portal_csv
-
-from conftest import SAMPLE_DIR
-
-
-def nearest_rank(values: pd.Series, percent: float) -> float:
-    """The value at rank ceil(n * p / 100): the percentile definition Kusto documents."""
-    ordered = np.sort(values.dropna().to_numpy(dtype="float64"))
-    return float(ordered[max(int(np.ceil(len(ordered) * percent / 100)) - 1, 0)]) if len(ordered) else float("nan")
+from tests.oracles import nearest_rank
+from tests.paths import SAMPLE_DIR
 
 
 def pandas_health(logs: pd.DataFrame) -> pd.DataFrame:

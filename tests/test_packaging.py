@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from conftest import REPO, SAMPLE_DIR
+from tests.paths import REPO, SAMPLE_DIR
 
 
 def pinned(lines: list[str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import pytest
 from analysis import findings as findings_doc
 from analysis.render import KERNEL_NAME
 
-from conftest import REPO, SAMPLE_DIR
+from tests.paths import REPO, SAMPLE_DIR
 
 APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
 
