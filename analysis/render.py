@@ -30,7 +30,8 @@ def ensure_kernel() -> str:
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        # Not resolved: environments made from one Python share its binary, but not their packages.
+        if Path(spec.argv[0]).absolute() == Path(sys.executable).absolute():
             return KERNEL_NAME
     except NoSuchKernel:
         pass
