@@ -22,8 +22,10 @@ def main(runs: int = 3) -> None:
         rows = len(generate(scenario("sample")).logs)
         seconds.append(time.perf_counter() - began)
     print(f"sample incident: {rows:,} rows")
-    print(f"generate:        {statistics.median(seconds):6.2f} s (median of {runs}; runs: "
-          f"{', '.join(f'{s:.2f}' for s in seconds)})")
+    print(
+        f"generate:        {statistics.median(seconds):6.2f} s (median of {runs}; runs: "
+        f"{', '.join(f'{s:.2f}' for s in seconds)})"
+    )
 
 
 if __name__ == "__main__":

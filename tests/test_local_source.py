@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,3 +149,11 @@ def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, inciden
     expected = health_of(open_local(whole))
     assert expected["connection_failures"].sum() > 0
     pd.testing.assert_frame_equal(health_of(open_local(moved)), expected, check_dtype=False)
+
+
+def test_close_releases_the_connection():
+    source = open_source("sample")
+    assert source.time_range() is not None
+    source.close()
+    with pytest.raises(duckdb.ConnectionException):
+        source.time_range()
