@@ -20,6 +20,8 @@ from analysis.errors import KitError
 from analysis.literals import parse_utc
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _NUMBER_WITH_UNIT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]+)")
 _WRAPPED = re.compile(r"([A-Za-z]+)\s*\((.*)\)", re.S)
 _ESCAPED = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t"}
@@ -166,8 +168,12 @@ def _value(literal: str, kql_type: str) -> Any:
     if wrapped and wrapped.group(1).lower() in (kind, "time", "double", "boolean", "date"):
         literal = wrapped.group(2).strip()
     if kind in ("long", "int"):
+        if not _INTEGER.fullmatch(literal):
+            raise ValueError(f"expected a whole number, got {literal!r}")
         return int(literal)
     if kind in ("real", "double"):
+        if not _NUMBER.fullmatch(literal):
+            raise ValueError(f"expected a number, got {literal!r}")
         return float(literal)
     if kind in ("bool", "boolean"):
         if literal.lower() not in ("true", "false"):

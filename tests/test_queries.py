@@ -132,7 +132,8 @@ def test_a_declaration_inside_a_string_or_comment_is_not_one():
     ("declared", "message"),
     [
         ("declare query_parameters(start datetime);", "expected 'name: type'"),
-        ("declare query_parameters(n: long = many);", "invalid literal"),
+        ("declare query_parameters(n: long = 1.5);", "expected a whole number, got '1.5'"),
+        ("declare query_parameters(r: real = many);", "expected a number, got 'many'"),
         ("declare query_parameters(t: timespan = 3 fortnights);", "expected a timespan"),
         ("declare query_parameters(a: string = 'open", "not closed"),
         ("declare query_parameters(a: long b: long);", "expected ',' or ')'"),
