@@ -9,14 +9,20 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 OUT ?= reports/sample
 
-.PHONY: report test setup sample lock bench clean
+.PHONY: report test lint setup sample lock bench clean
 
 report: $(STAMP_PY)
 	$(BIN)/apim-snat report --source sample --out $(OUT)
 	@echo "Open $(OUT)/report.html in a browser."
 
-test: $(STAMP_PY) $(STAMP_NODE) chromium
+test: lint $(STAMP_PY) $(STAMP_NODE) chromium
 	$(BIN)/python -m pytest
+
+# The gates on analysis/ (settings in pyproject.toml): ruff's lint and format check, and mypy.
+lint: $(STAMP_PY)
+	$(BIN)/ruff check analysis
+	$(BIN)/ruff format --check analysis
+	$(BIN)/mypy
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -45,9 +51,10 @@ chromium:
 sample: $(STAMP_PY)
 	$(BIN)/python -m analysis.synthetic data/sample
 
-# Record the exact versions of every installed package (direct pins live in pyproject.toml).
+# Record the exact versions of every installed package (direct pins live in pyproject.toml);
+# --all keeps setuptools, which the wheel test builds with.
 lock: $(STAMP_PY)
-	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
+	$(BIN)/python -m pip freeze --all --exclude-editable --disable-pip-version-check > requirements.lock
 
 bench: $(STAMP_PY) $(STAMP_NODE)
 	$(BIN)/python bench/run_all.py

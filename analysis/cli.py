@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from analysis.errors import KitError
+from analysis.modes import Mode
 
 EXIT_USAGE = 2
+MODE_CHOICES = tuple(mode.value for mode in Mode)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,13 +50,16 @@ def _report(args: argparse.Namespace) -> int:
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
     _say(f"checking source {args.source}")
     source = open_source(args.source, args.mode)
-    window = window_for(source, start, end)
+    try:
+        window = window_for(source, start, end)
+    finally:
+        source.close()  # the notebook opens the source again in its own kernel
     _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
     parameters = {
         "source": absolute(args.source),
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
-        "mode": source.mode,
+        "mode": str(source.mode),
         **assumptions.as_dict(),
     }
     out_dir = render(Path(args.out), parameters, progress=_say)
@@ -102,10 +107,13 @@ def _query(args: argparse.Namespace) -> int:
         text = args.kql
     query = queries.adhoc(text)
     source = open_source(args.source, args.mode)
-    start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
-    values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
-    values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
-    result = source.run(query.render(values, source.mode))
+    try:
+        start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+        values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
+        values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
+        result = source.run(query.render(values, source.mode))
+    finally:
+        source.close()
     if args.format == "csv":
         result.to_csv(sys.stdout, index=False)
     elif args.format == "json":
@@ -127,51 +135,94 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the packaged queries on a source, diagnose every backend destination and write "
         "report.html (self-contained, code hidden), report.ipynb (executed) and findings.json into --out.",
     )
-    report.add_argument("--source", default="sample",
-                        help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
-                             "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
-                             "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
-                             "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)")
-    report.add_argument("--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute")
+    report.add_argument(
+        "--source",
+        default="sample",
+        help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
+        "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
+        "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
+        "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)",
+    )
+    report.add_argument(
+        "--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute"
+    )
     report.add_argument("--end", help="window end (exclusive), ISO 8601; default: just after the source's last minute")
-    report.add_argument("--mode", choices=("resource", "azurediagnostics"),
-                        help="logging mode: resource-specific ApiManagementGatewayLogs or legacy AzureDiagnostics; "
-                             "default: detected from a file's columns, 'resource' for Azure sources")
-    report.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
-                             "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
-                             "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)")
+    report.add_argument(
+        "--mode",
+        choices=MODE_CHOICES,
+        help="logging mode: resource-specific ApiManagementGatewayLogs or legacy AzureDiagnostics; "
+        "default: detected from a file's columns, 'resource' for Azure sources",
+    )
+    report.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
+        "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
+        "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
+    )
     report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
     report.set_defaults(handler=_report)
 
-    listing = commands.add_parser("queries", help="list the packaged KQL queries or print one ready to paste",
-                                  description="The packaged queries in kql/, rendered for Log Analytics or ADX.")
+    listing = commands.add_parser(
+        "queries",
+        help="list the packaged KQL queries or print one ready to paste",
+        description="The packaged queries in kql/, rendered for Log Analytics or ADX.",
+    )
     query_commands = listing.add_subparsers(dest="queries_command", required=True, parser_class=_Parser)
-    query_commands.add_parser("list", help="one query per line: name, then description").set_defaults(handler=_queries_list)
-    show = query_commands.add_parser("show", help="print a query rendered with typed parameters, ready to paste",
-                                     description="Print the rendered KQL: parameters become typed let statements; "
-                                                 "start/end default to the last 24 hours.")
+    query_commands.add_parser("list", help="one query per line: name, then description").set_defaults(
+        handler=_queries_list
+    )
+    show = query_commands.add_parser(
+        "show",
+        help="print a query rendered with typed parameters, ready to paste",
+        description="Print the rendered KQL: parameters become typed let statements; "
+        "start/end default to the last 24 hours.",
+    )
     show.add_argument("name", help="query name, as 'apim-snat queries list' prints it")
-    show.add_argument("--mode", choices=("resource", "azurediagnostics"), default="resource",
-                      help="logging mode of the workspace (default: resource)")
-    show.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                      help="a query parameter, repeatable, e.g. start=2025-02-25T09:00Z or destination=api.contoso.com:443")
+    show.add_argument(
+        "--mode",
+        choices=MODE_CHOICES,
+        default=Mode.RESOURCE.value,
+        help="logging mode of the workspace (default: resource)",
+    )
+    show.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a query parameter, repeatable, e.g. start=2025-02-25T09:00Z or destination=api.contoso.com:443",
+    )
     show.set_defaults(handler=_queries_show)
 
-    adhoc = commands.add_parser("query", help="run ad-hoc KQL on a source and print the result",
-                                description="Run KQL text on a source. The text may use start, end and the "
-                                            "normalised table GatewayRequests (either logging mode), or the raw table.")
-    adhoc.add_argument("--source", required=True,
-                       help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE'")
+    adhoc = commands.add_parser(
+        "query",
+        help="run ad-hoc KQL on a source and print the result",
+        description="Run KQL text on a source. The text may use start, end and the "
+        "normalised table GatewayRequests (either logging mode), or the raw table.",
+    )
+    adhoc.add_argument(
+        "--source",
+        required=True,
+        help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE'",
+    )
     text = adhoc.add_mutually_exclusive_group(required=True)
     text.add_argument("--kql", help="the KQL text")
     text.add_argument("--file", help="a file holding the KQL text")
     adhoc.add_argument("--start", help="window start, ISO 8601; default: the source's first minute")
     adhoc.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
-    adhoc.add_argument("--mode", choices=("resource", "azurediagnostics"), help="logging mode; default: detected")
-    adhoc.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                       help="a value for a parameter the text declares with declare query_parameters")
-    adhoc.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)")
+    adhoc.add_argument("--mode", choices=MODE_CHOICES, help="logging mode; default: detected")
+    adhoc.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a value for a parameter the text declares with declare query_parameters",
+    )
+    adhoc.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)"
+    )
     adhoc.add_argument("--max-rows", type=int, default=200, help="rows printed in table format (default: 200)")
     adhoc.set_defaults(handler=_query)
     return parser

@@ -15,11 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from analysis.assets import report_notebook
 from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
 
-REPO = Path(__file__).resolve().parent.parent
-REPORT_NOTEBOOK = REPO / "notebooks" / "snat_incident_report.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "apim-snat"
 REPORT_FILES = ("report.ipynb", "report.html", FINDINGS_FILE)
@@ -31,7 +30,8 @@ def ensure_kernel() -> str:
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        # Not resolved: environments made from one Python share its binary, but not their packages.
+        if Path(spec.argv[0]).absolute() == Path(sys.executable).absolute():
             return KERNEL_NAME
     except NoSuchKernel:
         pass
@@ -88,21 +88,21 @@ def render(out_dir: Path, parameters: dict[str, Any], progress: Callable[[str], 
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    out_dir = Path(out_dir).resolve()  # the notebook runs in the repository, not in the caller's folder
+    out_dir = Path(out_dir).resolve()  # the notebook runs in its output folder, not in the caller's
     _check_target(out_dir)
     kernel = ensure_kernel()
     with _staging(out_dir) as staging:
         progress("executing the report notebook")
         try:
             papermill.execute_notebook(
-                str(REPORT_NOTEBOOK),
+                str(report_notebook()),
                 str(staging / "report.ipynb"),
                 parameters={**parameters, "output_dir": str(staging)},
                 kernel_name=kernel,
                 # The kernel listens on loopback only; its start-up warning about plain TCP is noise here.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
                 progress_bar=sys.stderr.isatty(),
-                cwd=str(REPO),
+                cwd=str(staging),
             )
         except PapermillExecutionError as err:
             if err.ename == "KitError":

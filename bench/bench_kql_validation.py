@@ -5,19 +5,15 @@ process, and, for contrast, the same 20 queries with one process each. The
 first query in a process pays for the language service's lazy set-up, so the
 per-query cost after it is (20 queries - 1 query) / 19.
 
-    .venv/bin/python bench/bench_kql_validation.py
+    .venv/bin/python -m bench.bench_kql_validation
 """
 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-import kusto_language as kl  # noqa: E402
+from tests import kusto_language as kl
 
 TEMPLATES = [
     "ApiManagementGatewayLogs | where TimeGenerated > ago({n}h)"

@@ -5,7 +5,7 @@ and times the destination health query over the whole day through duckdb-kql. Th
 aggregates in the engine, so the Python process holds only the per-minute result; the peak
 resident memory printed shows it.
 
-    .venv/bin/python bench/bench_local_source.py [HOURS]
+    .venv/bin/python -m bench.bench_local_source [HOURS]
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import queries
+from analysis.assets import SAMPLE_LOGS, sample_dir
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import write_parquet
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "gateway_logs.parquet"
-
 
 def tiled(hours: int) -> pd.DataFrame:
-    sample = pd.read_parquet(SAMPLE)
+    sample = pd.read_parquet(sample_dir() / SAMPLE_LOGS)
     copies = []
     for block in range(hours // 2):
         copy = sample.copy()
@@ -51,6 +50,7 @@ def main(hours: int = 24) -> None:
         began = time.perf_counter()
         result = source.run(queries.load("destination_health").render(window, source.mode))
         elapsed = time.perf_counter() - began
+        source.close()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"rows: {rows:,} over {hours} h; result: {len(result):,} rows (one per destination and minute)")
     print(f"open (schema checks):   {opened:6.2f} s")

@@ -8,11 +8,8 @@ from pathlib import Path
 import pytest
 
 from analysis.synthetic import Incident, generate
-from analysis.synthetic.exports import to_azure_diagnostics, write_parquet
+from analysis.synthetic.exports import to_azure_diagnostics, write_parquet, write_portal_export
 from analysis.synthetic.library import scenario
-
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = REPO / "data" / "sample"
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +41,11 @@ def scenario_export(incident, tmp_path_factory) -> Callable[[str, str], Path]:
         return cache[(name, mode)]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def sample_portal_export(incident, tmp_path_factory) -> Path:
+    """The sample incident as the portal's "Export to CSV" writes it (about 11 MB, so not committed)."""
+    path = tmp_path_factory.mktemp("sample") / "gateway_logs_portal_export.csv"
+    write_portal_export(incident("sample").logs, path)
+    return path

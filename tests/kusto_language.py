@@ -8,17 +8,17 @@ process against a database made of the given tables.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.schema import AZURE_DIAGNOSTICS, GATEWAY_LOGS, kusto_types
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR = REPO_ROOT / "tests" / "kusto" / "validate.js"
 PACKAGE_DIR = REPO_ROOT / "node_modules" / "@kusto" / "language-service-next"
-SCHEMA_DIR = REPO_ROOT / "kql" / "schema"
 
 Column = tuple[str, str]
 
@@ -60,21 +60,9 @@ class ValidationResult:
         return not self.errors
 
 
-def load_schema_csv(path: str | Path) -> list[Column]:
-    """Read a ``column,kusto_type[,...]`` CSV into ``[(column, kusto_type), ...]``."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"column", "kusto_type"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected a header with column,kusto_type")
-        return [(row["column"].strip(), row["kusto_type"].strip()) for row in reader if row["column"].strip()]
-
-
 def kit_tables() -> dict[str, list[Column]]:
-    """The two Log Analytics tables the kit queries, from ``kql/schema``."""
-    return {
-        name: load_schema_csv(SCHEMA_DIR / f"{name}.columns.csv")
-        for name in ("ApiManagementGatewayLogs", "AzureDiagnostics")
-    }
+    """The two Log Analytics tables the kit queries, as ``analysis.schema`` reads them from ``kql/schema``."""
+    return {name: list(kusto_types(name).items()) for name in (GATEWAY_LOGS, AZURE_DIAGNOSTICS)}
 
 
 def validate(

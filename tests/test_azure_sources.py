@@ -341,6 +341,27 @@ def test_kusto_health_round_trips_to_a_typed_frame(serve):
     assert credential.closed  # the SDK closes the credential with its client
 
 
+def test_a_credential_made_by_the_source_is_released_by_close(serve, monkeypatch):
+    made: list[FakeCredential] = []
+
+    def default_credential() -> FakeCredential:
+        made.append(FakeCredential())
+        return made[-1]
+
+    monkeypatch.setattr("analysis.sources.azure.default_credential", default_credential)
+    la = LogAnalyticsSource(WORKSPACE, endpoint=serve({("POST", LA_PATH): "loganalytics_health.json"}).url,
+                            client_options={"retry_total": 0})
+    kusto = KustoSource(serve(kusto_routes("kusto_health.json")).url, "gatewaylogs")
+    for source in (la, kusto):
+        source.run(health_kql())
+        source.run(health_kql())
+        assert source.credential is made[-1]  # made once, at the first query
+        source.close()
+        assert source.credential is None and made[-1].closed
+        source.close()  # closing twice is harmless
+    assert len(made) == 2
+
+
 def test_kusto_partial_result_is_returned_and_flagged(serve):
     replay = serve(kusto_routes("kusto_partial.json"))
     source = KustoSource(replay.url, "gatewaylogs", credential=FakeCredential())
@@ -472,10 +493,10 @@ def answer_like_log_analytics(local) -> Callable[[Seen], tuple[int, bytes]]:
 def test_an_investigation_through_log_analytics_finds_what_the_local_file_shows(serve):
     """Same rows, same findings: the SDK path, the type mapping and the analysis agree end to end."""
     from analysis.investigation import investigate
-    from analysis.sources import SAMPLE_PATH
+    from analysis.assets import SAMPLE_LOGS, sample_dir
     from analysis.sources.local import open_local
 
-    local = open_local(SAMPLE_PATH)
+    local = open_local(sample_dir() / SAMPLE_LOGS)
     replay = serve({}, respond=answer_like_log_analytics(local))
     window = local.time_range()
     start, end = window[0].floor("min"), window[1].floor("min") + pd.Timedelta(minutes=1)

@@ -11,7 +11,7 @@ import pytest
 from analysis import render
 from analysis.cli import main
 
-from conftest import REPO
+from tests.paths import REPO
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from analysis.assumptions import Assumptions
 from analysis.explorer import ALL_DESTINATIONS, Explorer, explorer
 from analysis.investigation import investigate, recompute
 
-from conftest import REPO
+from tests.paths import REPO
 
 NOTEBOOK = REPO / "notebooks" / "explore_incident.ipynb"
 EXHAUSTED = "orders.contoso-backend.com:443"

@@ -15,21 +15,17 @@ from hypothesis import strategies as st
 
 from analysis import queries
 from analysis.literals import kql_literal
+from analysis.modes import Mode
 from analysis.sources.local import open_local
-
-from test_local_source import nearest_rank
-
-try:
-    import kusto_language as kl
-except ImportError:  # collected as part of a "tests" package
-    from tests import kusto_language as kl
+from tests import kusto_language as kl
+from tests.oracles import nearest_rank
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
 WINDOW = {"start": pd.Timestamp("2025-02-25 08:30"), "end": pd.Timestamp("2025-02-25 10:30")}
-MODES = tuple(queries.MODES)
+MODES = tuple(Mode)
 PACK = {query.name: query for query in queries.packaged()}
 GATEWAY_COLUMNS = (
     "TimeGenerated", "BackendUrl", "Method", "ResponseCode", "BackendResponseCode", "BackendTime", "TotalTime",

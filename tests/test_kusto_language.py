@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-try:
-    import kusto_language as kl
-except ImportError:  # collected as part of a "tests" package
-    from tests import kusto_language as kl
+from analysis.schema import AZURE_DIAGNOSTICS, GATEWAY_LOGS, kusto_types
+from tests import kusto_language as kl
 
 GATEWAY_AGGREGATE = (
     "ApiManagementGatewayLogs | where TimeGenerated > ago(1h) "
@@ -52,8 +50,8 @@ def results() -> dict[str, kl.ValidationResult]:
 
 
 def test_schema_csvs_load() -> None:
-    gateway = dict(kl.load_schema_csv(kl.SCHEMA_DIR / "ApiManagementGatewayLogs.columns.csv"))
-    diagnostics = dict(kl.load_schema_csv(kl.SCHEMA_DIR / "AzureDiagnostics.columns.csv"))
+    gateway = kusto_types(GATEWAY_LOGS)
+    diagnostics = kusto_types(AZURE_DIAGNOSTICS)
     assert gateway["BackendTime"] == "long"
     assert gateway["TimeGenerated"] == "datetime"
     assert diagnostics["responseCode_d"] == "real"

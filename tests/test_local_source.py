@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,14 +15,8 @@ from analysis.errors import KitError
 from analysis.sources import open_source
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import write_portal_csv
-
-from conftest import SAMPLE_DIR
-
-
-def nearest_rank(values: pd.Series, percent: float) -> float:
-    """The value at rank ceil(n * p / 100): the percentile definition Kusto documents."""
-    ordered = np.sort(values.dropna().to_numpy(dtype="float64"))
-    return float(ordered[max(int(np.ceil(len(ordered) * percent / 100)) - 1, 0)]) if len(ordered) else float("nan")
+from tests.oracles import nearest_rank
+from tests.paths import SAMPLE_DIR
 
 
 def pandas_health(logs: pd.DataFrame) -> pd.DataFrame:
@@ -154,3 +149,11 @@ def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, inciden
     expected = health_of(open_local(whole))
     assert expected["connection_failures"].sum() > 0
     pd.testing.assert_frame_equal(health_of(open_local(moved)), expected, check_dtype=False)
+
+
+def test_close_releases_the_connection():
+    source = open_source("sample")
+    assert source.time_range() is not None
+    source.close()
+    with pytest.raises(duckdb.ConnectionException):
+        source.time_range()

@@ -22,7 +22,7 @@ from analysis import report
 from analysis.assumptions import Assumptions
 from analysis.render import KERNEL_NAME
 
-from conftest import REPO, SAMPLE_DIR
+from tests.paths import REPO, SAMPLE_DIR
 
 APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
 

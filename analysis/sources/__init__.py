@@ -11,14 +11,15 @@ from typing import Protocol
 
 import pandas as pd
 
+from analysis.assets import SAMPLE_LOGS, sample_dir
 from analysis.errors import KitError
+from analysis.modes import DEFAULT_MODE
 
-SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample" / "gateway_logs.parquet"
 SOURCE_KINDS = ("sample", "file:PATH", "loganalytics:WORKSPACE_ID", "kusto:https://CLUSTER/DATABASE")
 
 
 class Source(Protocol):
-    """What the investigation needs from any source."""
+    """What the investigation needs from any source; whoever opens one closes it."""
 
     mode: str
 
@@ -28,6 +29,8 @@ class Source(Protocol):
     def run(self, kql: str) -> pd.DataFrame: ...
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None: ...
+
+    def close(self) -> None: ...
 
 
 def absolute(spec: str) -> str:
@@ -53,19 +56,20 @@ def open_source(spec: str, mode: str | None = None) -> Source:
     if kind == "loganalytics":
         from analysis.sources.loganalytics import LogAnalyticsSource
 
-        return LogAnalyticsSource(rest, mode or "resource")
+        return LogAnalyticsSource(rest, mode=mode or DEFAULT_MODE)
     if kind == "kusto":
         from analysis.sources.kusto import KustoSource, parse_cluster_spec
 
         cluster, database = parse_cluster_spec(rest)
-        return KustoSource(cluster, database, mode or "resource")
+        return KustoSource(cluster, database, mode=mode or DEFAULT_MODE)
 
     from analysis.sources.local import open_local
 
     if spec == "sample":
-        if not SAMPLE_PATH.is_file():
-            raise KitError(f"the sample incident is missing at {SAMPLE_PATH}; rebuild it with 'make sample'")
-        return open_local(SAMPLE_PATH, mode)
+        sample = sample_dir() / SAMPLE_LOGS
+        if not sample.is_file():
+            raise KitError(f"the sample incident is missing at {sample}; rebuild it with 'make sample'")
+        return open_local(sample, mode)
     if kind == "file" and rest:
         return open_local(rest, mode)
     raise KitError(f"unknown source {spec!r} (use one of: {', '.join(SOURCE_KINDS)})")

@@ -1,29 +1,36 @@
-"""What both Azure sources share: Kusto types to DataFrames, sign-in, one-line errors.
+"""What both Azure sources share: the ``AzureSource`` base, Kusto types to DataFrames, sign-in.
 
 Log Analytics and Azure Data Explorer both answer in Kusto's type system. Kusto's own
 pandas helper (``azure.kusto.data.helpers.dataframe_from_result_table``) gives
 timezone-aware nanosecond times, ``Int32``/``Int64``/``Float64`` extension types and
 null-able strings; the rest of the kit expects what the local engine returns, so the
-conversion is done here, once for both.
+conversion is done here, once for both. ``AzureSource`` holds the rest they have in
+common: the logging mode and its table, the credential (made here, or the caller's),
+partial results made visible, and releasing connections.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.queries import MODES
+from analysis.modes import DEFAULT_MODE, Mode, check_mode
+from analysis.schema import kusto_type
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+#: Seconds a query may run on the service unless the caller says otherwise.
+DEFAULT_SERVER_TIMEOUT = 180
 SIGN_IN_HINT = "run 'az login' or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
 _TIMESPAN = re.compile(r"^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$")
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -42,14 +49,6 @@ def first_line(text: object) -> str:
         if line.strip():
             return line.strip()
     return ""
-
-
-def check_mode(mode: str | None) -> str:
-    """The logging mode to query, ``resource`` when not given; an unknown one is a ``KitError``."""
-    mode = mode or "resource"
-    if mode not in MODES:
-        raise KitError(f"unknown logging mode {mode!r} (use one of: {', '.join(MODES)})")
-    return mode
 
 
 def check_server_timeout(seconds: float, maximum: int) -> int:
@@ -81,31 +80,61 @@ def _real(value: Any) -> float:
     return float(value)
 
 
-def _column(kusto_type: str, values: list[Any]) -> pd.Series:
-    kind = kusto_type.lower()
-    if kind in ("datetime", "date"):
-        times = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-        return times.dt.tz_convert(None).astype("datetime64[us]")
-    if kind in ("long", "int", "int32", "int64"):
-        ints = pd.array(values, dtype="Int64")
-        return pd.Series(ints if ints.isna().any() else ints.astype("int64"))
-    if kind in ("real", "double", "decimal"):
-        return pd.Series(np.array([_real(v) for v in values], dtype="float64"))
-    if kind in ("bool", "boolean"):
-        if any(v is None for v in values):
-            return pd.Series(pd.array([None if v is None else bool(v) for v in values], dtype="boolean"))
-        return pd.Series(np.array([bool(v) for v in values], dtype=bool))
-    if kind in ("timespan", "time"):
-        return pd.Series(pd.to_timedelta([_timespan(v) for v in values])).astype("timedelta64[us]")
-    if kind == "string":
-        # Kusto strings are never null: a missing one is the empty string, as in the local engine.
-        return pd.Series(["" if v is None else str(v) for v in values], dtype="str")
-    if kind == "dynamic":
-        # Log Analytics sends dynamic values as JSON text, Kusto v2 as JSON: keep the text form.
-        return pd.Series([v if v is None or isinstance(v, str) else json.dumps(v) for v in values], dtype="str")
-    if kind in ("guid", "uuid", "uniqueid"):
-        return pd.Series([None if v is None else str(v) for v in values], dtype="str")
-    return pd.Series(values, dtype=object)
+def _times(values: list[Any]) -> pd.Series:
+    times = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+    return times.dt.tz_convert(None).astype("datetime64[us]")
+
+
+def _integers(values: list[Any]) -> pd.Series:
+    ints = pd.array(values, dtype="Int64")
+    return pd.Series(ints if ints.isna().any() else ints.astype("int64"))
+
+
+def _reals(values: list[Any]) -> pd.Series:
+    return pd.Series(np.array([_real(v) for v in values], dtype="float64"))
+
+
+def _bools(values: list[Any]) -> pd.Series:
+    if any(v is None for v in values):
+        return pd.Series(pd.array([None if v is None else bool(v) for v in values], dtype="boolean"))
+    return pd.Series(np.array([bool(v) for v in values], dtype=bool))
+
+
+def _timespans(values: list[Any]) -> pd.Series:
+    return pd.Series(pd.to_timedelta([_timespan(v) for v in values])).astype("timedelta64[us]")
+
+
+def _strings(values: list[Any]) -> pd.Series:
+    # Kusto strings are never null: a missing one is the empty string, as in the local engine.
+    return pd.Series(["" if v is None else str(v) for v in values], dtype="str")
+
+
+def _dynamics(values: list[Any]) -> pd.Series:
+    # Log Analytics sends dynamic values as JSON text, Kusto v2 as JSON: keep the text form.
+    return pd.Series([v if v is None or isinstance(v, str) else json.dumps(v) for v in values], dtype="str")
+
+
+def _guids(values: list[Any]) -> pd.Series:
+    return pd.Series([None if v is None else str(v) for v in values], dtype="str")
+
+
+#: Kusto type -> the column as the local engine would return it.
+_COLUMNS: dict[str, Callable[[list[Any]], pd.Series]] = {
+    "datetime": _times,
+    "long": _integers,
+    "int": _integers,
+    "real": _reals,
+    "bool": _bools,
+    "timespan": _timespans,
+    "string": _strings,
+    "dynamic": _dynamics,
+    "guid": _guids,
+}
+
+
+def _column(type_name: str, values: list[Any]) -> pd.Series:
+    convert = _COLUMNS.get(kusto_type(type_name))
+    return convert(values) if convert is not None else pd.Series(values, dtype=object)
 
 
 def frame_from_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -116,11 +145,92 @@ def frame_from_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[S
     identical to what the local engine returns for the same query.
     """
     columns = {}
-    for index, (name, kusto_type) in enumerate(zip(names, types)):
+    for index, (name, type_name) in enumerate(zip(names, types, strict=True)):
         values = [row[index] for row in rows]
         try:
-            columns[name] = _column(kusto_type, values)
+            columns[name] = _column(type_name, values)
         except (ValueError, TypeError, KeyError, OverflowError):
-            raise KitError(f"column {name!r}: a value is not a valid Kusto {kusto_type}") from None
+            raise KitError(f"column {name!r}: a value is not a valid Kusto {type_name}") from None
     frame = pd.DataFrame(columns)
     return frame.reindex(columns=list(names)) if not rows else frame
+
+
+@dataclass(kw_only=True)
+class AzureSource:
+    """A Log Analytics workspace or an Azure Data Explorer database holding the gateway logs.
+
+    ``credential`` is any azure-identity token credential; without one,
+    ``DefaultAzureCredential`` is made at the first query (so ``az login`` or the usual
+    ``AZURE_*`` variables work) and released by ``close()``. A query that the service
+    cuts short is returned with what came back and flagged in ``warnings``, in the log
+    and in ``frame.attrs["warnings"]``. Subclasses connect, run and explain errors.
+    """
+
+    mode: str = DEFAULT_MODE
+    credential: TokenCredential | None = field(default=None, repr=False)
+    server_timeout: int = DEFAULT_SERVER_TIMEOUT
+    warnings: list[str] = field(default_factory=list)
+    _client: Any = field(default=None, init=False, repr=False)
+    _owns_credential: bool = field(default=False, init=False, repr=False)
+
+    #: The longest a query may run on the service, in seconds.
+    MAX_SERVER_TIMEOUT: ClassVar[int]
+    #: Whether closing the SDK's client also closes the credential it was given.
+    CLIENT_CLOSES_CREDENTIAL: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self.mode = check_mode(self.mode or DEFAULT_MODE)
+        self.server_timeout = check_server_timeout(self.server_timeout, self.MAX_SERVER_TIMEOUT)
+
+    @property
+    def table(self) -> str:
+        """The gateway log table the mode's queries read."""
+        return Mode(self.mode).table
+
+    @property
+    def label(self) -> str:
+        """The service and the place in it, short enough for a report."""
+        raise NotImplementedError
+
+    @property
+    def description(self) -> str:
+        """Where the rows come from, for reports and error messages."""
+        return f"{self.label} ({self.table})"
+
+    def _sign_in(self) -> TokenCredential:
+        """The caller's credential, or ``DefaultAzureCredential`` made once and owned here."""
+        if self.credential is None:
+            self.credential = default_credential()
+            self._owns_credential = True
+        return self.credential
+
+    def _flag_partial(self, frame: pd.DataFrame, said: str) -> pd.DataFrame:
+        """Keep the rows of a result the service cut short, and say so where it will be seen."""
+        message = (
+            f"partial result from {self.description} ({len(frame)} rows kept): {said}; "
+            "aggregate in KQL or narrow the time window"
+        )
+        self.warnings.append(message)
+        logging.getLogger(type(self).__module__).warning(message)
+        frame.attrs["warnings"] = [message]
+        return frame
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """None: a workspace or cluster holds more than one incident, so the caller must name the window."""
+        return None
+
+    def close(self) -> None:
+        """Release the HTTP connections, and the credential when it was made here (it is made
+        again if the source is used after this)."""
+        if self._client is not None:
+            try:
+                self._client.close()
+            except AttributeError:  # the SDK closing a credential without close(): nothing to release
+                pass
+            self._client = None
+        if self._owns_credential:
+            close = getattr(self.credential, "close", None)
+            if callable(close) and not self.CLIENT_CLOSES_CREDENTIAL:
+                close()
+            self.credential = None
+            self._owns_credential = False

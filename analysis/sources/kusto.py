@@ -10,28 +10,18 @@ as ``frame.attrs["warnings"]``.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.queries import MODES
-from analysis.sources.azure import SIGN_IN_HINT, check_mode, check_server_timeout, default_credential, first_line, frame_from_rows
+from analysis.sources.azure import SIGN_IN_HINT, AzureSource, first_line, frame_from_rows
 
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_SERVER_TIMEOUT = 180
-# Azure Data Explorer lets a query run at most one hour (request property ``servertimeout``).
-MAX_SERVER_TIMEOUT = 3600
 # Prefix of every client request id, so the cluster's own logs show which queries came from the kit.
 CLIENT_REQUEST_PREFIX = "apim-snat;"
 SPEC_HELP = "kusto:https://CLUSTER/DATABASE"
@@ -91,47 +81,30 @@ def _completion_errors(response: Any) -> list[str]:
 
 
 @dataclass
-class KustoSource:
+class KustoSource(AzureSource):
     """A database in an Azure Data Explorer cluster that holds the gateway log table.
 
-    ``credential`` is any azure-identity token credential; without one,
-    ``DefaultAzureCredential`` is created at the first query (so ``az login``
-    or the usual ``AZURE_*`` variables work). The SDK honours the
-    ``REQUESTS_CA_BUNDLE`` variable for TLS trust (a proxy's or a test's CA).
+    The SDK honours the ``REQUESTS_CA_BUNDLE`` variable for TLS trust (a proxy's or a
+    test's CA). Credential, partial results and closing: see ``AzureSource``.
     """
 
     cluster: str
     database: str
-    mode: str = "resource"
-    credential: TokenCredential | None = field(default=None, repr=False)
-    server_timeout: int = DEFAULT_SERVER_TIMEOUT
-    warnings: list[str] = field(default_factory=list)
-    _client: Any = field(default=None, init=False, repr=False)
-    _owns_credential: bool = field(default=False, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.mode = check_mode(self.mode)
-        self.server_timeout = check_server_timeout(self.server_timeout, MAX_SERVER_TIMEOUT)
+    # Azure Data Explorer lets a query run at most one hour (request property ``servertimeout``).
+    MAX_SERVER_TIMEOUT: ClassVar[int] = 3600
+    # KustoClient.close() also closes the credential it was given.
+    CLIENT_CLOSES_CREDENTIAL: ClassVar[bool] = True
 
     @property
-    def table(self) -> str:
-        """The gateway log table the mode's queries read."""
-        return MODES[self.mode]
-
-    @property
-    def description(self) -> str:
-        """Where the rows come from, for reports and error messages."""
-        host = urlsplit(self.cluster).netloc
-        return f"Azure Data Explorer {host}/{self.database} ({self.table})"
+    def label(self) -> str:
+        return f"Azure Data Explorer {urlsplit(self.cluster).netloc}/{self.database}"
 
     def _connect(self) -> Any:
         if self._client is None:
             from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
 
-            if self.credential is None:
-                self.credential = default_credential()
-                self._owns_credential = True
-            kcsb = KustoConnectionStringBuilder.with_azure_token_credential(self.cluster, credential=self.credential)
+            kcsb = KustoConnectionStringBuilder.with_azure_token_credential(self.cluster, credential=self._sign_in())
             self._client = KustoClient(kcsb)
         return self._client
 
@@ -142,7 +115,9 @@ class KustoSource:
 
         properties = ClientRequestProperties()
         properties.client_request_id = f"{CLIENT_REQUEST_PREFIX}{uuid.uuid4()}"
-        properties.set_option(ClientRequestProperties.request_timeout_option_name, timedelta(seconds=self.server_timeout))
+        properties.set_option(
+            ClientRequestProperties.request_timeout_option_name, timedelta(seconds=self.server_timeout)
+        )
         properties.set_option(ClientRequestProperties.results_defer_partial_query_failures_option_name, True)
         try:
             response = self._connect().execute_query(self.database, kql, properties)
@@ -156,15 +131,7 @@ class KustoSource:
             [c.column_name for c in table.columns], [c.column_type for c in table.columns], table.raw_rows
         )
         problems = _completion_errors(response)
-        if problems:
-            message = (
-                f"partial result from {self.description} ({len(frame)} rows kept): {problems[0]}; "
-                "aggregate in KQL or narrow the time window"
-            )
-            self.warnings.append(message)
-            logger.warning(message)
-            frame.attrs["warnings"] = [message]
-        return frame
+        return self._flag_partial(frame, problems[0]) if problems else frame
 
     def _explain(self, err: Exception) -> str:
         """One line for a person, naming the database and what the service said."""
@@ -178,7 +145,7 @@ class KustoSource:
             KustoThrottlingError,
         )
 
-        where = f"Azure Data Explorer {urlsplit(self.cluster).netloc}/{self.database}"
+        where = self.label
         if isinstance(err, KustoAuthenticationError):
             cause = first_line(getattr(err.exception, "message", None) or err.exception)
             return f"{where}: cannot sign in to Azure ({cause}); {SIGN_IN_HINT}"
@@ -199,23 +166,9 @@ class KustoSource:
         if isinstance(err, KustoServiceError):
             status = getattr(err.http_response, "status_code", None)
             if status == 401:
-                return f"{where}: the cluster refused the sign-in (401); run 'az login' or check the credentials in AZURE_* variables"
+                return (
+                    f"{where}: the cluster refused the sign-in (401); "
+                    "run 'az login' or check the credentials in AZURE_* variables"
+                )
             return f"{where}: {first_line(err.message_text)}"
         return f"{where}: {first_line(err) or type(err).__name__}"
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """None: a cluster holds more than one incident, so the caller must name the window."""
-        return None
-
-    def close(self) -> None:
-        """Release the HTTP connections. The SDK also closes the credential it was given, so a
-        credential made here is dropped and made again if the source is used after this."""
-        if self._client is not None:
-            try:
-                self._client.close()
-            except AttributeError:  # a credential without close(): nothing of it to release
-                pass
-            self._client = None
-            if self._owns_credential:
-                self.credential = None
-                self._owns_credential = False

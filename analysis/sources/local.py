@@ -8,7 +8,6 @@ the packaged queries run on any export that has the few columns they need.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,28 +16,14 @@ import duckdb_kql
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.queries import KQL_DIR, MODES
+from analysis.modes import Mode, check_mode
+from analysis.schema import KUSTO_TO_DUCKDB, kusto_types
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
 
-SCHEMA_FILES = {
-    "resource": KQL_DIR / "schema" / "ApiManagementGatewayLogs.columns.csv",
-    "azurediagnostics": KQL_DIR / "schema" / "AzureDiagnostics.columns.csv",
-}
 # Without these a file cannot say anything about backend destinations.
 REQUIRED_COLUMNS = {
-    "resource": ("TimeGenerated", "BackendUrl", "ResponseCode"),
-    "azurediagnostics": ("TimeGenerated", "backendUrl_s", "responseCode_d"),
-}
-_DUCKDB_TYPES = {
-    "string": "VARCHAR",
-    "int": "INTEGER",
-    "long": "BIGINT",
-    "real": "DOUBLE",
-    "bool": "BOOLEAN",
-    "datetime": "TIMESTAMP",
-    "dynamic": "VARCHAR",
-    "guid": "VARCHAR",
-    "timespan": "INTERVAL",
+    Mode.RESOURCE: ("TimeGenerated", "BackendUrl", "ResponseCode"),
+    Mode.AZURE_DIAGNOSTICS: ("TimeGenerated", "backendUrl_s", "responseCode_d"),
 }
 _READERS = {
     ".parquet": ("read_parquet", "Parquet"),
@@ -52,11 +37,9 @@ PORTAL_TIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%g %p", "%m/%d/%Y, %I:%M:%S %p")
 _PORTAL_SUFFIX = " [UTC]"
 
 
-@functools.cache
 def schema(mode: str) -> dict[str, str]:
     """Column name -> Kusto type, as documented for the mode's table."""
-    frame = pd.read_csv(SCHEMA_FILES[mode])
-    return dict(zip(frame["column"], frame["kusto_type"]))
+    return kusto_types(Mode(mode).table)
 
 
 def _quote(name: str) -> str:
@@ -67,17 +50,17 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def detect_mode(columns: list[str]) -> str:
+def detect_mode(columns: list[str]) -> Mode:
     """The logging mode whose required columns a file has; the error names what is missing."""
     present = set(columns)
-    missing = {mode: [c for c in REQUIRED_COLUMNS[mode] if c not in present] for mode in MODES}
+    missing = {mode: [c for c in REQUIRED_COLUMNS[mode] if c not in present] for mode in Mode}
     for mode, absent in missing.items():
         if not absent:
             return mode
-    closer = min(MODES, key=lambda m: (len(missing[m]), -len(present & set(schema(m)))))
+    closer = min(Mode, key=lambda m: (len(missing[m]), -len(present & set(schema(m)))))
     raise KitError(
         f"not a gateway log export: missing {', '.join(missing[closer])} "
-        f"(columns of {MODES[closer]}, the closer logging mode)"
+        f"(columns of {closer.table}, the closer logging mode)"
     )
 
 
@@ -91,7 +74,7 @@ class LocalSource:
 
     @property
     def table(self) -> str:
-        return MODES[self.mode]
+        return Mode(self.mode).table
 
     @property
     def description(self) -> str:
@@ -99,9 +82,10 @@ class LocalSource:
 
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
-        kql = resolve_column_ifexists(kql, schema(self.mode))
         try:
-            return duckdb_kql.df(self.connection, kql)
+            return duckdb_kql.df(self.connection, resolve_column_ifexists(kql, schema(self.mode)))
+        except duckdb_kql.KqlSyntaxError as err:
+            raise KitError(f"KQL syntax error: {str(err).splitlines()[0]}") from None
         except duckdb_kql.KqlUnsupportedError as err:
             raise KitError(explain_unsupported(str(err))) from None
         except duckdb_kql.KqlError as err:
@@ -117,6 +101,10 @@ class LocalSource:
         first, last = row
         return pd.Timestamp(first), pd.Timestamp(last)
 
+    def close(self) -> None:
+        """Close the DuckDB connection; the file itself was only read."""
+        self.connection.close()
+
 
 def _reader(path: Path) -> tuple[str, str]:
     suffix = path.suffix.lower()
@@ -127,7 +115,7 @@ def _reader(path: Path) -> tuple[str, str]:
 
 def _column_expression(con: duckdb.DuckDBPyConnection, raw: str, source_type: str, kusto_type: str) -> str:
     """SQL that reads one column in its Kusto type, after checking every value converts."""
-    target = _DUCKDB_TYPES.get(kusto_type, "VARCHAR")
+    target = KUSTO_TO_DUCKDB.get(kusto_type, "VARCHAR")
     column = _quote(raw)
     if target == "VARCHAR":
         # Kusto strings are never null; an empty dynamic value is null.
@@ -148,7 +136,11 @@ def _column_expression(con: duckdb.DuckDBPyConnection, raw: str, source_type: st
         expected = "true or false"
     elif target in ("INTEGER", "BIGINT", "DOUBLE"):
         # Log Analytics writes whole numbers of real columns as 200 or 200.0; both are fine.
-        convert = f"TRY_CAST(TRY_CAST({column} AS DOUBLE) AS {target})" if target != "DOUBLE" else f"TRY_CAST({column} AS DOUBLE)"
+        convert = (
+            f"TRY_CAST(TRY_CAST({column} AS DOUBLE) AS {target})"
+            if target != "DOUBLE"
+            else f"TRY_CAST({column} AS DOUBLE)"
+        )
         expected = "a number"
     else:
         return f"CAST({column} AS {target})"
@@ -183,8 +175,8 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
     # The portal's "Export to CSV" names datetime columns "TimeGenerated [UTC]".
     renamed = {raw.removesuffix(_PORTAL_SUFFIX): raw for raw in source_types}
     detected = detect_mode(list(renamed))
-    if mode is not None and mode != detected:
-        raise KitError(f"{path.name}: holds {MODES[detected]} rows, not {MODES[mode]} (mode {mode!r})")
+    if mode is not None and check_mode(mode) != detected:
+        raise KitError(f"{path.name}: holds {detected.table} rows, not {Mode(mode).table} (mode {mode!r})")
     select = []
     for name, kusto_type in schema(detected).items():
         if name in renamed:
@@ -193,7 +185,7 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         elif kusto_type == "string":
             expression = "''"
         else:
-            expression = f"CAST(NULL AS {_DUCKDB_TYPES.get(kusto_type, 'VARCHAR')})"
+            expression = f"CAST(NULL AS {KUSTO_TO_DUCKDB.get(kusto_type, 'VARCHAR')})"
         select.append(f"{expression} AS {_quote(name)}")
-    con.sql(f"CREATE VIEW {MODES[detected]} AS SELECT {', '.join(select)} FROM src")
+    con.sql(f"CREATE VIEW {detected.table} AS SELECT {', '.join(select)} FROM src")
     return LocalSource(path=path, mode=detected, connection=con)

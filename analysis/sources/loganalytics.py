@@ -18,27 +18,18 @@ Limits that shape this module (Log Analytics query API):
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from analysis.errors import KitError
-from analysis.queries import MODES
-from analysis.sources.azure import SIGN_IN_HINT, check_mode, check_server_timeout, default_credential, first_line, frame_from_rows
+from analysis.sources.azure import SIGN_IN_HINT, AzureSource, first_line, frame_from_rows
 
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_SERVER_TIMEOUT = 180
-MAX_SERVER_TIMEOUT = 600
 # The HTTP read waits this much longer than the server may take, so the server's answer wins.
 READ_TIMEOUT_MARGIN = 30
 # A failed query is retried by azure-core; each retry of a 10-minute query costs 10 minutes.
@@ -94,50 +85,36 @@ def _sign_in_failure(err: BaseException) -> BaseException | None:
 
 
 @dataclass
-class LogAnalyticsSource:
+class LogAnalyticsSource(AzureSource):
     """A Log Analytics workspace that receives the APIM gateway logs.
 
-    ``credential`` is any azure-identity token credential; without one,
-    ``DefaultAzureCredential`` is created at the first query. ``endpoint``
-    points the client elsewhere than ``https://api.loganalytics.io`` (a
+    ``endpoint`` points the client elsewhere than ``https://api.loganalytics.io`` (a
     sovereign cloud, or a local test server); ``client_options`` go to
     ``LogsQueryClient`` as they are (``connection_verify``, ``retry_total``, ...).
+    Credential, partial results and closing: see ``AzureSource``.
     """
 
     workspace_id: str
-    mode: str = "resource"
-    credential: TokenCredential | None = field(default=None, repr=False)
     endpoint: str | None = None
-    server_timeout: int = DEFAULT_SERVER_TIMEOUT
     client_options: dict[str, Any] = field(default_factory=dict, repr=False)
-    warnings: list[str] = field(default_factory=list)
-    _client: LogsQueryClient | None = field(default=None, init=False, repr=False)
-    _owns_credential: bool = field(default=False, init=False, repr=False)
+
+    # Log Analytics lets a query run at most 10 minutes (``Prefer: wait=600``).
+    MAX_SERVER_TIMEOUT: ClassVar[int] = 600
 
     def __post_init__(self) -> None:
         self.workspace_id = check_workspace_id(self.workspace_id)
-        self.mode = check_mode(self.mode)
-        self.server_timeout = check_server_timeout(self.server_timeout, MAX_SERVER_TIMEOUT)
+        super().__post_init__()
 
     @property
-    def table(self) -> str:
-        """The gateway log table the mode's queries read."""
-        return MODES[self.mode]
-
-    @property
-    def description(self) -> str:
-        """Where the rows come from, for reports and error messages."""
-        return f"Log Analytics workspace {self.workspace_id[:8]}… ({self.table})"
+    def label(self) -> str:
+        return f"Log Analytics workspace {self.workspace_id[:8]}…"
 
     def _connect(self) -> LogsQueryClient:
         if self._client is None:
-            if self.credential is None:
-                self.credential = default_credential()
-                self._owns_credential = True
             options: dict[str, Any] = {"retry_total": DEFAULT_RETRIES, **self.client_options}
             if self.endpoint:
                 options["endpoint"] = self.endpoint
-            self._client = LogsQueryClient(self.credential, **options)
+            self._client = LogsQueryClient(self._sign_in(), **options)
         return self._client
 
     def run(self, kql: str) -> pd.DataFrame:
@@ -163,15 +140,7 @@ class LogAnalyticsSource:
             said = f"{error.code}: {first_line(error.message)}" if error is not None else "no reason given"
             if not result.partial_data:
                 raise KitError(f"{where}: the query failed ({said})")
-            frame = self._frame(result.partial_data, where)
-            message = (
-                f"partial result from {self.description} ({len(frame)} rows kept): {said}; "
-                "aggregate in KQL or narrow the time window"
-            )
-            self.warnings.append(message)
-            logger.warning(message)
-            frame.attrs["warnings"] = [message]
-            return frame
+            return self._flag_partial(self._frame(result.partial_data, where), said)
         # LogsQueryStatus.FAILURE: query_workspace raises instead, but a failure object is still a failure.
         code, text = getattr(result, "code", None), getattr(result, "message", None)
         raise KitError(f"{where}: {code or 'query failed'}: {first_line(text or '')}")
@@ -195,19 +164,3 @@ class LogAnalyticsSource:
         said = f"{code}: {first_line(message)}" if code else first_line(message or err.reason or err.message)
         hint = "; the account needs the Log Analytics Reader role on it" if status == 403 else ""
         return f"{where}: {said} (HTTP {status}){hint}"
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """None: a workspace holds more than one incident, so the caller must name the window."""
-        return None
-
-    def close(self) -> None:
-        """Release the HTTP connections, and the credential when it was made here."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._owns_credential and self.credential is not None:
-            close = getattr(self.credential, "close", None)
-            if callable(close):
-                close()
-            self.credential = None
-            self._owns_credential = False

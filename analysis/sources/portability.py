@@ -4,7 +4,9 @@ duckdb-kql refuses by name what it cannot run; this turns its message into one
 line that names the construct and a spelling that runs on Azure and locally.
 
 >>> print(explain_unsupported("unsupported KQL construct 'aggregate:percentiles' (no DuckDB mapping)"))
-the local engine cannot run percentiles(): write one percentile(x, N) per percentile, e.g. p50 = percentile(x, 50), p95 = percentile(x, 95)
+... # doctest: +NORMALIZE_WHITESPACE
+the local engine cannot run percentiles(): write one percentile(x, N) per percentile,
+e.g. p50 = percentile(x, 50), p95 = percentile(x, 95)
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def resolve_column_ifexists(kql: str, columns: Collection[str]) -> str:
     The local engine has no ``column_ifexists``; the local source knows every
     column of its table, so each call becomes the column or its default.
 
-    >>> resolve_column_ifexists('T | project a = column_ifexists("x_s", ""), b = column_ifexists("y_d", real(null))', {"x_s"})
+    >>> kql = 'T | project a = column_ifexists("x_s", ""), b = column_ifexists("y_d", real(null))'
+    >>> resolve_column_ifexists(kql, {"x_s"})
     "T | project a = ['x_s'], b = (real(null))"
     """
     parsed = duckdb_kql.parse(kql)

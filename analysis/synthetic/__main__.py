@@ -1,7 +1,8 @@
 """Write the embedded sample incident: ``python -m analysis.synthetic OUTDIR [SCENARIO]``.
 
 Produces the same bytes on every run, so the committed ``data/sample`` only
-changes when the generator does.
+changes when the generator does. The portal's CSV shape of the same rows is not
+committed: ``exports.write_portal_export`` writes it when a test needs it.
 """
 
 from __future__ import annotations
@@ -10,47 +11,21 @@ import sys
 from pathlib import Path
 
 from analysis.errors import KitError
-from analysis.synthetic.exports import to_azure_diagnostics, write_parquet, write_portal_csv
+from analysis.synthetic.exports import to_azure_diagnostics, write_parquet
 from analysis.synthetic.incident import generate
 from analysis.synthetic.library import scenario
 
-#: What the portal export holds: a KQL ``project`` of the columns an SNAT diagnosis reads,
-#: as people export it (the whole table would be several times larger).
-PORTAL_COLUMNS = (
-    "TimeGenerated",
-    "ApiId",
-    "OperationId",
-    "Method",
-    "BackendUrl",
-    "ResponseCode",
-    "BackendResponseCode",
-    "TotalTime",
-    "BackendTime",
-    "ClientTime",
-    "Cache",
-    "IsRequestSuccess",
-    "LastErrorReason",
-    "LastErrorSource",
-    "LastErrorSection",
-    "LastErrorMessage",
-    "Errors",
-    "ApimSubscriptionId",
-    "CallerIpAddress",
-    "ProductId",
-)
-
-OUTPUT_FILES = ("gateway_logs.parquet", "gateway_logs_portal_export.csv", "azure_diagnostics.parquet", "truth.json")
+OUTPUT_FILES = ("gateway_logs.parquet", "azure_diagnostics.parquet", "truth.json")
 
 
 def write_sample(outdir: Path, name: str = "sample") -> list[Path]:
-    """Generate scenario ``name`` and write its four files into ``outdir``."""
+    """Generate scenario ``name`` and write its files into ``outdir``: the logs in both logging modes, the truth."""
     incident = generate(scenario(name))
     outdir.mkdir(parents=True, exist_ok=True)
     paths = [outdir / f for f in OUTPUT_FILES]
     write_parquet(incident.logs, paths[0])
-    write_portal_csv(incident.logs, paths[1], PORTAL_COLUMNS)
-    write_parquet(to_azure_diagnostics(incident.logs), paths[2])
-    paths[3].write_text(incident.truth_json(), encoding="utf-8", newline="\n")
+    write_parquet(to_azure_diagnostics(incident.logs), paths[1])
+    paths[2].write_text(incident.truth_json(), encoding="utf-8", newline="\n")
     return paths
 
 

@@ -16,7 +16,32 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.synthetic.schema import AZURE_DIAGNOSTICS, conform
+from analysis.schema import AZURE_DIAGNOSTICS, conform
+
+#: What the portal export holds: a KQL ``project`` of the columns an SNAT diagnosis reads,
+#: as people export it (the whole table would be several times larger).
+PORTAL_COLUMNS = (
+    "TimeGenerated",
+    "ApiId",
+    "OperationId",
+    "Method",
+    "BackendUrl",
+    "ResponseCode",
+    "BackendResponseCode",
+    "TotalTime",
+    "BackendTime",
+    "ClientTime",
+    "Cache",
+    "IsRequestSuccess",
+    "LastErrorReason",
+    "LastErrorSource",
+    "LastErrorSection",
+    "LastErrorMessage",
+    "Errors",
+    "ApimSubscriptionId",
+    "CallerIpAddress",
+    "ProductId",
+)
 
 #: AzureDiagnostics column <- ApiManagementGatewayLogs column, same value (types are cast by ``conform``).
 LEGACY_SAME_VALUE: dict[str, str] = {
@@ -63,8 +88,11 @@ LEGACY_SAME_VALUE: dict[str, str] = {
 def _resource_parts(resource_id: str) -> dict[str, str]:
     """Subscription, resource group and name from an APIM resource id.
 
-    >>> _resource_parts("/subscriptions/S/resourcegroups/rg-a/providers/microsoft.apimanagement/service/apim-x")
-    {'SubscriptionId': 'S', 'ResourceGroup': 'RG-A', 'Resource': 'APIM-X', 'ResourceId': '/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG-A/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/APIM-X'}
+    >>> parts = _resource_parts("/subscriptions/S/resourcegroups/rg-a/providers/microsoft.apimanagement/service/apim-x")
+    >>> parts["SubscriptionId"], parts["ResourceGroup"], parts["Resource"]
+    ('S', 'RG-A', 'APIM-X')
+    >>> parts["ResourceId"]
+    '/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG-A/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/APIM-X'
     """
     parts = resource_id.strip("/").split("/")
     lowered = [p.lower() for p in parts]
@@ -121,9 +149,20 @@ def us_datetime_text(values: pd.Series) -> pd.Series:
 
     millis = (dt.microsecond.fillna(0).astype(int) // 1000).astype(str).str.zfill(3)
     text = (
-        dt.month.fillna(0).astype(int).astype(str) + "/" + dt.day.fillna(0).astype(int).astype(str) + "/"
-        + dt.year.fillna(0).astype(int).astype(str) + ", " + twelve + ":" + two(dt.minute) + ":" + two(dt.second)
-        + "." + millis + ampm
+        dt.month.fillna(0).astype(int).astype(str)
+        + "/"
+        + dt.day.fillna(0).astype(int).astype(str)
+        + "/"
+        + dt.year.fillna(0).astype(int).astype(str)
+        + ", "
+        + twelve
+        + ":"
+        + two(dt.minute)
+        + ":"
+        + two(dt.second)
+        + "."
+        + millis
+        + ampm
     )
     return text.where(present, "").astype(object)
 
@@ -167,6 +206,11 @@ def write_portal_csv(df: pd.DataFrame, path: str | Path, columns: Sequence[str] 
     reproduces that.
     """
     portal_frame(df, columns).to_csv(path, index=False, lineterminator="\r\n", encoding="utf-8")
+
+
+def write_portal_export(logs: pd.DataFrame, path: str | Path) -> None:
+    """The gateway logs as people export them from the portal: ``PORTAL_COLUMNS``, as CSV."""
+    write_portal_csv(logs, path, PORTAL_COLUMNS)
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from analysis.schema import GATEWAY_LOGS, conform
 from analysis.synthetic.outcomes import CONNECTION_MESSAGES, TIMEOUT_MESSAGE, Outcome, Outcomes
 from analysis.synthetic.scenarios import Caller, Destination, Scenario
-from analysis.synthetic.schema import GATEWAY_LOGS, conform
 from analysis.synthetic.traffic import MICROS_PER_MINUTE, Calls
 
 ERROR_SOURCE = "forward-request"
@@ -69,7 +69,9 @@ def _fill(template: str, values: dict[str, npt.NDArray[np.str_]], n: int) -> npt
     return out
 
 
-def _urls(draw: DestinationDraw, scenario: Scenario, rng: np.random.Generator) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+def _urls(
+    draw: DestinationDraw, scenario: Scenario, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
     """Front-end ``Url`` and ``BackendUrl`` of every call of one destination."""
     calls, ops = draw.calls, draw.destination.operations
     n = len(calls)
@@ -94,7 +96,9 @@ def _errors_json(reason: str, message: str, elapsed: int) -> str:
     )
 
 
-def _timings(outcome: npt.NDArray[np.int8], backend_ms: npt.NDArray[np.float64], rng: np.random.Generator) -> dict[str, npt.NDArray[np.int64]]:
+def _timings(
+    outcome: npt.NDArray[np.int8], backend_ms: npt.NDArray[np.float64], rng: np.random.Generator
+) -> dict[str, npt.NDArray[np.int64]]:
     """Gateway overhead, client, cache and backend milliseconds, and their total."""
     n = len(outcome)
     overhead = np.round(np.exp(1.0 + 0.5 * rng.standard_normal(n))).astype(np.int64) + 1
@@ -103,14 +107,24 @@ def _timings(outcome: npt.NDArray[np.int8], backend_ms: npt.NDArray[np.float64],
     ).astype(np.int64)
     cache = np.where(outcome == Outcome.CACHE_HIT, rng.integers(0, 3, n), 0).astype(np.int64)
     backend = np.round(np.nan_to_num(backend_ms)).astype(np.int64)
-    return {"overhead": overhead, "client": client, "cache": cache, "backend": backend, "total": overhead + client + cache + backend}
+    return {
+        "overhead": overhead,
+        "client": client,
+        "cache": cache,
+        "backend": backend,
+        "total": overhead + client + cache + backend,
+    }
 
 
 def _error_columns(out: Outcomes, elapsed: npt.NDArray[np.int64]) -> dict[str, np.ndarray]:
     """``LastError*`` and ``Errors`` values: set for connection failures and timeouts only."""
     outcome = out.outcome
     failed = np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT])
-    reason = np.where(outcome == Outcome.CONNECTION_FAILURE, "BackendConnectionFailure", np.where(outcome == Outcome.TIMEOUT, "Timeout", ""))
+    reason = np.where(
+        outcome == Outcome.CONNECTION_FAILURE,
+        "BackendConnectionFailure",
+        np.where(outcome == Outcome.TIMEOUT, "Timeout", ""),
+    )
     messages = np.array(CONNECTION_MESSAGES + (TIMEOUT_MESSAGE, ""), dtype=object)
     index = np.where(
         outcome == Outcome.CONNECTION_FAILURE,
@@ -131,7 +145,9 @@ def _error_columns(out: Outcomes, elapsed: npt.NDArray[np.int64]) -> dict[str, n
     }
 
 
-def _sizes(outcome: npt.NDArray[np.int8], response: npt.NDArray[np.int32], method: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _sizes(
+    outcome: npt.NDArray[np.int8], response: npt.NDArray[np.int32], method: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Request and response sizes in bytes: small for errors and 204s, lognormal bodies otherwise."""
     n = len(outcome)
     failed = np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT])
@@ -146,7 +162,9 @@ def _sizes(outcome: npt.NDArray[np.int8], response: npt.NDArray[np.int32], metho
     return {"ResponseSize": response_size, "RequestSize": rng.integers(520, 900, n) + request_body}
 
 
-def _destination_columns(draw: DestinationDraw, scenario: Scenario, callers: tuple[Caller, ...], rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _destination_columns(
+    draw: DestinationDraw, scenario: Scenario, callers: tuple[Caller, ...], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Row values of one destination, unsorted, as plain arrays (``-1`` standing for null numbers)."""
     calls, out, dest = draw.calls, draw.outcomes, draw.destination
     ops, outcome, n = dest.operations, draw.outcomes.outcome, len(draw.calls)
@@ -161,7 +179,11 @@ def _destination_columns(draw: DestinationDraw, scenario: Scenario, callers: tup
     method = per_op([op.method for op in ops])
     success = per_op([SUCCESS_CODE_BY_METHOD.get(op.method, 200) for op in ops]).astype(np.int32)
     response = np.select(
-        [outcome == Outcome.NOT_FOUND, outcome == Outcome.APP_ERROR, np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT])],
+        [
+            outcome == Outcome.NOT_FOUND,
+            outcome == Outcome.APP_ERROR,
+            np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT]),
+        ],
         [404, out.app_status, 500],
         default=success,
     ).astype(np.int32)
@@ -170,7 +192,9 @@ def _destination_columns(draw: DestinationDraw, scenario: Scenario, callers: tup
     errors = _error_columns(out, times["overhead"] + times["backend"])
     sizes = _sizes(outcome, response, method, rng)
     url, backend_url = _urls(draw, scenario, rng)
-    cache = np.where(outcome == Outcome.CACHE_HIT, "hit", np.where((dest.cache_hit_share > 0) & (method == "GET"), "miss", "none"))
+    cache = np.where(
+        outcome == Outcome.CACHE_HIT, "hit", np.where((dest.cache_hit_share > 0) & (method == "GET"), "miss", "none")
+    )
     return {
         "_t": calls.minute * MICROS_PER_MINUTE + calls.offset_us,
         "ApiId": per_op([op.api_id for op in ops]),
@@ -208,7 +232,9 @@ def _uuids(rng: np.random.Generator, n: int) -> list[str]:
     return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in hexes]
 
 
-def build_rows(draws: list[DestinationDraw], scenario: Scenario, callers: tuple[Caller, ...], rng: np.random.Generator) -> pd.DataFrame:
+def build_rows(
+    draws: list[DestinationDraw], scenario: Scenario, callers: tuple[Caller, ...], rng: np.random.Generator
+) -> pd.DataFrame:
     """All rows of the scenario, sorted by ``TimeGenerated``, ingestion gaps removed."""
     parts = [_destination_columns(draw, scenario, callers, rng) for draw in draws]
     columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}

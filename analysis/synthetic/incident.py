@@ -28,7 +28,9 @@ class Incident:
         return truth_json(self.scenario, self.truth)
 
 
-def _per_minute(scenario: Scenario, calls: Calls, requests_per_connection: float, scenario_failures: np.ndarray) -> pd.DataFrame:
+def _per_minute(
+    scenario: Scenario, calls: Calls, requests_per_connection: float, scenario_failures: np.ndarray
+) -> pd.DataFrame:
     """Port bookkeeping per minute for one destination."""
     minutes = scenario.duration_minutes
     requests = np.bincount(calls.minute, minlength=minutes)
@@ -73,7 +75,9 @@ def generate(scenario: Scenario) -> Incident:
     truth: dict[str, DestinationTruth] = {}
     for destination in scenario.destinations:
         calls = draw_calls(destination, scenario.duration_minutes, callers, len(scenario.callers), rng)
-        bookkeeping = _per_minute(scenario, calls, destination.requests_per_connection, np.zeros(len(calls), dtype=bool))
+        bookkeeping = _per_minute(
+            scenario, calls, destination.requests_per_connection, np.zeros(len(calls), dtype=bool)
+        )
         outcomes = draw_outcomes(
             calls,
             destination,

@@ -56,18 +56,43 @@ SHIPPING_OPS = (
 )
 
 ORDERS = Destination(
-    "https://orders.contoso-backend.com", ORDERS_OPS, 100.0, requests_per_connection=20.0, latency_ms=85.0, backend_id="orders-backend"
+    "https://orders.contoso-backend.com",
+    ORDERS_OPS,
+    100.0,
+    requests_per_connection=20.0,
+    latency_ms=85.0,
+    backend_id="orders-backend",
 )
 INVENTORY = Destination(
-    "https://inventory.azurewebsites.net", INVENTORY_OPS, 90.0, requests_per_connection=40.0, latency_ms=45.0, cache_hit_share=0.3
+    "https://inventory.azurewebsites.net",
+    INVENTORY_OPS,
+    90.0,
+    requests_per_connection=40.0,
+    latency_ms=45.0,
+    cache_hit_share=0.3,
 )
-LEGACY_ERP = Destination("https://legacy-erp.fabrikam.net:8443/erp/api", ERP_OPS, 40.0, requests_per_connection=25.0, latency_ms=180.0, backend_id="erp")
-PAYMENTS = Destination("https://payments.contoso.com", PAYMENTS_OPS, 60.0, requests_per_connection=30.0, latency_ms=120.0)
-SEARCH = Destination("https://search.cloudapp.azure.com", SEARCH_OPS, 30.0, requests_per_connection=30.0, latency_ms=70.0)
-SHIPPING = Destination("https://shipping.fabrikam.net", SHIPPING_OPS, 45.0, requests_per_connection=35.0, latency_ms=95.0)
+LEGACY_ERP = Destination(
+    "https://legacy-erp.fabrikam.net:8443/erp/api",
+    ERP_OPS,
+    40.0,
+    requests_per_connection=25.0,
+    latency_ms=180.0,
+    backend_id="erp",
+)
+PAYMENTS = Destination(
+    "https://payments.contoso.com", PAYMENTS_OPS, 60.0, requests_per_connection=30.0, latency_ms=120.0
+)
+SEARCH = Destination(
+    "https://search.cloudapp.azure.com", SEARCH_OPS, 30.0, requests_per_connection=30.0, latency_ms=70.0
+)
+SHIPPING = Destination(
+    "https://shipping.fabrikam.net", SHIPPING_OPS, 45.0, requests_per_connection=35.0, latency_ms=95.0
+)
 
 
-def snat(destination: Destination, start: int, end: int, multiplier: float, reuse: float = 1.5, ramp: int = 3) -> Destination:
+def snat(
+    destination: Destination, start: int, end: int, multiplier: float, reuse: float = 1.5, ramp: int = 3
+) -> Destination:
     """``destination`` with poor connection reuse and a burst driven by batch jobs."""
     burst = Burst(start, end, multiplier, ramp_minutes=ramp, drivers=(BATCH_CALLER, REPLAY_CALLER), driver_share=0.88)
     return replace(destination, behaviour=Behaviour.SNAT, requests_per_connection=reuse, bursts=(burst,))

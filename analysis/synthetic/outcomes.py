@@ -96,7 +96,9 @@ def draw_outcomes(
     open_ = backend & ~connection_failure
     timeout = open_ & (rng.random(n) < ports.timeout_share(snat_share))
     answered = open_ & ~timeout
-    app_error = answered & in_window(minute, destination, Behaviour.APP_ERRORS) & (rng.random(n) < destination.error_share)
+    app_error = (
+        answered & in_window(minute, destination, Behaviour.APP_ERRORS) & (rng.random(n) < destination.error_share)
+    )
     not_found = answered & ~app_error & (rng.random(n) < NOT_FOUND_SHARE)
 
     outcome = np.full(n, Outcome.OK, dtype=np.int8)

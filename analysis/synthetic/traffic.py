@@ -31,7 +31,6 @@ class Calls:
     offset_us: IntArray
     operation: IntArray
     caller: IntArray
-    in_burst: BoolArray
     cache_hit: BoolArray
 
     def __len__(self) -> int:
@@ -61,7 +60,9 @@ def baseline_rate(destination: Destination, minutes: int, phase: float) -> npt.N
     return destination.baseline_rpm * swell
 
 
-def burst_extra_rate(base: npt.NDArray[np.float64], start: int, end: int, multiplier: float, ramp: int) -> npt.NDArray[np.float64]:
+def burst_extra_rate(
+    base: npt.NDArray[np.float64], start: int, end: int, multiplier: float, ramp: int
+) -> npt.NDArray[np.float64]:
     """Extra calls per minute a burst adds on top of ``base``, ramping up linearly.
 
     >>> burst_extra_rate(np.full(6, 10.0), 1, 4, 3.0, 2).tolist()
@@ -98,7 +99,6 @@ def draw_calls(
     counts = rng.poisson(base)
     minute_parts = [np.repeat(t, counts)]
     caller_parts = [_pick(rng, int(counts.sum()), regular_weights)]
-    burst_parts = [np.zeros(int(counts.sum()), dtype=bool)]
     for burst in destination.bursts:
         extra = burst_extra_rate(base, burst.start_minute, burst.end_minute, burst.multiplier, burst.ramp_minutes)
         extra_counts = rng.poisson(extra)
@@ -108,7 +108,6 @@ def draw_calls(
         chosen = np.where(by_driver, driver_ids[rng.integers(0, len(driver_ids), n)], _pick(rng, n, regular_weights))
         minute_parts.append(np.repeat(t, extra_counts))
         caller_parts.append(chosen)
-        burst_parts.append(np.ones(n, dtype=bool))
 
     minute = np.concatenate(minute_parts)
     n = len(minute)
@@ -120,6 +119,5 @@ def draw_calls(
         offset_us=rng.integers(0, MICROS_PER_MINUTE, n, dtype=np.int64),
         operation=operation,
         caller=np.concatenate(caller_parts),
-        in_burst=np.concatenate(burst_parts),
         cache_hit=cache_hit,
     )

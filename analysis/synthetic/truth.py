@@ -65,7 +65,7 @@ def sustained_runs(flags: npt.ArrayLike, min_length: int = SUSTAINED_MINUTES) ->
     values = np.asarray(flags, dtype=bool)
     edges = np.diff(np.concatenate(([0], values.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_length]
+    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True) if e - s >= min_length]
 
 
 def _minute(scenario: Scenario, offset: int | None) -> pd.Timestamp | None:

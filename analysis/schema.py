@@ -1,26 +1,40 @@
-"""Column lists and pandas dtypes of the two Log Analytics tables the kit reads.
+"""The two Log Analytics tables the kit reads, and what each Kusto type becomes in DuckDB and pandas.
 
-The schema CSVs under ``kql/schema`` are the single source of truth for column
-names and Kusto types; this module maps those types to the pandas dtypes the
-generator produces, so generated frames look like what a Log Analytics query
-returns once loaded into pandas.
+The CSVs in ``kql/schema`` are the documented columns of each table with their Kusto types; this
+module is the only reader of them and the only place that maps a Kusto type to another type system.
+The local source builds its DuckDB view from them, the generator its frames, and the Azure sources
+read the services' type names through ``kusto_type``.
 """
 
 from __future__ import annotations
 
 import csv
 from functools import cache
-from pathlib import Path
 
 import pandas as pd
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "kql" / "schema"
+from analysis.assets import kql_dir
+from analysis.modes import Mode
 
-GATEWAY_LOGS = "ApiManagementGatewayLogs"
-AZURE_DIAGNOSTICS = "AzureDiagnostics"
+GATEWAY_LOGS = Mode.RESOURCE.table
+AZURE_DIAGNOSTICS = Mode.AZURE_DIAGNOSTICS.table
 
-#: Kusto type -> pandas dtype. ``string`` and ``dynamic`` both become text:
-#: dynamic values are kept as their JSON text, as an export would carry them.
+#: Kusto type -> the DuckDB type of the local engine's column.
+KUSTO_TO_DUCKDB: dict[str, str] = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "long": "BIGINT",
+    "real": "DOUBLE",
+    "bool": "BOOLEAN",
+    "datetime": "TIMESTAMP",
+    "dynamic": "VARCHAR",
+    "guid": "VARCHAR",
+    "timespan": "INTERVAL",
+}
+
+#: Kusto type -> pandas dtype of a column of a table loaded into pandas, as the generator writes
+#: it. ``string`` and ``dynamic`` both become text: dynamic values are kept as their JSON text,
+#: as an export carries them.
 KUSTO_TO_PANDAS: dict[str, str] = {
     "datetime": "datetime64[us]",
     "long": "Int64",
@@ -31,15 +45,38 @@ KUSTO_TO_PANDAS: dict[str, str] = {
     "dynamic": "string",
 }
 
+# Other spellings of the same types in query results (Kusto v2 and Log Analytics answers).
+_SYNONYMS = {
+    "int32": "int",
+    "int64": "long",
+    "double": "real",
+    "decimal": "real",
+    "date": "datetime",
+    "boolean": "bool",
+    "time": "timespan",
+    "uuid": "guid",
+    "uniqueid": "guid",
+}
+
+
+def kusto_type(name: str) -> str:
+    """A Kusto type name as this module spells it.
+
+    >>> kusto_type("Int64"), kusto_type("double"), kusto_type("string")
+    ('long', 'real', 'string')
+    """
+    lowered = name.lower()
+    return _SYNONYMS.get(lowered, lowered)
+
 
 @cache
 def kusto_types(table: str) -> dict[str, str]:
-    """Column -> Kusto type for ``table``, in the order of the schema CSV.
+    """Column -> Kusto type for ``table``, in the order of its schema CSV.
 
     >>> kusto_types("ApiManagementGatewayLogs")["BackendResponseCode"]
     'int'
     """
-    path = SCHEMA_DIR / f"{table}.columns.csv"
+    path = kql_dir() / "schema" / f"{table}.columns.csv"
     with path.open(newline="", encoding="utf-8") as handle:
         return {row["column"]: row["kusto_type"] for row in csv.DictReader(handle)}
 

@@ -1,0 +1,1 @@
+"""The embedded sample incident: installed as ``analysis.data`` (see ``analysis.assets``)."""

@@ -1,0 +1,1 @@
+"""The packaged KQL: installed as ``analysis.kql`` (see ``analysis.assets``)."""

@@ -1,0 +1,1 @@
+"""The report and explorer notebooks: installed as ``analysis.notebooks`` (see ``analysis.assets``)."""
