@@ -20,14 +20,15 @@ test: lint $(STAMP_PY) $(STAMP_NODE) chromium
 
 # The gates on analysis/ (settings in pyproject.toml): ruff's lint and format check, and mypy.
 lint: $(STAMP_PY)
-	$(BIN)/ruff check analysis
-	$(BIN)/ruff format --check analysis
+	$(BIN)/ruff check analysis tests bench
+	$(BIN)/ruff format --check analysis tests bench
 	$(BIN)/mypy
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): pyproject.toml requirements.lock
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	@command -v $(PYTHON) >/dev/null || \
+	  { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name apim-snat --display-name "Python (apim-snat kit)" >/dev/null

@@ -28,8 +28,9 @@ ALL_DESTINATIONS = "all destinations"
 
 
 def _text(kind: type[widgets.Widget], value: float, description: str, width: str) -> Any:
-    return kind(value=value, description=description, style={"description_width": "initial"},
-                layout=widgets.Layout(width=width))
+    return kind(
+        value=value, description=description, style={"description_width": "initial"}, layout=widgets.Layout(width=width)
+    )
 
 
 class Explorer(widgets.VBox):
@@ -52,16 +53,23 @@ class Explorer(widgets.VBox):
 
         defaults = Assumptions()
         self.window = widgets.SelectionRangeSlider(
-            options=[("-", None)], description="window (UTC)", continuous_update=False,
-            layout=widgets.Layout(width="95%"), style={"description_width": "initial"},
+            options=[("-", None)],
+            description="window (UTC)",
+            continuous_update=False,
+            layout=widgets.Layout(width="95%"),
+            style={"description_width": "initial"},
         )
         self.snat_ports = _text(widgets.IntText, defaults.snat_ports, "SNAT ports / unit", "200px")
         self.units = _text(widgets.IntText, defaults.units, "units (during the incident)", "220px")
         self.requests_per_connection = _text(
             widgets.FloatText, defaults.requests_per_connection, "requests / connection", "220px"
         )
-        self.destination = widgets.Dropdown(options=[ALL_DESTINATIONS], value=ALL_DESTINATIONS, description="chart",
-                                            layout=widgets.Layout(width="420px"))
+        self.destination = widgets.Dropdown(
+            options=[ALL_DESTINATIONS],
+            value=ALL_DESTINATIONS,
+            description="chart",
+            layout=widgets.Layout(width="420px"),
+        )
         self.message = widgets.HTML(value="")
         self.verdict = widgets.HTML(value="")
         self.destinations = widgets.HTML(value="")
@@ -69,16 +77,23 @@ class Explorer(widgets.VBox):
         self.what_if = widgets.HTML(value="")
         self.mitigations = widgets.HTML(value="")
 
-        super().__init__(children=[
-            self.window,
-            widgets.HBox([self.snat_ports, self.units, self.requests_per_connection]),
-            self.message,
-            self.verdict,
-            widgets.HTML("<h4>Destinations</h4>"), self.destinations,
-            widgets.HTML("<h4>Over time</h4>"), self.destination, self.chart,
-            widgets.HTML("<h4>What if</h4>"), self.what_if,
-            widgets.HTML("<h4>What to do</h4>"), self.mitigations,
-        ])
+        super().__init__(
+            children=[
+                self.window,
+                widgets.HBox([self.snat_ports, self.units, self.requests_per_connection]),
+                self.message,
+                self.verdict,
+                widgets.HTML("<h4>Destinations</h4>"),
+                self.destinations,
+                widgets.HTML("<h4>Over time</h4>"),
+                self.destination,
+                self.chart,
+                widgets.HTML("<h4>What if</h4>"),
+                self.what_if,
+                widgets.HTML("<h4>What to do</h4>"),
+                self.mitigations,
+            ]
+        )
         if self.state is None:
             self.message.value = views.message_html(error)
             return
@@ -116,6 +131,13 @@ class Explorer(widgets.VBox):
             "units": int(self.units.value),
             "requests_per_connection": float(self.requests_per_connection.value),
         }
+
+    def close(self) -> None:
+        """Close the widgets and release the source behind them."""
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+        super().close()
 
     def refresh_window(self) -> None:
         """Query the chosen window (or reuse it from the cache), then redo the analysis."""

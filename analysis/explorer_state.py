@@ -82,6 +82,12 @@ class ExplorerState:
         self.data = self._cache[key]
         return self.data
 
+    def close(self) -> None:
+        """Release the source (a DuckDB connection, Azure HTTP sessions); the state is not used after this."""
+        self._cache.clear()
+        self.data = self.investigation = None
+        self.source.close()
+
     @property
     def cached_windows(self) -> list[Window]:
         """The windows that would not be queried again, the least recently used first."""

@@ -45,21 +45,23 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
     evidence = assessment.evidence
     traffic = evidence.traffic
     episode = assessment.episode
-    return _plain({
-        "destination": assessment.destination,
-        "classification": assessment.classification,
-        "reason": assessment.reason,
-        "requests": traffic.requests,
-        "http_5xx": traffic.http_5xx,
-        "connection_failures": traffic.connection_failures,
-        "p95_backend_ms": evidence.p95_backend_ms,
-        "peak_snat_demand": traffic.peak_snat_demand,
-        "onset": episode.onset if episode else None,
-        "peak": episode.peak if episode else None,
-        "recovery": episode.recovery if episode else None,
-        "evidence": evidence.as_dict(),
-        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in assessment.checks],
-    })
+    return _plain(
+        {
+            "destination": assessment.destination,
+            "classification": assessment.classification,
+            "reason": assessment.reason,
+            "requests": traffic.requests,
+            "http_5xx": traffic.http_5xx,
+            "connection_failures": traffic.connection_failures,
+            "p95_backend_ms": evidence.p95_backend_ms,
+            "peak_snat_demand": traffic.peak_snat_demand,
+            "onset": episode.onset if episode else None,
+            "peak": episode.peak if episode else None,
+            "recovery": episode.recovery if episode else None,
+            "evidence": evidence.as_dict(),
+            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in assessment.checks],
+        }
+    )
 
 
 def build(
@@ -76,31 +78,33 @@ def build(
     queries: Iterable[dict[str, Any]],
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``."""
-    return _plain({
-        "kit_version": __version__,
-        "verdict": verdict.verdict,
-        "verdict_reason": verdict.reason,
-        "window": {"start": iso(window[0]), "end": iso(window[1])},
-        "source": source,
-        "mode": mode,
-        "assumptions": assumptions.as_dict() | {"snat_capacity": assumptions.snat_capacity},
-        "destinations": [destination_entry(a) for a in assessments],
-        "timeline": timeline,
-        "empirical_capacity": [
-            {
-                "destination": e.destination,
-                "demand_at_onset": e.demand_at_onset,
-                "assumed_capacity": assumptions.snat_capacity,
-            }
-            for e in exhausted(assessments)
-        ],
-        "mitigations": [
-            {"id": m.id, "title": m.title, "reason": m.reason, "destinations": list(m.destinations)}
-            for m in mitigations
-        ],
-        "what_if": what_if.to_dict("records"),
-        "queries": list(queries),
-    })
+    return _plain(
+        {
+            "kit_version": __version__,
+            "verdict": verdict.verdict,
+            "verdict_reason": verdict.reason,
+            "window": {"start": iso(window[0]), "end": iso(window[1])},
+            "source": source,
+            "mode": mode,
+            "assumptions": assumptions.as_dict() | {"snat_capacity": assumptions.snat_capacity},
+            "destinations": [destination_entry(a) for a in assessments],
+            "timeline": timeline,
+            "empirical_capacity": [
+                {
+                    "destination": e.destination,
+                    "demand_at_onset": e.demand_at_onset,
+                    "assumed_capacity": assumptions.snat_capacity,
+                }
+                for e in exhausted(assessments)
+            ],
+            "mitigations": [
+                {"id": m.id, "title": m.title, "reason": m.reason, "destinations": list(m.destinations)}
+                for m in mitigations
+            ],
+            "what_if": what_if.to_dict("records"),
+            "queries": list(queries),
+        }
+    )
 
 
 def validate(document: dict[str, Any]) -> None:

@@ -140,11 +140,15 @@ def load_drivers(
     """Who sent the calls to each failing destination while it failed."""
     runs, frames = {}, []
     for destination, episode in failing.items():
-        run = run_query(source, "load_drivers", {
-            "start": episode.onset,
-            "end": episode.recovery if episode.recovery is not None else window_end,
-            "destination": destination,
-        })
+        run = run_query(
+            source,
+            "load_drivers",
+            {
+                "start": episode.onset,
+                "end": episode.recovery if episode.recovery is not None else window_end,
+                "destination": destination,
+            },
+        )
         runs[destination] = run
         frames.append(run.result.assign(destination=destination))
     columns = ["destination", "key_kind", "key", "requests", "share", "connection_failures"]

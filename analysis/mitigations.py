@@ -114,14 +114,16 @@ def scale_out(situation: Situation) -> list[Mitigation]:
     a, worst = situation.assumptions, situation.worst
     peak = worst.peak_snat_demand
     units = max(a.units + 1, math.ceil(peak / (TARGET_UTILISATION * a.snat_ports)))
-    return [Mitigation(
-        MitigationId.SCALE_OUT,
-        f"Scale out to {units} units",
-        f"peak estimated demand {peak:.0f} connections on {worst.destination}; {units} units x "
-        f"{a.snat_ports} ports keep it under {TARGET_UTILISATION:.0%} of capacity "
-        f"(now {a.units} unit(s), {peak / a.snat_capacity:.0%})",
-        situation.names,
-    )]
+    return [
+        Mitigation(
+            MitigationId.SCALE_OUT,
+            f"Scale out to {units} units",
+            f"peak estimated demand {peak:.0f} connections on {worst.destination}; {units} units x "
+            f"{a.snat_ports} ports keep it under {TARGET_UTILISATION:.0%} of capacity "
+            f"(now {a.units} unit(s), {peak / a.snat_capacity:.0%})",
+            situation.names,
+        )
+    ]
 
 
 def spread_backend_ips(situation: Situation) -> list[Mitigation]:
@@ -130,13 +132,15 @@ def spread_backend_ips(situation: Situation) -> list[Mitigation]:
     ips = math.ceil(peak / (TARGET_UTILISATION * a.snat_capacity))
     if ips < 2:
         return []
-    return [Mitigation(
-        MitigationId.SPREAD_BACKEND_IPS,
-        f"Spread the backend over {ips} IP addresses",
-        f"ports are per destination IP:port; {ips} IPs share {peak:.0f} connections at "
-        f"{peak / ips / a.snat_capacity:.0%} of capacity each",
-        situation.names,
-    )]
+    return [
+        Mitigation(
+            MitigationId.SPREAD_BACKEND_IPS,
+            f"Spread the backend over {ips} IP addresses",
+            f"ports are per destination IP:port; {ips} IPs share {peak:.0f} connections at "
+            f"{peak / ips / a.snat_capacity:.0%} of capacity each",
+            situation.names,
+        )
+    ]
 
 
 def private_endpoint(situation: Situation) -> list[Mitigation]:
@@ -144,34 +148,38 @@ def private_endpoint(situation: Situation) -> list[Mitigation]:
     azure = tuple(name for name in situation.names if is_azure_service(name))
     if not azure:
         return []
-    return [Mitigation(
-        MitigationId.PRIVATE_ENDPOINT,
-        "Reach the backend through VNet integration with a private or service endpoint",
-        f"{', '.join(azure)} is an Azure service; traffic over a private endpoint does not use SNAT ports",
-        azure,
-    )]
+    return [
+        Mitigation(
+            MitigationId.PRIVATE_ENDPOINT,
+            "Reach the backend through VNet integration with a private or service endpoint",
+            f"{', '.join(azure)} is an Azure service; traffic over a private endpoint does not use SNAT ports",
+            azure,
+        )
+    ]
 
 
 def nat_gateway(situation: Situation) -> list[Mitigation]:
     """Many destinations near their capacity at once: more outbound ports for all of them."""
-    near = [
-        a.destination for a in situation.assessments if a.evidence.traffic.peak_utilisation >= TARGET_UTILISATION
-    ]
+    near = [a.destination for a in situation.assessments if a.evidence.traffic.peak_utilisation >= TARGET_UTILISATION]
     if len(situation.exhausted) < 2 and len(near) < 3:
         return []
-    return [Mitigation(
-        MitigationId.NAT_GATEWAY,
-        "Route outbound traffic through a NAT gateway or Azure Firewall",
-        f"{len(near)} destinations passed {TARGET_UTILISATION:.0%} of capacity; a NAT gateway gives "
-        f"{NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP",
-        tuple(near),
-    )]
+    return [
+        Mitigation(
+            MitigationId.NAT_GATEWAY,
+            "Route outbound traffic through a NAT gateway or Azure Firewall",
+            f"{len(near)} destinations passed {TARGET_UTILISATION:.0%} of capacity; a NAT gateway gives "
+            f"{NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP",
+            tuple(near),
+        )
+    ]
 
 
 def _rate_limit(destination: str, drivers: pd.DataFrame, assumptions: Assumptions) -> list[Mitigation]:
     """rate-limit-by-key on the subscriptions or callers that drove the burst, with a limit per key."""
     allowed_per_minute = (
-        TARGET_UTILISATION * assumptions.snat_capacity * assumptions.requests_per_connection
+        TARGET_UTILISATION
+        * assumptions.snat_capacity
+        * assumptions.requests_per_connection
         / assumptions.port_hold_minutes
     )
     for kind in RATE_LIMIT_KEYS:
@@ -181,14 +189,16 @@ def _rate_limit(destination: str, drivers: pd.DataFrame, assumptions: Assumption
         share = float(keys["share"].sum())
         limit = max(1, math.floor(allowed_per_minute * share / len(keys)))
         named = ", ".join(f"{row.key} ({row.share:.0%})" for row in keys.itertuples())
-        return [Mitigation(
-            MitigationId.RATE_LIMIT_BY_KEY,
-            f"Add rate-limit-by-key per {kind.replace('_', ' ')} (about {limit} calls per 60 s each)",
-            f"{named} sent {share:.0%} of the calls to {destination} while it failed; {limit} calls per 60 s "
-            f"per key keeps them within {TARGET_UTILISATION:.0%} of the ports at "
-            f"{assumptions.requests_per_connection:g} request(s) per connection",
-            (destination,),
-        )]
+        return [
+            Mitigation(
+                MitigationId.RATE_LIMIT_BY_KEY,
+                f"Add rate-limit-by-key per {kind.replace('_', ' ')} (about {limit} calls per 60 s each)",
+                f"{named} sent {share:.0%} of the calls to {destination} while it failed; {limit} calls per 60 s "
+                f"per key keeps them within {TARGET_UTILISATION:.0%} of the ports at "
+                f"{assumptions.requests_per_connection:g} request(s) per connection",
+                (destination,),
+            )
+        ]
     return []
 
 
@@ -207,14 +217,16 @@ def connection_reuse(situation: Situation) -> list[Mitigation]:
     for e in situation.exhausted:
         reuse = a.requests_per_connection * e.demand_at_onset / a.snat_capacity
         if reuse <= POOR_REUSE:
-            found.append(Mitigation(
-                MitigationId.CONNECTION_REUSE,
-                "Keep backend connections alive and reused",
-                f"{e.destination} failed once about {e.demand_at_onset:.0f} requests had been sent "
-                f"in {a.port_hold_minutes} minutes, roughly {reuse:.1f} request(s) per connection: the backend or a "
-                f"proxy closes connections (check Connection: close and keep-alive settings)",
-                (e.destination,),
-            ))
+            found.append(
+                Mitigation(
+                    MitigationId.CONNECTION_REUSE,
+                    "Keep backend connections alive and reused",
+                    f"{e.destination} failed once about {e.demand_at_onset:.0f} requests had been sent "
+                    f"in {a.port_hold_minutes} minutes, roughly {reuse:.1f} request(s) per connection: "
+                    f"the backend or a proxy closes connections (check Connection: close and keep-alive settings)",
+                    (e.destination,),
+                )
+            )
     return found
 
 
@@ -227,12 +239,14 @@ def cache_responses(situation: Situation) -> list[Mitigation]:
         gets = own["get_requests"].sum() / requests if requests else 0.0
         hits = own["cache_hits"].sum() / requests if requests else 0.0
         if gets >= CACHEABLE_GET_SHARE and hits < MAX_CACHE_HIT_SHARE:
-            found.append(Mitigation(
-                MitigationId.CACHE_RESPONSES,
-                "Cache responses in APIM (cache-lookup / cache-store)",
-                f"{gets:.0%} of calls to {e.destination} are GETs and {hits:.0%} were served from cache",
-                (e.destination,),
-            ))
+            found.append(
+                Mitigation(
+                    MitigationId.CACHE_RESPONSES,
+                    "Cache responses in APIM (cache-lookup / cache-store)",
+                    f"{gets:.0%} of calls to {e.destination} are GETs and {hits:.0%} were served from cache",
+                    (e.destination,),
+                )
+            )
     return found
 
 

@@ -68,11 +68,15 @@ def assumptions(findings: dict[str, Any]) -> str:
     )
     empirical = findings["empirical_capacity"]
     if empirical:
-        text += "\n\n**Empirical capacity:** " + "; ".join(
-            f"failures on {e['destination']} began at an estimated {e['demand_at_onset']:,.0f} connections "
-            f"({e['demand_at_onset'] / e['assumed_capacity']:.0%} of the assumed {e['assumed_capacity']:,})"
-            for e in empirical
-        ) + ". A figure far from 100 % means the capacity or the reuse assumption is off."
+        text += (
+            "\n\n**Empirical capacity:** "
+            + "; ".join(
+                f"failures on {e['destination']} began at an estimated {e['demand_at_onset']:,.0f} connections "
+                f"({e['demand_at_onset'] / e['assumed_capacity']:.0%} of the assumed {e['assumed_capacity']:,})"
+                for e in empirical
+            )
+            + ". A figure far from 100 % means the capacity or the reuse assumption is off."
+        )
     return text
 
 
@@ -125,8 +129,12 @@ def timeline_table(findings: dict[str, Any]) -> pd.DataFrame:
     """Onsets, peaks and recoveries of every destination, in time order."""
     return pd.DataFrame(
         [
-            {"time (UTC)": _minute(e["time"]), "destination": e["destination"], "event": e["event"],
-             "classification": e["classification"].replace("_", " ")}
+            {
+                "time (UTC)": _minute(e["time"]),
+                "destination": e["destination"],
+                "event": e["event"],
+                "classification": e["classification"].replace("_", " "),
+            }
             for e in findings["timeline"]
         ]
     )

@@ -44,17 +44,32 @@ def destinations_over_time(
     figure, axes = plt.subplots(len(PANELS), 1, figsize=(11, 12), sharex=True)
     order = drawn_destinations(demand, highlight, most) if len(demand) else []
     demand = demand[demand["destination"].isin(order)]
-    palette = dict(zip(order, sns.color_palette("tab10", n_colors=max(len(order), 1))))
-    for axis, (column, label) in zip(axes, PANELS):
+    palette = dict(zip(order, sns.color_palette("tab10", n_colors=max(len(order), 1)), strict=False))
+    for axis, (column, label) in zip(axes, PANELS, strict=True):
         if len(demand):
-            sns.lineplot(data=demand, x="minute", y=column, hue="destination", hue_order=order,
-                         palette=palette, ax=axis, linewidth=1.4, legend=axis is axes[0])
+            sns.lineplot(
+                data=demand,
+                x="minute",
+                y=column,
+                hue="destination",
+                hue_order=order,
+                palette=palette,
+                ax=axis,
+                linewidth=1.4,
+                legend=axis is axes[0],
+            )
         axis.set_ylabel(label)
         axis.set_xlabel("")
-    axes[-1].axhline(capacity, color="crimson", linestyle="--", linewidth=1.2,
-                     label=f"assumed capacity ({capacity:.0f})")
-    axes[-1].axhline(TARGET_UTILISATION * capacity, color="darkorange", linestyle=":", linewidth=1.0,
-                     label=f"{TARGET_UTILISATION * 100:.0f} % of capacity")
+    axes[-1].axhline(
+        capacity, color="crimson", linestyle="--", linewidth=1.2, label=f"assumed capacity ({capacity:.0f})"
+    )
+    axes[-1].axhline(
+        TARGET_UTILISATION * capacity,
+        color="darkorange",
+        linestyle=":",
+        linewidth=1.0,
+        label=f"{TARGET_UTILISATION * 100:.0f} % of capacity",
+    )
     axes[-1].legend(loc="upper left", fontsize="small")
     if axes[0].get_legend() is not None:
         sns.move_legend(axes[0], "upper left", bbox_to_anchor=(1.01, 1.0), title="destination", fontsize="small")
@@ -73,8 +88,9 @@ def what_if_chart(table: pd.DataFrame) -> Figure:
     if len(table):
         sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color="steelblue")
     axis.axvline(1.0, color="crimson", linestyle="--", linewidth=1.2, label="capacity")
-    axis.axvline(TARGET_UTILISATION, color="darkorange", linestyle=":", linewidth=1.0,
-                 label=f"{TARGET_UTILISATION * 100:.0f} %")
+    axis.axvline(
+        TARGET_UTILISATION, color="darkorange", linestyle=":", linewidth=1.0, label=f"{TARGET_UTILISATION * 100:.0f} %"
+    )
     axis.set_xlabel("predicted peak SNAT utilisation (1.0 = all ports)")
     axis.set_ylabel("")
     axis.legend(loc="lower right", fontsize="small")

@@ -33,7 +33,10 @@ def run(
     settings = from_params({name: str(value) for name, value in assumptions.items()})
     window_start, window_end = optional_time("start", start), optional_time("end", end)
     opened = open_source(source, mode or None)
-    investigation = investigate(opened, window_start, window_end, settings)
+    try:
+        investigation = investigate(opened, window_start, window_end, settings)
+    finally:
+        opened.close()
     if output_dir:
         save(investigation, Path(output_dir))
     return investigation

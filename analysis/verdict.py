@@ -67,7 +67,11 @@ def timeline(assessments: list[Assessment]) -> list[dict[str, object]]:
         for event, when in (("onset", episode.onset), ("peak", episode.peak), ("recovery", episode.recovery)):
             if when is not None:
                 events.append(
-                    {"time": when, "destination": assessment.destination, "event": event,
-                     "classification": assessment.classification}
+                    {
+                        "time": when,
+                        "destination": assessment.destination,
+                        "event": event,
+                        "classification": assessment.classification,
+                    }
                 )
     return sorted(events, key=lambda e: (e["time"], e["destination"]))

@@ -74,7 +74,9 @@ def validate(
     """Parse and bind each query against ``tables``; returns results keyed by query name."""
     node = shutil.which("node")
     if node is None:
-        raise KustoValidatorUnavailable("node is not on PATH; install Node.js 20+, then run `npm ci` at the repository root")
+        raise KustoValidatorUnavailable(
+            "node is not on PATH; install Node.js 20+, then run `npm ci` at the repository root"
+        )
     if not (PACKAGE_DIR / "package.json").is_file():
         raise KustoValidatorUnavailable(f"{PACKAGE_DIR} is missing; run `npm ci` at the repository root ({REPO_ROOT})")
     request = {

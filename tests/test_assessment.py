@@ -19,16 +19,35 @@ from analysis.assessment import (
 )
 from analysis.onset import Episode
 
-TRAFFIC = Traffic(requests=1000, http_5xx=40, backend_5xx=0, connection_failures=40, timeouts=0, failure_share=0.04,
-                  backend_5xx_share=0.0, peak_snat_demand=1600.0, peak_utilisation=1.563,
-                  demand_failure_correlation=0.8, median_p95_backend_ms=80.0, worst_p95_backend_ms=95.0)
+TRAFFIC = Traffic(
+    requests=1000,
+    http_5xx=40,
+    backend_5xx=0,
+    connection_failures=40,
+    timeouts=0,
+    failure_share=0.04,
+    backend_5xx_share=0.0,
+    peak_snat_demand=1600.0,
+    peak_utilisation=1.563,
+    demand_failure_correlation=0.8,
+    median_p95_backend_ms=80.0,
+    worst_p95_backend_ms=95.0,
+)
 INVENTORY = InventoryFigures(p95_backend_ms=82.0, request_share=0.5, error_share=0.04)
-FAILURE = FailureEvidence(episode_failure_share=0.1, episodes=1, other_destinations_failing=("b:443",),
-                          recovery_lag_minutes=2.0, p95_backend_ms_before_onset=90.0, demand_at_onset=800.0,
-                          utilisation_at_onset=0.781, low_load_failure_share=0.0)
+FAILURE = FailureEvidence(
+    episode_failure_share=0.1,
+    episodes=1,
+    other_destinations_failing=("b:443",),
+    recovery_lag_minutes=2.0,
+    p95_backend_ms_before_onset=90.0,
+    demand_at_onset=800.0,
+    utilisation_at_onset=0.781,
+    low_load_failure_share=0.0,
+)
 ONSET = pd.Timestamp("2025-02-25 09:12")
-EPISODE = Episode(onset=ONSET, peak=ONSET + pd.Timedelta(minutes=4), recovery=None, bad_minutes=10, events=40,
-                  requests=400)
+EPISODE = Episode(
+    onset=ONSET, peak=ONSET + pd.Timedelta(minutes=4), recovery=None, bad_minutes=10, events=40, requests=400
+)
 
 
 def names(*parts: Any) -> list[str]:

@@ -58,6 +58,7 @@ make_fixtures = _load_generator()
 
 # --- a bounded HTTPS server that replays fixtures -------------------------------------------
 
+
 @dataclass
 class Seen:
     """One request as the server received it."""
@@ -126,7 +127,7 @@ class Replay:
         self.timer.daemon = True
         self.stopped = threading.Event()
 
-    def start(self) -> "Replay":
+    def start(self) -> Replay:
         self.thread.start()
         self.timer.start()
         return self
@@ -147,7 +148,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, valid for one hour around now."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -156,16 +157,19 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder = tmp_path_factory.mktemp("tls")
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -176,8 +180,11 @@ def serve(certificate, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
-    def start(routes: dict[tuple[str, str], str], lifetime: float = SERVER_LIFETIME,
-              respond: Callable[[Seen], tuple[int, bytes]] | None = None) -> Replay:
+    def start(
+        routes: dict[tuple[str, str], str],
+        lifetime: float = SERVER_LIFETIME,
+        respond: Callable[[Seen], tuple[int, bytes]] | None = None,
+    ) -> Replay:
         replay = Replay(routes, *certificate, lifetime=lifetime, respond=respond).start()
         started.append(replay)
         return replay
@@ -212,7 +219,10 @@ class NoSignIn(FakeCredential):
     """What DefaultAzureCredential does on a machine where nobody signed in."""
 
     def get_token(self, *scopes: str, **kwargs) -> AccessToken:
-        raise CredentialUnavailableError(message="DefaultAzureCredential failed to retrieve a token from the included credentials.\nAttempted credentials: ...")
+        raise CredentialUnavailableError(
+            message="DefaultAzureCredential failed to retrieve a token from the included credentials."
+            "\nAttempted credentials: ..."
+        )
 
 
 def health_kql(mode: str = "resource") -> str:
@@ -240,6 +250,7 @@ def assert_typed_health(frame: pd.DataFrame, rows: list[list]) -> None:
 
 # --- fixtures are reproducible ---------------------------------------------------------------
 
+
 def test_fixture_files_match_their_generator():
     for name in make_fixtures.FIXTURES:
         assert (FIXTURES / name).read_text(encoding="utf-8") == make_fixtures.render(name), (
@@ -249,9 +260,15 @@ def test_fixture_files_match_their_generator():
 
 # --- Log Analytics ---------------------------------------------------------------------------
 
+
 def la_source(replay: Replay, credential=None, **kwargs) -> LogAnalyticsSource:
-    return LogAnalyticsSource(WORKSPACE, credential=credential or FakeCredential(), endpoint=replay.url,
-                              client_options={"retry_total": 0}, **kwargs)
+    return LogAnalyticsSource(
+        WORKSPACE,
+        credential=credential or FakeCredential(),
+        endpoint=replay.url,
+        client_options={"retry_total": 0},
+        **kwargs,
+    )
 
 
 def test_loganalytics_health_round_trips_to_a_typed_frame(serve):
@@ -316,6 +333,7 @@ def test_loganalytics_timeout_limits():
 
 # --- Azure Data Explorer ---------------------------------------------------------------------
 
+
 def kusto_routes(query_fixture: str) -> dict[tuple[str, str], str]:
     return {("GET", KUSTO_METADATA): "kusto_metadata.json", ("POST", KUSTO_QUERY): query_fixture}
 
@@ -349,8 +367,11 @@ def test_a_credential_made_by_the_source_is_released_by_close(serve, monkeypatch
         return made[-1]
 
     monkeypatch.setattr("analysis.sources.azure.default_credential", default_credential)
-    la = LogAnalyticsSource(WORKSPACE, endpoint=serve({("POST", LA_PATH): "loganalytics_health.json"}).url,
-                            client_options={"retry_total": 0})
+    la = LogAnalyticsSource(
+        WORKSPACE,
+        endpoint=serve({("POST", LA_PATH): "loganalytics_health.json"}).url,
+        client_options={"retry_total": 0},
+    )
     kusto = KustoSource(serve(kusto_routes("kusto_health.json")).url, "gatewaylogs")
     for source in (la, kusto):
         source.run(health_kql())
@@ -391,6 +412,7 @@ def test_kusto_sign_in_failure_says_az_login(serve):
 
 # --- specs -----------------------------------------------------------------------------------
 
+
 def test_specs_open_azure_sources_without_contacting_them():
     source = open_source(f"loganalytics:{WORKSPACE.upper()}")
     assert isinstance(source, LogAnalyticsSource)
@@ -398,33 +420,43 @@ def test_specs_open_azure_sources_without_contacting_them():
     assert source.description == f"Log Analytics workspace {WORKSPACE[:8]}… (ApiManagementGatewayLogs)"
     legacy = open_source("kusto:https://mycluster.westeurope.kusto.windows.net/logs", "azurediagnostics")
     assert isinstance(legacy, KustoSource)
-    assert (legacy.cluster, legacy.database, legacy.mode) == ("https://mycluster.westeurope.kusto.windows.net", "logs", "azurediagnostics")
+    assert (legacy.cluster, legacy.database, legacy.mode) == (
+        "https://mycluster.westeurope.kusto.windows.net",
+        "logs",
+        "azurediagnostics",
+    )
     assert legacy.description == "Azure Data Explorer mycluster.westeurope.kusto.windows.net/logs (AzureDiagnostics)"
     assert legacy.time_range() is None
 
 
-@pytest.mark.parametrize("spec", [
-    "loganalytics:",
-    "loganalytics:my-workspace",
-    "loganalytics:0f3c8a52-6b1d-4e27-9a4f-2c5d7e9b1a6",
-    "loganalytics:/subscriptions/x/resourceGroups/y/providers/Microsoft.OperationalInsights/workspaces/z",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "loganalytics:",
+        "loganalytics:my-workspace",
+        "loganalytics:0f3c8a52-6b1d-4e27-9a4f-2c5d7e9b1a6",
+        "loganalytics:/subscriptions/x/resourceGroups/y/providers/Microsoft.OperationalInsights/workspaces/z",
+    ],
+)
 def test_bad_workspace_id_is_a_kit_error(spec):
     with pytest.raises(KitError, match="workspace id"):
         open_source(spec)
 
 
-@pytest.mark.parametrize("spec", [
-    "kusto:",
-    "kusto:mycluster.kusto.windows.net/logs",
-    "kusto:http://mycluster.kusto.windows.net/logs",
-    "kusto:https://mycluster.kusto.windows.net",
-    "kusto:https://mycluster.kusto.windows.net/",
-    "kusto:https://mycluster.kusto.windows.net/logs/extra",
-    "kusto:https://mycluster.kusto.windows.net/logs?x=1",
-    "kusto:https://mycluster.kusto.windows.net/logs;Fed=True",
-    "kusto:https://mycluster.kusto.windows.net:99999/logs",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "kusto:",
+        "kusto:mycluster.kusto.windows.net/logs",
+        "kusto:http://mycluster.kusto.windows.net/logs",
+        "kusto:https://mycluster.kusto.windows.net",
+        "kusto:https://mycluster.kusto.windows.net/",
+        "kusto:https://mycluster.kusto.windows.net/logs/extra",
+        "kusto:https://mycluster.kusto.windows.net/logs?x=1",
+        "kusto:https://mycluster.kusto.windows.net/logs;Fed=True",
+        "kusto:https://mycluster.kusto.windows.net:99999/logs",
+    ],
+)
 def test_bad_cluster_spec_is_a_kit_error(spec):
     with pytest.raises(KitError, match="kusto:https://CLUSTER/DATABASE"):
         open_source(spec)
@@ -437,13 +469,36 @@ def test_unknown_mode_is_a_kit_error():
 
 # --- conversion and the server itself --------------------------------------------------------
 
+
 def test_kusto_types_map_to_the_kits_dtypes():
     frame = frame_from_rows(
         ["t", "n", "i", "r", "s", "b", "nb", "ts", "d", "g"],
         ["datetime", "long", "int", "real", "string", "bool", "bool", "timespan", "dynamic", "guid"],
         [
-            ["2025-02-25T09:19:25.3910000Z", 1, None, "NaN", None, True, None, "1.02:03:04.5000000", {"a": 1}, "0f3c8a52-6b1d-4e27-9a4f-2c5d7e9b1a60"],
-            [dt.datetime(2025, 2, 25, 10, 0, tzinfo=dt.timezone.utc), 2, 7, 1.5, "x", False, True, "-00:00:01", '{"b":2}', None],
+            [
+                "2025-02-25T09:19:25.3910000Z",
+                1,
+                None,
+                "NaN",
+                None,
+                True,
+                None,
+                "1.02:03:04.5000000",
+                {"a": 1},
+                "0f3c8a52-6b1d-4e27-9a4f-2c5d7e9b1a60",
+            ],
+            [
+                dt.datetime(2025, 2, 25, 10, 0, tzinfo=dt.UTC),
+                2,
+                7,
+                1.5,
+                "x",
+                False,
+                True,
+                "-00:00:01",
+                '{"b":2}',
+                None,
+            ],
         ],
     )
     assert str(frame["t"].dtype) == "datetime64[us]"
@@ -479,21 +534,27 @@ def answer_like_log_analytics(local) -> Callable[[Seen], tuple[int, bytes]]:
 
     def respond(seen: Seen) -> tuple[int, bytes]:
         frame = local.run(seen.json()["query"])
-        columns = [{"name": name, "type": KUSTO_TYPES.get(str(dtype), "string")} for name, dtype in frame.dtypes.items()]
+        columns = [
+            {"name": name, "type": KUSTO_TYPES.get(str(dtype), "string")} for name, dtype in frame.dtypes.items()
+        ]
         rows = [
-            [None if pd.isna(value) else value.isoformat() + "Z" if isinstance(value, pd.Timestamp) else value
-             for value in row]
+            [
+                None if pd.isna(value) else value.isoformat() + "Z" if isinstance(value, pd.Timestamp) else value
+                for value in row
+            ]
             for row in frame.astype(object).itertuples(index=False)
         ]
-        return 200, json.dumps({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]}, default=int).encode()
+        return 200, json.dumps(
+            {"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]}, default=int
+        ).encode()
 
     return respond
 
 
 def test_an_investigation_through_log_analytics_finds_what_the_local_file_shows(serve):
     """Same rows, same findings: the SDK path, the type mapping and the analysis agree end to end."""
-    from analysis.investigation import investigate
     from analysis.assets import SAMPLE_LOGS, sample_dir
+    from analysis.investigation import investigate
     from analysis.sources.local import open_local
 
     local = open_local(sample_dir() / SAMPLE_LOGS)

@@ -10,7 +10,6 @@ import pytest
 
 from analysis import render
 from analysis.cli import main
-
 from tests.paths import REPO
 
 
@@ -25,12 +24,18 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
         (["report", "--source", "file:/nonexistent/logs.parquet", "--out", "{out}"], "no such file"),
         (["report", "--source", "file:{notes}", "--out", "{out}"], "not a readable Parquet file"),
         (["report", "--source", "ftp:somewhere", "--out", "{out}"], "unknown source 'ftp:somewhere'"),
-        (["report", "--start", "2025-02-25T10:00Z", "--end", "2025-02-25T09:00Z", "--out", "{out}"], "is not before end"),
+        (
+            ["report", "--start", "2025-02-25T10:00Z", "--end", "2025-02-25T09:00Z", "--out", "{out}"],
+            "is not before end",
+        ),
         (["report", "--start", "yesterday", "--out", "{out}"], "--start: expected an ISO 8601 time"),
         (["report", "--param", "snat_ports=-5", "--out", "{out}"], "'snat_ports' is out of range"),
         (["report", "--param", "snat_ports=abc", "--out", "{out}"], "'snat_ports': expected a whole number"),
         (["report", "--param", "units=0", "--out", "{out}"], "'units' is out of range"),
-        (["report", "--param", "requests_per_connection=0.5", "--out", "{out}"], "'requests_per_connection' is out of range"),
+        (
+            ["report", "--param", "requests_per_connection=0.5", "--out", "{out}"],
+            "'requests_per_connection' is out of range",
+        ),
         (["report", "--param", "colour=red", "--out", "{out}"], "unknown parameter 'colour'"),
         (["report", "--param", "units", "--out", "{out}"], "--param takes NAME=VALUE"),
         (["report", "--mode", "legacy", "--out", "{out}"], "invalid choice: 'legacy'"),
@@ -52,8 +57,18 @@ def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, args, message):
 
 def test_the_installed_command_prints_no_traceback(tmp_path):
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("apim-snat")), "report", "--param", "units=0", "--out", str(tmp_path / "x")],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [
+            str(Path(sys.executable).with_name("apim-snat")),
+            "report",
+            "--param",
+            "units=0",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().endswith("'units' is out of range: 0 (at least 1)")
@@ -65,7 +80,17 @@ def test_help_explains_every_option(capsys):
         main(["report", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--source", "--start", "--end", "--mode", "--param", "--out", "snat_ports", "units", "requests_per_connection"):
+    for option in (
+        "--source",
+        "--start",
+        "--end",
+        "--mode",
+        "--param",
+        "--out",
+        "snat_ports",
+        "units",
+        "requests_per_connection",
+    ):
         assert option in out
 
 
@@ -79,7 +104,9 @@ def test_a_failed_run_leaves_the_earlier_report_untouched(capsys, tmp_path, monk
 
     def failing(*args, **kwargs):
         Path(kwargs.get("output_path", args[1])).write_text("half", encoding="utf-8")
-        raise PapermillExecutionError(2, 1, "report.run(...)", "KitError", "the window holds rows of another planet", [])
+        raise PapermillExecutionError(
+            2, 1, "report.run(...)", "KitError", "the window holds rows of another planet", []
+        )
 
     monkeypatch.setattr("papermill.execute_notebook", failing)
     code, err = run_cli(capsys, "report", "--out", str(out))
@@ -115,8 +142,10 @@ def test_staging_swap_replaces_an_earlier_report(tmp_path):
         (["queries", "show", "load_drivers", "--param", "colour=red"], "has no parameter 'colour'"),
         (["query", "--source", "sample", "--file", "/nonexistent/q.kql"], "cannot read /nonexistent/q.kql"),
         (["query", "--source", "sample", "--kql", "GatewayRequests | wherex"], "KQL syntax error"),
-        (["query", "--source", "sample", "--kql", "GatewayRequests | summarize percentiles(BackendTime, 50, 95)"],
-         "write one percentile(x, N) per percentile"),
+        (
+            ["query", "--source", "sample", "--kql", "GatewayRequests | summarize percentiles(BackendTime, 50, 95)"],
+            "write one percentile(x, N) per percentile",
+        ),
     ],
 )
 def test_query_command_mistakes_are_one_line_and_exit_2(capsys, args, message):
@@ -130,14 +159,35 @@ def test_queries_list_names_each_query_with_its_description(capsys):
     assert main(["queries", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [line.split("\t")[0] for line in lines]
-    assert names == ["destination_health", "destination_inventory", "error_breakdown", "latency_distribution", "load_drivers"]
+    assert names == [
+        "destination_health",
+        "destination_inventory",
+        "error_breakdown",
+        "latency_distribution",
+        "load_drivers",
+    ]
     assert all(len(line.split("\t")[1]) > 20 for line in lines)
 
 
 def test_queries_show_prints_pasteable_kql_with_typed_parameters(capsys):
-    assert main(["queries", "show", "load_drivers", "--mode", "azurediagnostics",
-                 "--param", "start=2025-02-25T09:00Z", "--param", "end=2025-02-25T10:00Z",
-                 "--param", 'destination=a"b:443']) == 0
+    assert (
+        main(
+            [
+                "queries",
+                "show",
+                "load_drivers",
+                "--mode",
+                "azurediagnostics",
+                "--param",
+                "start=2025-02-25T09:00Z",
+                "--param",
+                "end=2025-02-25T10:00Z",
+                "--param",
+                'destination=a"b:443',
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "let start = datetime(2025-02-25T09:00:00.000000Z);" in text
     assert 'let destination = "a\\"b:443";' in text

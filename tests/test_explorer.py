@@ -9,7 +9,6 @@ import pytest
 from analysis.assumptions import Assumptions
 from analysis.explorer import ALL_DESTINATIONS, Explorer, explorer
 from analysis.investigation import investigate, recompute
-
 from tests.paths import REPO
 
 NOTEBOOK = REPO / "notebooks" / "explore_incident.ipynb"
@@ -149,8 +148,14 @@ def test_the_notebook_runs_in_batch(tmp_path):
     assert notebook.metadata.kernelspec.name == "apim-snat"
     assert "parameters" in notebook.cells[1].metadata.tags
     out = tmp_path / "explore.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(out), parameters={"source": "sample"},
-                               kernel_name="apim-snat", cwd=str(REPO), progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters={"source": "sample"},
+        kernel_name="apim-snat",
+        cwd=str(REPO),
+        progress_bar=False,
+    )
     executed = nbformat.read(out, as_version=4)
     outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -25,6 +25,11 @@ class CountingSource:
         self.inner = open_source("sample")
         self.mode, self.description = self.inner.mode, self.inner.description
         self.calls = 0
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         return self.inner.time_range()
@@ -110,3 +115,11 @@ def test_a_failed_step_leaves_nothing_stale(source):
     with pytest.raises(KitError, match="is not before"):
         state.query(END, FIRST)
     assert state.data is None and state.investigation is None
+
+
+def test_closing_releases_the_source_and_forgets_the_windows(source):
+    state = ExplorerState(source)
+    state.query(FIRST, END)
+    state.close()
+    assert source.closed
+    assert state.data is None and state.cached_windows == []

@@ -31,10 +31,17 @@ def test_the_verdict_line_says_the_answer_the_capacity_and_the_window(found):
 
 
 def test_text_from_the_logs_is_escaped_everywhere(found):
-    hostile = replace(found, verdict=Verdict(Outcome.NO_SNAT_EVIDENCE, HOSTILE),
-                      assessments=[replace(a, destination=HOSTILE + ":443") for a in found.assessments[:1]])
-    for shown in (views.verdict_html(hostile, 0.0), views.destinations_html(hostile), views.message_html(HOSTILE),
-                  views.mitigations_html([Mitigation(MitigationId.SCALE_OUT, HOSTILE, HOSTILE)])):
+    hostile = replace(
+        found,
+        verdict=Verdict(Outcome.NO_SNAT_EVIDENCE, HOSTILE),
+        assessments=[replace(a, destination=HOSTILE + ":443") for a in found.assessments[:1]],
+    )
+    for shown in (
+        views.verdict_html(hostile, 0.0),
+        views.destinations_html(hostile),
+        views.message_html(HOSTILE),
+        views.mitigations_html([Mitigation(MitigationId.SCALE_OUT, HOSTILE, HOSTILE)]),
+    ):
         assert "<img" not in shown and "&lt;img" in shown
 
 

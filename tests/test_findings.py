@@ -22,7 +22,11 @@ def test_the_schema_allows_exactly_the_enum_values():
 
 def test_enums_reach_the_document_as_plain_strings():
     document = investigate(open_source("sample")).findings
-    texts = [document["verdict"], *(d["classification"] for d in document["destinations"]),
-             *(e["classification"] for e in document["timeline"]), *(m["id"] for m in document["mitigations"])]
+    texts = [
+        document["verdict"],
+        *(d["classification"] for d in document["destinations"]),
+        *(e["classification"] for e in document["timeline"]),
+        *(m["id"] for m in document["mitigations"]),
+    ]
     assert texts and all(type(text) is str for text in texts)
     assert json.loads(findings_doc.dumps(document)) == document

@@ -28,9 +28,26 @@ WINDOW = {"start": pd.Timestamp("2025-02-25 08:30"), "end": pd.Timestamp("2025-0
 MODES = tuple(Mode)
 PACK = {query.name: query for query in queries.packaged()}
 GATEWAY_COLUMNS = (
-    "TimeGenerated", "BackendUrl", "Method", "ResponseCode", "BackendResponseCode", "BackendTime", "TotalTime",
-    "LastErrorReason", "LastErrorSource", "LastErrorSection", "LastErrorMessage", "ApiId", "OperationId",
-    "ApimSubscriptionId", "CallerIpAddress", "Cache", "Scheme", "Host", "Port", "Destination",
+    "TimeGenerated",
+    "BackendUrl",
+    "Method",
+    "ResponseCode",
+    "BackendResponseCode",
+    "BackendTime",
+    "TotalTime",
+    "LastErrorReason",
+    "LastErrorSource",
+    "LastErrorSection",
+    "LastErrorMessage",
+    "ApiId",
+    "OperationId",
+    "ApimSubscriptionId",
+    "CallerIpAddress",
+    "Cache",
+    "Scheme",
+    "Host",
+    "Port",
+    "Destination",
 )
 # Values that would change the query if they were pasted in rather than quoted.
 HOSTILE = (
@@ -43,7 +60,10 @@ HOSTILE = (
 )
 LATENCY_EDGES = np.array([0, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000])
 DRIVER_KEYS = {
-    "api": "ApiId", "operation": "OperationId", "subscription": "ApimSubscriptionId", "caller_ip": "CallerIpAddress",
+    "api": "ApiId",
+    "operation": "OperationId",
+    "subscription": "ApimSubscriptionId",
+    "caller_ip": "CallerIpAddress",
 }
 CONNECTION_FAILURE = "BackendConnectionFailure"
 
@@ -60,7 +80,7 @@ def misspell_first_column(name: str, mode: str) -> tuple[str, str, int]:
     body_at = text.index(PACK[name].body)
     match = re.compile(r"\b(" + "|".join(GATEWAY_COLUMNS) + r")\b").search(text, body_at)
     wrong = match.group(1) + "x"
-    return text[: match.start()] + wrong + text[match.end():], wrong, body_at
+    return text[: match.start()] + wrong + text[match.end() :], wrong, body_at
 
 
 def statement_count(text: str) -> int:
@@ -102,11 +122,24 @@ def _destination(url: str) -> tuple[str, str, str, str]:
 def requests_of(logs: pd.DataFrame, window: dict[str, pd.Timestamp]) -> pd.DataFrame:
     """The raw rows of the window with empty strings for missing text and the backend destination."""
     frame = logs[(logs["TimeGenerated"] >= window["start"]) & (logs["TimeGenerated"] < window["end"])].copy()
-    for column in ("BackendUrl", "Method", "LastErrorReason", "LastErrorSource", "LastErrorSection",
-                   "LastErrorMessage", "ApiId", "OperationId", "ApimSubscriptionId", "CallerIpAddress"):
+    for column in (
+        "BackendUrl",
+        "Method",
+        "LastErrorReason",
+        "LastErrorSource",
+        "LastErrorSection",
+        "LastErrorMessage",
+        "ApiId",
+        "OperationId",
+        "ApimSubscriptionId",
+        "CallerIpAddress",
+    ):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
-    parts = pd.DataFrame([_destination(url) for url in frame["BackendUrl"]], index=frame.index,
-                         columns=["Scheme", "Host", "Port", "Destination"])
+    parts = pd.DataFrame(
+        [_destination(url) for url in frame["BackendUrl"]],
+        index=frame.index,
+        columns=["Scheme", "Host", "Port", "Destination"],
+    )
     return frame.join(parts)
 
 
@@ -131,14 +164,22 @@ def expected_inventory(requests: pd.DataFrame) -> pd.DataFrame:
     total, total_errors = len(rows), server_errors(rows)
     out = []
     for (destination, scheme, host, port), group in rows.groupby(["Destination", "Scheme", "Host", "Port"]):
-        out.append({
-            "destination": destination, "scheme": scheme, "host": host, "port": port,
-            "requests": len(group), "http_5xx": server_errors(group), "connection_failures": failures(group),
-            "backend_p95_ms": nearest_rank(group["BackendTime"].astype("float64"), 95),
-            "first_seen": group["TimeGenerated"].min(), "last_seen": group["TimeGenerated"].max(),
-            "request_share": len(group) / total,
-            "error_share": server_errors(group) / total_errors if total_errors else 0.0,
-        })
+        out.append(
+            {
+                "destination": destination,
+                "scheme": scheme,
+                "host": host,
+                "port": port,
+                "requests": len(group),
+                "http_5xx": server_errors(group),
+                "connection_failures": failures(group),
+                "backend_p95_ms": nearest_rank(group["BackendTime"].astype("float64"), 95),
+                "first_seen": group["TimeGenerated"].min(),
+                "last_seen": group["TimeGenerated"].max(),
+                "request_share": len(group) / total,
+                "error_share": server_errors(group) / total_errors if total_errors else 0.0,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -148,10 +189,17 @@ def expected_errors(requests: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple, s
     keys = ["Destination", "LastErrorReason", "LastErrorSource", "LastErrorSection"]
     out, messages = [], {}
     for key, group in rows.groupby(keys):
-        out.append({
-            "destination": key[0], "reason": key[1], "source": key[2], "section": key[3], "errors": len(group),
-            "first_seen": group["TimeGenerated"].min(), "last_seen": group["TimeGenerated"].max(),
-        })
+        out.append(
+            {
+                "destination": key[0],
+                "reason": key[1],
+                "source": key[2],
+                "section": key[3],
+                "errors": len(group),
+                "first_seen": group["TimeGenerated"].min(),
+                "last_seen": group["TimeGenerated"].max(),
+            }
+        )
         messages[key] = set(group["LastErrorMessage"])
     return pd.DataFrame(out), messages
 
@@ -163,8 +211,15 @@ def expected_drivers(requests: pd.DataFrame, destination: str = "", min_share: f
         for key, group in rows.groupby(column):
             share = len(group) / len(rows)
             if share >= min_share:
-                out.append({"key_kind": kind, "key": key, "requests": len(group), "share": share,
-                            "connection_failures": failures(group)})
+                out.append(
+                    {
+                        "key_kind": kind,
+                        "key": key,
+                        "requests": len(group),
+                        "share": share,
+                        "connection_failures": failures(group),
+                    }
+                )
     return pd.DataFrame(out)
 
 
@@ -176,9 +231,15 @@ def expected_latency(requests: pd.DataFrame, destination: str = "") -> pd.DataFr
     out = []
     for edge in sorted(set(bucket.tolist())):
         group = rows[bucket == edge]
-        out.append({"bucket_ms": edge, "requests": len(group), "connection_failures": failures(group),
-                    "timeouts": int((group["LastErrorReason"] == "Timeout").sum()),
-                    "http_5xx": server_errors(group)})
+        out.append(
+            {
+                "bucket_ms": edge,
+                "requests": len(group),
+                "connection_failures": failures(group),
+                "timeouts": int((group["LastErrorReason"] == "Timeout").sum()),
+                "http_5xx": server_errors(group),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -245,7 +306,7 @@ def test_a_misspelled_column_in_the_body_is_an_error_naming_it(validated, name, 
     named = [e for e in validated[f"misspelled/{name}/{mode}"].errors if e.snippet == wrong]
     assert named, validated[f"misspelled/{name}/{mode}"].errors
     assert wrong in named[0].message
-    assert text[named[0].start:named[0].end] == wrong and named[0].start > body_at
+    assert text[named[0].start : named[0].end] == wrong and named[0].start > body_at
 
 
 def test_hostile_destination_leaves_load_drivers_unchanged(validated):
@@ -283,8 +344,30 @@ def test_hostile_destination_matches_nothing_offline(scenario_export, incident):
 
 
 # Text built from the characters that matter to a KQL lexer, mixed with any other code point.
-SPECIAL = st.sampled_from(['"', "'", "\\", "\n", "\r\n", "\t", "|", ";", "//", "/*", "```", "@", "h'", "{", "}",
-                           "\x00", "\u2028", "é", "漢字", "🚀"])
+SPECIAL = st.sampled_from(
+    [
+        '"',
+        "'",
+        "\\",
+        "\n",
+        "\r\n",
+        "\t",
+        "|",
+        ";",
+        "//",
+        "/*",
+        "```",
+        "@",
+        "h'",
+        "{",
+        "}",
+        "\x00",
+        "\u2028",
+        "é",
+        "漢字",
+        "🚀",
+    ]
+)
 TEXT = st.lists(st.one_of(SPECIAL, st.characters(exclude_categories=("Cs",))), max_size=20).map("".join)
 
 
@@ -303,8 +386,12 @@ def test_any_string_literal_binds_as_one_string_column(texts):
 # Same numbers offline: the local engine against pandas on the raw rows
 # ---------------------------------------------------------------------------------------------
 
-CASES = [("sample", "resource"), ("sample", "azurediagnostics"), ("two_exhausted", "resource"),
-         ("noisy_with_gaps", "resource")]
+CASES = [
+    ("sample", "resource"),
+    ("sample", "azurediagnostics"),
+    ("two_exhausted", "resource"),
+    ("noisy_with_gaps", "resource"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_any_string_stays_one_literal_with_the_same_value(text):
 
 @pytest.mark.parametrize(
     "hostile",
-    ['"; drop', "a\\", "x\" | take 1 //", "line\nbreak", "semi;colon", "pipe | where", "ünïcødé 漢字 🚀"],
+    ['"; drop', "a\\", 'x" | take 1 //', "line\nbreak", "semi;colon", "pipe | where", "ünïcødé 漢字 🚀"],
 )
 def test_hostile_strings_round_trip(hostile):
     assert evaluate(kql_literal(hostile, "string")) == hostile
@@ -61,8 +61,18 @@ def test_typed_literals_read_back_as_their_values():
 
 @pytest.mark.parametrize(
     ("value", "kql_type"),
-    [("5", "long"), (True, "long"), (1.5, "long"), (2**40, "int"), ("x", "real"), ("yes", "bool"),
-     (5, "string"), (5, "datetime"), (5, "timespan"), (object(), "dynamic")],
+    [
+        ("5", "long"),
+        (True, "long"),
+        (1.5, "long"),
+        (2**40, "int"),
+        ("x", "real"),
+        ("yes", "bool"),
+        (5, "string"),
+        (5, "datetime"),
+        (5, "timespan"),
+        (object(), "dynamic"),
+    ],
 )
 def test_values_of_the_wrong_type_are_refused(value, kql_type):
     with pytest.raises(ValueError):
@@ -74,8 +84,17 @@ def test_errors_name_the_parameter():
         check_param("snat_ports", "many", "long")
 
 
-@pytest.mark.parametrize(("text", "kql_type"), [("abc", "long"), ("1.5", "long"), ("nan", "real"), ("maybe", "bool"),
-                                                ("tomorrow", "datetime"), ("soon", "timespan")])
+@pytest.mark.parametrize(
+    ("text", "kql_type"),
+    [
+        ("abc", "long"),
+        ("1.5", "long"),
+        ("nan", "real"),
+        ("maybe", "bool"),
+        ("tomorrow", "datetime"),
+        ("soon", "timespan"),
+    ],
+)
 def test_unparsable_command_line_values(text, kql_type):
     with pytest.raises(ValueError):
         parse_value(text, kql_type)

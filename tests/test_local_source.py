@@ -22,18 +22,24 @@ from tests.paths import SAMPLE_DIR
 def pandas_health(logs: pd.DataFrame) -> pd.DataFrame:
     """destination_health computed with pandas alone, from the raw rows."""
     frame = logs[logs["BackendUrl"].fillna("") != ""].copy()
-    parts = frame["BackendUrl"].str.extract(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>[^/:?#]+)(?::(?P<port>\d+))?")
+    parts = frame["BackendUrl"].str.extract(
+        r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>[^/:?#]+)(?::(?P<port>\d+))?"
+    )
     default = np.where(parts["scheme"].str.lower().isin(["http", "ws"]), "80", "443")
     frame["destination"] = parts["host"].str.lower() + ":" + parts["port"].fillna(pd.Series(default, index=frame.index))
     frame["minute"] = frame["TimeGenerated"].dt.floor("min")
     grouped = frame.groupby(["minute", "destination"])
-    result = pd.DataFrame({
-        "requests": grouped.size(),
-        "http_5xx": grouped["ResponseCode"].apply(lambda s: int((s >= 500).sum())),
-        "connection_failures": grouped["LastErrorReason"].apply(lambda s: int((s == "BackendConnectionFailure").sum())),
-        "timeouts": grouped["LastErrorReason"].apply(lambda s: int((s == "Timeout").sum())),
-        "backend_p95_ms": grouped["BackendTime"].apply(lambda s: nearest_rank(s, 95)),
-    })
+    result = pd.DataFrame(
+        {
+            "requests": grouped.size(),
+            "http_5xx": grouped["ResponseCode"].apply(lambda s: int((s >= 500).sum())),
+            "connection_failures": grouped["LastErrorReason"].apply(
+                lambda s: int((s == "BackendConnectionFailure").sum())
+            ),
+            "timeouts": grouped["LastErrorReason"].apply(lambda s: int((s == "Timeout").sum())),
+            "backend_p95_ms": grouped["BackendTime"].apply(lambda s: nearest_rank(s, 95)),
+        }
+    )
     return result.reset_index()
 
 
@@ -53,7 +59,9 @@ def test_destination_health_matches_pandas_on_the_sample():
         assert got[column].astype("int64").tolist() == expected[column].astype("int64").tolist(), column
     # Kusto estimates percentiles (T-Digest), so on Azure the same text agrees to about 1 %; the local
     # engine is exact (nearest rank), which is what is held to here, with that tolerance.
-    relative = (got["backend_p95_ms"].astype(float) - expected["backend_p95_ms"]).abs() / expected["backend_p95_ms"].clip(lower=1)
+    relative = (got["backend_p95_ms"].astype(float) - expected["backend_p95_ms"]).abs() / expected[
+        "backend_p95_ms"
+    ].clip(lower=1)
     assert (relative <= 0.01).all()
 
 
@@ -67,8 +75,21 @@ def test_both_logging_modes_give_the_same_health(scenario_export):
 def test_portal_csv_export_reads_like_parquet(tmp_path, incident):
     logs = incident("snat_only").logs
     csv = tmp_path / "export.csv"
-    write_portal_csv(logs, csv, ["TimeGenerated", "BackendUrl", "ResponseCode", "BackendResponseCode", "BackendTime",
-                                 "TotalTime", "LastErrorReason", "Method", "Cache"])
+    write_portal_csv(
+        logs,
+        csv,
+        [
+            "TimeGenerated",
+            "BackendUrl",
+            "ResponseCode",
+            "BackendResponseCode",
+            "BackendTime",
+            "TotalTime",
+            "LastErrorReason",
+            "Method",
+            "Cache",
+        ],
+    )
     text = csv.read_text(encoding="utf-8").splitlines()
     assert text[0].startswith("TimeGenerated [UTC],")
     source = open_local(csv)
@@ -81,21 +102,34 @@ def test_portal_csv_export_reads_like_parquet(tmp_path, incident):
 def test_json_lines_export(tmp_path, incident):
     logs = incident("no_incident").logs.head(500)[["TimeGenerated", "BackendUrl", "ResponseCode", "BackendTime"]]
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps({**row, "TimeGenerated": row["TimeGenerated"].isoformat() + "Z"}) + "\n"
-                            for row in logs.astype(object).to_dict("records")), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({**row, "TimeGenerated": row["TimeGenerated"].isoformat() + "Z"}) + "\n"
+            for row in logs.astype(object).to_dict("records")
+        ),
+        encoding="utf-8",
+    )
     health = health_of(open_local(path))
     assert int(health["requests"].sum()) == 500
 
 
 def test_missing_optional_columns_are_empty_not_errors(tmp_path):
     path = tmp_path / "projected.csv"
-    path.write_text("TimeGenerated [UTC],BackendUrl,ResponseCode\n"
-                    '"2/25/2025, 9:19:25.391 AM",https://API.contoso.com/a,500\n'
-                    '"2/25/2025, 9:19:26 PM",http://api.contoso.com:8080/a,200\n'
-                    '"2/25/2025, 9:19:27 PM",ws://chat.contoso.com/socket,101\n'
-                    '"2/25/2025, 9:19:28 PM",wss://chat.contoso.com/socket,101\n', encoding="utf-8")
+    path.write_text(
+        "TimeGenerated [UTC],BackendUrl,ResponseCode\n"
+        '"2/25/2025, 9:19:25.391 AM",https://API.contoso.com/a,500\n'
+        '"2/25/2025, 9:19:26 PM",http://api.contoso.com:8080/a,200\n'
+        '"2/25/2025, 9:19:27 PM",ws://chat.contoso.com/socket,101\n'
+        '"2/25/2025, 9:19:28 PM",wss://chat.contoso.com/socket,101\n',
+        encoding="utf-8",
+    )
     health = health_of(open_local(path))
-    assert sorted(health["destination"]) == ["api.contoso.com:443", "api.contoso.com:8080", "chat.contoso.com:443", "chat.contoso.com:80"]
+    assert sorted(health["destination"]) == [
+        "api.contoso.com:443",
+        "api.contoso.com:8080",
+        "chat.contoso.com:443",
+        "chat.contoso.com:80",
+    ]
     assert int(health["connection_failures"].sum()) == 0
 
 
@@ -106,9 +140,21 @@ def test_missing_optional_columns_are_empty_not_errors(tmp_path):
         ("notes.txt", "hello", "unknown file type .txt"),
         ("fake.parquet", "TimeGenerated,BackendUrl\n1,2\n", "not a readable Parquet file"),
         ("cols.csv", "When,Where\n1,2\n", "missing TimeGenerated, BackendUrl, ResponseCode"),
-        ("legacy.csv", "TimeGenerated,backendUrl_s,Category\n2025-01-01T00:00:00Z,https://a/,GatewayLogs\n", "missing responseCode_d"),
-        ("times.csv", "TimeGenerated [UTC],BackendUrl,ResponseCode\n25.02.2025 09:19,https://a/,200\n", "column 'TimeGenerated \\[UTC\\]': cannot read '25.02.2025 09:19' as a time"),
-        ("numbers.csv", "TimeGenerated,BackendUrl,ResponseCode\n2025-02-25T09:00:00Z,https://a/,OK\n", "column 'ResponseCode': cannot read 'OK' as a number"),
+        (
+            "legacy.csv",
+            "TimeGenerated,backendUrl_s,Category\n2025-01-01T00:00:00Z,https://a/,GatewayLogs\n",
+            "missing responseCode_d",
+        ),
+        (
+            "times.csv",
+            "TimeGenerated [UTC],BackendUrl,ResponseCode\n25.02.2025 09:19,https://a/,200\n",
+            "column 'TimeGenerated \\[UTC\\]': cannot read '25.02.2025 09:19' as a time",
+        ),
+        (
+            "numbers.csv",
+            "TimeGenerated,BackendUrl,ResponseCode\n2025-02-25T09:00:00Z,https://a/,OK\n",
+            "column 'ResponseCode': cannot read 'OK' as a number",
+        ),
     ],
 )
 def test_bad_files_are_one_clear_error(tmp_path: Path, name, content, message):
@@ -137,7 +183,13 @@ def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, inciden
     from analysis.synthetic.exports import to_azure_diagnostics
 
     legacy = to_azure_diagnostics(incident("snat_only").logs)
-    spilled_names = ["lastError_reason_s", "lastError_source_s", "lastError_section_s", "lastError_message_s", "backendTime_d"]
+    spilled_names = [
+        "lastError_reason_s",
+        "lastError_source_s",
+        "lastError_section_s",
+        "lastError_message_s",
+        "backendTime_d",
+    ]
     spilled = legacy.drop(columns=spilled_names)
     spilled["AdditionalFields"] = [
         json.dumps({k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v)) and v != ""})

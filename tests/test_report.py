@@ -21,15 +21,15 @@ from analysis import findings as findings_doc
 from analysis import report
 from analysis.assumptions import Assumptions
 from analysis.render import KERNEL_NAME
-
 from tests.paths import REPO, SAMPLE_DIR
 
 APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
 
 
 def render(out: Path, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([APIM_SNAT, "report", *args, "--out", str(out)], capture_output=True, text=True,
-                            cwd=REPO, timeout=600)
+    result = subprocess.run(
+        [APIM_SNAT, "report", *args, "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -100,16 +100,28 @@ def chromium() -> str:
 
 
 def test_the_report_renders_in_a_headless_browser_with_no_network(sample_report, tmp_path):
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     url = (sample_report / "report.html").as_uri()
     dom = subprocess.run([chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert "Verdict: SNAT port exhaustion" in dom.stdout
     assert "orders.contoso-backend.com:443" in dom.stdout
     shot = tmp_path / "report.png"
-    subprocess.run([chromium(), *flags, "--hide-scrollbars", "--window-size=1200,4000", f"--screenshot={shot}", url],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [chromium(), *flags, "--hide-scrollbars", "--window-size=1200,4000", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     # Text and tables are grey; only the embedded charts bring saturated colour to the page.
@@ -130,9 +142,24 @@ def test_an_empty_window_renders_and_says_insufficient_data(tmp_path):
 def test_relative_paths_mean_the_callers_folder(tmp_path):
     """The notebook runs inside the repository; a relative --source or --out must not follow it there."""
     shutil.copy(SAMPLE_DIR / "gateway_logs.parquet", tmp_path / "export.parquet")
-    result = subprocess.run([APIM_SNAT, "report", "--source", "file:export.parquet", "--start", "2025-02-25T09:00Z",
-                             "--end", "2025-02-25T09:30Z", "--out", "out"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    result = subprocess.run(
+        [
+            APIM_SNAT,
+            "report",
+            "--source",
+            "file:export.parquet",
+            "--start",
+            "2025-02-25T09:00Z",
+            "--end",
+            "2025-02-25T09:30Z",
+            "--out",
+            "out",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert document["source"].endswith(str(tmp_path / "export.parquet") + " (ApiManagementGatewayLogs)")

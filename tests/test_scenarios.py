@@ -43,11 +43,25 @@ def test_both_modes_give_the_same_findings(scenario_export):
 @pytest.mark.parametrize(
     ("name", "listed", "not_listed"),
     [
-        ("sample", ["scale_out", "spread_backend_ips", "rate_limit_by_key", "connection_reuse", "cache_responses"],
-         ["private_endpoint", "nat_gateway"]),
+        (
+            "sample",
+            ["scale_out", "spread_backend_ips", "rate_limit_by_key", "connection_reuse", "cache_responses"],
+            ["private_endpoint", "nat_gateway"],
+        ),
         ("two_exhausted", ["scale_out", "nat_gateway"], []),
-        ("no_incident", [], ["scale_out", "spread_backend_ips", "private_endpoint", "nat_gateway", "rate_limit_by_key",
-                             "connection_reuse", "cache_responses"]),
+        (
+            "no_incident",
+            [],
+            [
+                "scale_out",
+                "spread_backend_ips",
+                "private_endpoint",
+                "nat_gateway",
+                "rate_limit_by_key",
+                "connection_reuse",
+                "cache_responses",
+            ],
+        ),
         ("outage_during_burst", [], ["scale_out"]),
     ],
 )
@@ -56,8 +70,15 @@ def test_mitigations_are_listed_only_where_they_apply(name, listed, not_listed, 
     ids = [m.id for m in result.mitigations]
     assert set(listed) <= set(ids), ids
     assert not set(not_listed) & set(ids), ids
-    order = ["scale_out", "spread_backend_ips", "private_endpoint", "nat_gateway", "rate_limit_by_key",
-             "connection_reuse", "cache_responses"]
+    order = [
+        "scale_out",
+        "spread_backend_ips",
+        "private_endpoint",
+        "nat_gateway",
+        "rate_limit_by_key",
+        "connection_reuse",
+        "cache_responses",
+    ]
     assert ids == sorted(ids, key=order.index), "in the order a responder would try them"
 
 

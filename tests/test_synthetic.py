@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.errors import KitError
-from analysis.synthetic import Destination, Incident, Operation, generate
-from analysis.synthetic import ports
 from analysis.schema import AZURE_DIAGNOSTICS, GATEWAY_LOGS, KUSTO_TO_PANDAS, kusto_types
+from analysis.synthetic import Destination, Incident, Operation, generate, ports
 from analysis.synthetic.__main__ import OUTPUT_FILES, main, write_sample
 from analysis.synthetic.exports import PORTAL_COLUMNS, to_azure_diagnostics, write_parquet, write_portal_csv
 from analysis.synthetic.library import SCENARIOS, scenario
 from tests.paths import SAMPLE_DIR
+
 ORDERS = "orders.contoso-backend.com:443"
 EXPECTED = {
     "sample": {
@@ -33,7 +33,10 @@ EXPECTED = {
         "shipping.fabrikam.net:443": "healthy",
     },
     "snat_only": {ORDERS: "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy"},
-    "unreachable_only": {"search.cloudapp.azure.com:443": "backend_unreachable", "inventory.azurewebsites.net:443": "healthy"},
+    "unreachable_only": {
+        "search.cloudapp.azure.com:443": "backend_unreachable",
+        "inventory.azurewebsites.net:443": "healthy",
+    },
     "backend_errors_only": {"payments.contoso.com:443": "backend_errors", "inventory.azurewebsites.net:443": "healthy"},
     "slow_only": {"legacy-erp.fabrikam.net:8443": "slow_backend", "inventory.azurewebsites.net:443": "healthy"},
     "snat_beside_slow": {
@@ -46,13 +49,19 @@ EXPECTED = {
         "payments.contoso.com:443": "snat_exhaustion",
         "inventory.azurewebsites.net:443": "healthy",
     },
-    "no_reuse_modest_volume": {"payments.contoso.com:443": "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy"},
+    "no_reuse_modest_volume": {
+        "payments.contoso.com:443": "snat_exhaustion",
+        "inventory.azurewebsites.net:443": "healthy",
+    },
     "no_incident": {
         ORDERS: "healthy",
         "inventory.azurewebsites.net:443": "healthy",
         "shipping.fabrikam.net:443": "healthy",
     },
-    "outage_during_burst": {"search.cloudapp.azure.com:443": "backend_unreachable", "inventory.azurewebsites.net:443": "healthy"},
+    "outage_during_burst": {
+        "search.cloudapp.azure.com:443": "backend_unreachable",
+        "inventory.azurewebsites.net:443": "healthy",
+    },
     "noisy_with_gaps": {
         ORDERS: "snat_exhaustion",
         "inventory.azurewebsites.net:443": "healthy",

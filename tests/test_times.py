@@ -15,8 +15,14 @@ NINE = pd.Timestamp("2025-02-25 09:00")
 
 @pytest.mark.parametrize(
     "value",
-    ["2025-02-25T09:00:00Z", "2025-02-25T10:00:00+01:00", "2025-02-25 04:00-05:00", NINE,
-     pd.Timestamp("2025-02-25 10:00", tz="Europe/Berlin"), dt.datetime(2025, 2, 25, 9, tzinfo=dt.UTC)],
+    [
+        "2025-02-25T09:00:00Z",
+        "2025-02-25T10:00:00+01:00",
+        "2025-02-25 04:00-05:00",
+        NINE,
+        pd.Timestamp("2025-02-25 10:00", tz="Europe/Berlin"),
+        dt.datetime(2025, 2, 25, 9, tzinfo=dt.UTC),
+    ],
 )
 def test_every_spelling_of_an_instant_is_the_same_naive_utc_time(value):
     converted = utc_naive(value)

@@ -32,7 +32,8 @@ _DATABASE = re.compile(r"^[A-Za-z0-9_.\- ]{1,260}$")
 
 def parse_cluster_spec(text: str) -> tuple[str, str]:
     """``https://CLUSTER/DATABASE`` -> (cluster URL, database); anything else is a ``KitError``."""
-    problem = f"not a cluster and database {text!r} (use {SPEC_HELP}, e.g. kusto:https://mycluster.westeurope.kusto.windows.net/logs)"
+    example = "kusto:https://mycluster.westeurope.kusto.windows.net/logs"
+    problem = f"not a cluster and database {text!r} (use {SPEC_HELP}, e.g. {example})"
     if ";" in text:
         raise KitError(problem)
     try:

@@ -54,7 +54,9 @@ function buildGlobals(K, databaseName, tables) {
   const tableSymbols = Object.entries(tables || {}).map(([tableName, columns]) => {
     if (!Array.isArray(columns)) fail(`table ${tableName}: columns must be a list of [name, type]`);
     const columnSymbols = columns.map((pair) => {
-      if (!Array.isArray(pair) || pair.length !== 2) fail(`table ${tableName}: bad column entry ${JSON.stringify(pair)}`);
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        fail(`table ${tableName}: bad column entry ${JSON.stringify(pair)}`);
+      }
       const [name, typeName] = pair;
       const type = S.ScalarTypes.GetSymbol(String(typeName));
       if (!type) fail(`table ${tableName}, column ${name}: unknown Kusto type ${JSON.stringify(typeName)}`);

@@ -1,0 +1,29 @@
+"""The investigation: query results flagged by the source reach the findings and the summary."""
+
+from __future__ import annotations
+
+
+def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scenario_export):
+    from analysis import narrative
+    from analysis.investigation import investigate
+    from analysis.sources.local import open_local
+
+    class CutShort:
+        """The real local source, whose health result comes back flagged as Log Analytics flags a cut."""
+
+        def __init__(self, inner):
+            self.inner, self.mode, self.description = inner, inner.mode, inner.description
+
+        def time_range(self):
+            return self.inner.time_range()
+
+        def run(self, kql):
+            frame = self.inner.run(kql)
+            if kql.startswith("// destination_health"):
+                frame.attrs["warnings"] = ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
+            return frame
+
+    findings = investigate(CutShort(open_local(scenario_export("no_incident")))).findings
+    health = [q for q in findings["queries"] if q["name"] == "destination_health"][0]
+    assert health["warnings"] == ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
+    assert "**Warning: the result of `destination_health` is incomplete" in narrative.summary(findings)
