@@ -6,8 +6,10 @@ Every mistake a user can make ends as one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,30 +41,68 @@ def _say(message: str) -> None:
     print(f"apim-snat: {message}", file=sys.stderr, flush=True)
 
 
+def _source_options(args: argparse.Namespace) -> Any:
+    """The sign-in, timeout and cache options of a command, as ``SourceOptions``."""
+    from analysis.sources import SourceOptions
+    from analysis.sources.signin import check_auth, quiet_sdk_logging
+
+    quiet_sdk_logging(getattr(args, "verbose", False))
+    check_auth(args.auth, args.tenant)
+    return SourceOptions.from_environment(
+        cache=args.cache,
+        auth=args.auth,
+        tenant=args.tenant,
+        server_timeout=args.timeout,
+        refresh=args.refresh,
+    )
+
+
+@contextmanager
+def _replay_in_kernel(cache: Path) -> Iterator[None]:
+    """The notebook kernel answers from the cache the command line just filled: it never signs in."""
+    from analysis.sources import CACHE_VARIABLE, OFFLINE_VARIABLE
+
+    saved = {name: os.environ.get(name) for name in (CACHE_VARIABLE, OFFLINE_VARIABLE)}
+    os.environ[CACHE_VARIABLE], os.environ[OFFLINE_VARIABLE] = str(cache), "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _report(args: argparse.Namespace) -> int:
     from analysis.assumptions import from_params
-    from analysis.investigation import window_for
+    from analysis.investigation import query_window, window_for
     from analysis.render import render
     from analysis.sources import absolute, open_source
     from analysis.times import optional_time
 
     assumptions = from_params(_key_values(args.param))
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
-    _say(f"checking source {args.source}")
-    source = open_source(args.source, args.mode)
+    specs = [absolute(spec) for spec in args.source or ["sample"]]
+    options = _source_options(args)
+    _say(f"checking source {', '.join(specs)}")
+    source = open_source(specs, args.mode, options)
     try:
         window = window_for(source, start, end)
+        _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
+        _say(f"querying {source.description}")
+        query_window(source, *window)  # every query once, here, where a sign-in prompt can be seen
     finally:
-        source.close()  # the notebook opens the source again in its own kernel
-    _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
+        source.close()
     parameters = {
-        "source": absolute(args.source),
+        "source": ",".join(specs),
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "mode": str(source.mode),
         **assumptions.as_dict(),
     }
-    out_dir = render(Path(args.out), parameters, progress=_say)
+    with _replay_in_kernel(options.cache):
+        out_dir = render(Path(args.out), parameters, progress=_say)
     _say(f"report written to {out_dir}/ (report.html, report.ipynb, findings.json)")
     return 0
 
@@ -95,7 +135,7 @@ def _queries_show(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
-    from analysis.sources import open_source
+    from analysis.sources import Request, open_source, run_request
     from analysis.times import optional_time
 
     if args.file is not None:
@@ -106,12 +146,12 @@ def _query(args: argparse.Namespace) -> int:
     else:
         text = args.kql
     query = queries.adhoc(text)
-    source = open_source(args.source, args.mode)
+    source = open_source(args.source, args.mode, _source_options(args))
     try:
         start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
         values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
         values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
-        result = source.run(query.render(values, source.mode))
+        result = run_request(source, Request(query, query.bind(values), source.mode))
     finally:
         source.close()
     if args.format == "csv":
@@ -121,6 +161,36 @@ def _query(args: argparse.Namespace) -> int:
     else:
         print(result.to_string(index=False, max_rows=args.max_rows) if len(result) else "(no rows)")
     return 0
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    """Sign-in, server timeout and result cache: the same on every command that queries a source."""
+    from analysis.sources.azure import DEFAULT_SERVER_TIMEOUT
+    from analysis.sources.signin import AUTH, DEFAULT_AUTH
+
+    parser.add_argument(
+        "--auth",
+        choices=tuple(AUTH),
+        default=DEFAULT_AUTH,
+        help="how to sign in to Azure: default (azure-identity's DefaultAzureCredential: environment, managed "
+        "identity, az login, ...), cli (az login), device-code (a code to enter in a browser), managed-identity, "
+        "environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET)",
+    )
+    parser.add_argument("--tenant", help="Microsoft Entra tenant id or domain, for --auth cli or device-code")
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        metavar="SECONDS",
+        help=f"how long a query may run on the service (default {DEFAULT_SERVER_TIMEOUT}; at most 600 on "
+        "Log Analytics, 3600 on Azure Data Explorer); a query cut at this limit is split by time and asked again",
+    )
+    parser.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="where query results are kept with their provenance and reused "
+        "(default: $APIM_SNAT_CACHE, else the user's cache folder, e.g. ~/.cache/apim-snat)",
+    )
+    parser.add_argument("--refresh", action="store_true", help="query the source again instead of reusing results")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,11 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--source",
-        default="sample",
+        action="append",
         help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
         "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
-        "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
-        "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)",
+        "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
+        "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
+        "(a report's results/ folder). Repeat for several workspaces: one query over all of them",
     )
     report.add_argument(
         "--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute"
@@ -163,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
     )
     report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
+    _add_source_options(report)
     report.set_defaults(handler=_report)
 
     listing = commands.add_parser(
@@ -205,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     adhoc.add_argument(
         "--source",
         required=True,
-        help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE'",
+        action="append",
+        help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID', "
+        "'kusto:https://CLUSTER/DATABASE' or 'cache:DIR'; repeat for several workspaces",
     )
     text = adhoc.add_mutually_exclusive_group(required=True)
     text.add_argument("--kql", help="the KQL text")
@@ -224,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)"
     )
     adhoc.add_argument("--max-rows", type=int, default=200, help="rows printed in table format (default: 200)")
+    _add_source_options(adhoc)
     adhoc.set_defaults(handler=_query)
     return parser
 

@@ -21,11 +21,10 @@ from analysis.assumptions import Assumptions
 from analysis.classify import assess_all, failing_destinations
 from analysis.errors import KitError
 from analysis.health import complete_minutes
-from analysis.literals import kql_literal
 from analysis.mitigations import Mitigation, recommend
 from analysis.onset import Episode
 from analysis.snat import snat_demand, what_if, what_if_settings
-from analysis.sources import Source
+from analysis.sources import Request, Source, run_request
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -45,6 +44,11 @@ class QueryRun:
         """What the source said about the result, e.g. that the service cut it short."""
         return list(self.result.attrs.get("warnings", []))
 
+    @property
+    def complete(self) -> bool:
+        """False when the service cut the result short and splitting the window did not complete it."""
+        return bool(self.result.attrs.get("complete", True))
+
     def record(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -54,23 +58,24 @@ class QueryRun:
             "duration_s": round(self.duration_s, 3),
             "kql": self.kql,
             "warnings": self.warnings,
+            "complete": self.complete,
         }
 
 
 def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
     """Render a packaged query for the source's logging mode and run it."""
     query = queries.load(name)
-    bound = query.bind(values)
-    kql = query.render(bound, source.mode)
+    request = Request(query, query.bind(values), source.mode)
     began = time.perf_counter()
-    result = source.run(kql)
+    result = run_request(source, request)
     return QueryRun(
         name=name,
         mode=source.mode,
-        parameters={p.name: kql_literal(bound[p.name], p.kql_type) for p in query.parameters},
-        kql=kql,
+        parameters=request.parameters,
+        kql=request.kql,
         result=result,
-        duration_s=time.perf_counter() - began,
+        # A cached result keeps the duration of the query that made it.
+        duration_s=result.attrs.get("duration_s", time.perf_counter() - began),
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,19 @@ import pytest
 from analysis.synthetic import Incident, generate
 from analysis.synthetic.exports import to_azure_diagnostics, write_parquet, write_portal_export
 from analysis.synthetic.library import scenario
+
+
+@pytest.fixture(scope="session", autouse=True)
+def result_cache(tmp_path_factory) -> Iterator[Path]:
+    """Query results of the test run are kept in a folder of their own, never in the user's cache."""
+    folder = tmp_path_factory.mktemp("result-cache")
+    saved = os.environ.get("APIM_SNAT_CACHE")
+    os.environ["APIM_SNAT_CACHE"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("APIM_SNAT_CACHE", None)
+    else:
+        os.environ["APIM_SNAT_CACHE"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -362,7 +362,7 @@ def test_kusto_health_round_trips_to_a_typed_frame(serve):
 def test_a_credential_made_by_the_source_is_released_by_close(serve, monkeypatch):
     made: list[FakeCredential] = []
 
-    def default_credential() -> FakeCredential:
+    def default_credential(*args) -> FakeCredential:
         made.append(FakeCredential())
         return made[-1]
 

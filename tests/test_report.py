@@ -44,7 +44,7 @@ def sample_report(tmp_path_factory) -> Path:
 def test_the_report_folder_holds_the_three_files(sample_report):
     files = sorted(p.name for p in sample_report.iterdir() if p.is_file())
     assert files == ["findings.json", "report.html", "report.ipynb"]
-    assert (sample_report / "results" / "destination_health.parquet").is_file()
+    assert list((sample_report / "results").glob("destination_health-*.parquet"))
 
 
 def test_findings_flag_the_exhausted_destination_and_only_it(sample_report):

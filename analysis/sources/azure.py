@@ -1,12 +1,13 @@
-"""What both Azure sources share: the ``AzureSource`` base, Kusto types to DataFrames, sign-in.
+"""What both Azure sources share: the ``AzureSource`` base, Kusto types to DataFrames, failures in words.
 
 Log Analytics and Azure Data Explorer both answer in Kusto's type system. Kusto's own
 pandas helper (``azure.kusto.data.helpers.dataframe_from_result_table``) gives
 timezone-aware nanosecond times, ``Int32``/``Int64``/``Float64`` extension types and
 null-able strings; the rest of the kit expects what the local engine returns, so the
 conversion is done here, once for both. ``AzureSource`` holds the rest they have in
-common: the logging mode and its table, the credential (made here, or the caller's),
-partial results made visible, and releasing connections.
+common: the logging mode and its table, the credential (made here for ``--auth``, or the
+caller's), a cut result completed by splitting its window (``analysis.sources.split``)
+or else made visible, failures said in one line, and releasing connections.
 """
 
 from __future__ import annotations
@@ -25,22 +26,24 @@ import pandas as pd
 from analysis.errors import KitError
 from analysis.modes import DEFAULT_MODE, Mode, check_mode
 from analysis.schema import kusto_type
+from analysis.sources import Request
+from analysis.sources.signin import DEFAULT_AUTH, check_auth, make_credential, sign_in_hint
+from analysis.sources.split import MAX_DEPTH, ServerTimeout, complete
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-#: Seconds a query may run on the service unless the caller says otherwise.
+#: Seconds a query may run on the service unless the caller says otherwise (Log Analytics' own default).
 DEFAULT_SERVER_TIMEOUT = 180
-SIGN_IN_HINT = "run 'az login' or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+#: Seconds to wait for a TCP/TLS connection: an unreachable endpoint fails this fast, not after minutes.
+CONNECTION_TIMEOUT = 10
 _TIMESPAN = re.compile(r"^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$")
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def default_credential() -> TokenCredential:
-    """``DefaultAzureCredential``: ``az login``, a managed identity or the ``AZURE_*`` variables."""
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
+def default_credential(auth: str = DEFAULT_AUTH, tenant: str | None = None) -> TokenCredential:
+    """The credential for ``--auth`` (``DefaultAzureCredential`` unless told otherwise)."""
+    return make_credential(auth, tenant)
 
 
 def first_line(text: object) -> str:
@@ -49,6 +52,48 @@ def first_line(text: object) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+# What the network layers say when the endpoint cannot be reached, and the words for a person.
+_NETWORK_CAUSES = (
+    (
+        "name resolution",
+        (
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "nodename nor servname",
+            "getaddrinfo failed",
+            "Failed to resolve",
+            "No address associated",
+        ),
+    ),
+    ("connection refused", ("Connection refused", "actively refused")),
+    ("connection timed out", ("timed out", "Timeout", "timeout")),
+    ("network unreachable", ("Network is unreachable", "No route to host")),
+    ("TLS failure", ("CERTIFICATE_VERIFY_FAILED", "SSLError", "SSL:")),
+)
+_HOST = re.compile(r"host='([^']+)'|https://([^/\s'\"]+)")
+
+
+def network_cause(err: BaseException) -> str | None:
+    """``"name resolution failed for HOST"`` and the like, when a network failure is behind ``err``.
+
+    Sign-in and query failures both wrap the socket error several layers deep, in the
+    exception chain or only in the text, so both are searched.
+    """
+    texts: list[str] = []
+    seen: BaseException | None = err
+    hops = 0
+    while seen is not None and hops < 12:
+        texts.append(f"{type(seen).__name__}: {seen}")
+        seen, hops = seen.__cause__ or seen.__context__, hops + 1
+    text = "\n".join(texts)
+    for cause, markers in _NETWORK_CAUSES:
+        if any(marker in text for marker in markers):
+            host = _HOST.search(text)
+            where = next((g for g in host.groups() if g), "") if host else ""
+            return f"{cause}{' for ' + where if where else ''}"
+    return None
 
 
 def check_server_timeout(seconds: float, maximum: int) -> int:
@@ -168,7 +213,10 @@ class AzureSource:
 
     mode: str = DEFAULT_MODE
     credential: TokenCredential | None = field(default=None, repr=False)
+    auth: str = DEFAULT_AUTH
+    tenant: str | None = None
     server_timeout: int = DEFAULT_SERVER_TIMEOUT
+    client_options: dict[str, Any] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)
     _client: Any = field(default=None, init=False, repr=False)
     _owns_credential: bool = field(default=False, init=False, repr=False)
@@ -180,6 +228,7 @@ class AzureSource:
 
     def __post_init__(self) -> None:
         self.mode = check_mode(self.mode or DEFAULT_MODE)
+        self.auth = check_auth(self.auth, self.tenant)
         self.server_timeout = check_server_timeout(self.server_timeout, self.MAX_SERVER_TIMEOUT)
 
     @property
@@ -197,23 +246,67 @@ class AzureSource:
         """Where the rows come from, for reports and error messages."""
         return f"{self.label} ({self.table})"
 
+    @property
+    def _where(self) -> str:
+        """The place in full, for error lines."""
+        return self.label
+
     def _sign_in(self) -> TokenCredential:
-        """The caller's credential, or ``DefaultAzureCredential`` made once and owned here."""
+        """The caller's credential, or the one for ``auth`` made once and owned here."""
         if self.credential is None:
-            self.credential = default_credential()
+            self.credential = default_credential(self.auth, self.tenant)
             self._owns_credential = True
         return self.credential
 
-    def _flag_partial(self, frame: pd.DataFrame, said: str) -> pd.DataFrame:
-        """Keep the rows of a result the service cut short, and say so where it will be seen."""
+    def _query(self, kql: str) -> tuple[pd.DataFrame, str | None]:
+        """Run the text once: the rows, and the service's reason when it cut them (None when whole).
+
+        Raises ``ServerTimeout`` when the service stopped the query with no rows, and a
+        one-line ``KitError`` for every other failure.
+        """
+        raise NotImplementedError
+
+    def run(self, kql: str) -> pd.DataFrame:
+        """Result of the KQL text as a typed DataFrame; a cut result is returned and flagged."""
+        try:
+            frame, problem = self._query(kql)
+        except ServerTimeout as err:
+            raise KitError(f"{err}; narrow the window or raise --timeout") from None
+        return self._finish(frame, [problem] if problem else [], 1)
+
+    def run_request(self, request: Request) -> pd.DataFrame:
+        """Result of a packaged query; when the service cuts it, each half of the window is asked
+        for in turn (``analysis.sources.split``), and what stays cut is flagged."""
+        return self._finish(*complete(request, lambda r: self._query(r.kql), depth=MAX_DEPTH))
+
+    def _finish(self, frame: pd.DataFrame, problems: list[str], parts: int) -> pd.DataFrame:
+        """Say where it will be seen that a result is still cut: warnings, the log, the frame."""
+        if parts > 1:
+            frame.attrs["parts"] = parts
+        if not problems:
+            return frame
+        more = f" and {len(problems) - 1} more part(s)" if len(problems) > 1 else ""
         message = (
-            f"partial result from {self.description} ({len(frame)} rows kept): {said}; "
+            f"partial result from {self.description} ({len(frame)} rows kept): {problems[0]}{more}; "
             "aggregate in KQL or narrow the time window"
         )
         self.warnings.append(message)
         logging.getLogger(type(self).__module__).warning(message)
         frame.attrs["warnings"] = [message]
+        frame.attrs["complete"] = False
         return frame
+
+    def _unreachable(self, err: BaseException, endpoint: str) -> str | None:
+        """One line naming the endpoint and the network cause, when the network is what failed."""
+        cause = network_cause(err)
+        return f"{self._where}: cannot reach {endpoint} ({cause})" if cause else None
+
+    def _sign_in_failed(self, err: BaseException, said: object) -> str:
+        """One line for a credential that gave no token: the network cause first, if there is one."""
+        cause = network_cause(err)
+        if cause:
+            return f"{self._where}: cannot sign in to Azure: {cause} (check the network or proxy, then run again)"
+        return f"{self._where}: cannot sign in to Azure ({first_line(said)}); {sign_in_hint(self.auth)}"
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """None: a workspace or cluster holds more than one incident, so the caller must name the window."""

@@ -2,9 +2,12 @@
 
 The SDK is imported only when a query runs, so reading local files never loads it.
 Results Kusto cuts short (by default at 500,000 rows or 64 MB) are asked for with
-``deferpartialqueryfailures``: the rows that came back are returned, and the
-failure is recorded in ``KustoSource.warnings``, logged, and attached to the frame
-as ``frame.attrs["warnings"]``.
+``deferpartialqueryfailures``: the rows that came back are returned, the window is
+split where the query allows it (``analysis.sources.split``), and what stays cut is
+recorded in ``KustoSource.warnings``, logged, and attached to the frame as
+``frame.attrs["warnings"]``. The SDK sends through ``requests``; throttling (429) and
+transient 5xx answers are retried there by urllib3's ``Retry`` (backoff, ``Retry-After``
+honoured), as azure-core's pipeline is not in this client's path.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.sources.azure import SIGN_IN_HINT, AzureSource, first_line, frame_from_rows
+from analysis.sources.azure import AzureSource, first_line, frame_from_rows
+from analysis.sources.split import ServerTimeout
 
+# Retries of a throttled or failed request, with backoff of 1, 2, 4 s (or the server's Retry-After).
+HTTP_RETRIES = 3
+RETRY_STATUS = (429, 500, 502, 503)
 # Prefix of every client request id, so the cluster's own logs show which queries came from the kit.
 CLIENT_REQUEST_PREFIX = "apim-snat;"
 SPEC_HELP = "kusto:https://CLUSTER/DATABASE"
@@ -81,6 +88,15 @@ def _completion_errors(response: Any) -> list[str]:
     return messages
 
 
+def _timed_out(err: Exception) -> bool:
+    """Whether the cluster stopped the query at its server timeout (HTTP 504, or a timeout error code)."""
+    if getattr(getattr(err, "http_response", None), "status_code", None) == 504:
+        return True
+    api_error = getattr(err, "get_api_error", None)
+    code = getattr(api_error(), "code", None) if callable(api_error) else None
+    return "timeout" in str(code or "").lower()
+
+
 @dataclass
 class KustoSource(AzureSource):
     """A database in an Azure Data Explorer cluster that holds the gateway log table.
@@ -104,13 +120,26 @@ class KustoSource(AzureSource):
     def _connect(self) -> Any:
         if self._client is None:
             from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
+            from urllib3.util.retry import Retry
 
             kcsb = KustoConnectionStringBuilder.with_azure_token_credential(self.cluster, credential=self._sign_in())
             self._client = KustoClient(kcsb)
+            self._client.set_http_retries(
+                Retry(
+                    total=HTTP_RETRIES,
+                    connect=1,
+                    read=0,
+                    backoff_factor=1.0,
+                    status_forcelist=RETRY_STATUS,
+                    allowed_methods=None,  # queries are POSTs that only read: safe to send again
+                    respect_retry_after_header=True,
+                    raise_on_status=False,
+                )
+            )
         return self._client
 
-    def run(self, kql: str) -> pd.DataFrame:
-        """Result of the KQL text as a typed DataFrame; every service or sign-in failure is a ``KitError``."""
+    def _query(self, kql: str) -> tuple[pd.DataFrame, str | None]:
+        """One round trip; see ``AzureSource._query``."""
         from azure.kusto.data import ClientRequestProperties
         from azure.kusto.data.exceptions import KustoError
 
@@ -123,6 +152,10 @@ class KustoSource(AzureSource):
         try:
             response = self._connect().execute_query(self.database, kql, properties)
         except KustoError as err:
+            if _timed_out(err):
+                raise ServerTimeout(
+                    f"{self.label}: the query outran its server timeout of {self.server_timeout} s"
+                ) from None
             raise KitError(self._explain(err)) from None
         primary = response.primary_results
         if not primary:
@@ -132,7 +165,7 @@ class KustoSource(AzureSource):
             [c.column_name for c in table.columns], [c.column_type for c in table.columns], table.raw_rows
         )
         problems = _completion_errors(response)
-        return self._flag_partial(frame, problems[0]) if problems else frame
+        return frame, (problems[0] if problems else None)
 
     def _explain(self, err: Exception) -> str:
         """One line for a person, naming the database and what the service said."""
@@ -148,15 +181,15 @@ class KustoSource(AzureSource):
 
         where = self.label
         if isinstance(err, KustoAuthenticationError):
-            cause = first_line(getattr(err.exception, "message", None) or err.exception)
-            return f"{where}: cannot sign in to Azure ({cause}); {SIGN_IN_HINT}"
+            return self._sign_in_failed(err.exception, getattr(err.exception, "message", None) or err.exception)
         if isinstance(err, KustoThrottlingError):
-            return f"{where}: the cluster is throttling requests (429); wait a minute and run again"
+            return f"{where}: still throttled (429) after {HTTP_RETRIES} retries; wait a minute and run again"
         if isinstance(err, KustoClientInvalidConnectionStringException):
             return f"{where}: {first_line(err)}"
         if isinstance(err, KustoNetworkError):
             reason = err.__cause__
-            return f"{where}: cannot reach the cluster ({first_line(reason) if reason else 'network error'})"
+            line = self._unreachable(err, self.cluster)
+            return line or f"{where}: cannot reach the cluster ({first_line(reason) if reason else 'network error'})"
         if isinstance(err, KustoApiError):
             api = err.get_api_error()
             return f"{where}: {api.code}: {first_line(api.description or api.message)}"

@@ -1,7 +1,10 @@
-"""Run rendered KQL on a Log Analytics workspace through azure-monitor-query.
+"""Run rendered KQL on Log Analytics through azure-monitor-query: a workspace, several, or a resource.
 
 The rendered text filters the time window itself, so the query is sent with
 ``timespan=None``: a second window from the client could only cut the first.
+Several workspaces are one query (``additional_workspaces``): the service unions the
+table across them, so percentiles and counts stay exact. ``loganalytics-resource:``
+asks for the APIM resource's own logs, for those who have access to the resource only.
 
 Limits that shape this module (Log Analytics query API):
 
@@ -9,10 +12,13 @@ Limits that shape this module (Log Analytics query API):
   HTTP read timeout is set a little above that, since azure-core's own default
   (300 s) would otherwise give up first on a long query;
 - results are cut at 500,000 rows or 64 MB. The service then answers with a
-  *partial* result, not an error: the rows that came back are returned, and the
-  cut is made visible in ``LogAnalyticsSource.warnings``, in a logged warning and
-  in ``frame.attrs["warnings"]``. The packaged queries aggregate in KQL, so a cut
-  means the window is too long or a query pulls raw rows.
+  *partial* result, not an error; a query that outruns its server timeout gets
+  HTTP 504. Both are completed by splitting the window (``analysis.sources.split``)
+  where the query allows it, or else made visible in ``LogAnalyticsSource.warnings``,
+  in a logged warning and in ``frame.attrs["warnings"]``;
+- 429 (throttled) and transient errors are retried by azure-core's ``RetryPolicy``
+  (exponential backoff, ``Retry-After`` honoured), except 504: a query that timed out
+  once times out again, so it is split instead of being sent again whole.
 """
 
 from __future__ import annotations
@@ -24,18 +30,38 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.policies import RetryPolicy
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from analysis.errors import KitError
-from analysis.sources.azure import SIGN_IN_HINT, AzureSource, first_line, frame_from_rows
+from analysis.sources.azure import CONNECTION_TIMEOUT, AzureSource, first_line, frame_from_rows
+from analysis.sources.signin import sign_in_hint
+from analysis.sources.split import ServerTimeout
 
 # The HTTP read waits this much longer than the server may take, so the server's answer wins.
 READ_TIMEOUT_MARGIN = 30
-# A failed query is retried by azure-core; each retry of a 10-minute query costs 10 minutes.
-DEFAULT_RETRIES = 2
+# Retries of a throttled or failed request (azure-core counts them; each waits 1, 2, 4 s or Retry-After).
+DEFAULT_RETRIES = 3
+RETRY_BACKOFF_S = 1.0
+RETRY_BACKOFF_MAX_S = 60
+DEFAULT_ENDPOINT = "https://api.loganalytics.io"
 SPEC_HELP = "loganalytics:WORKSPACE_ID"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+RESOURCE_HELP = (
+    "loganalytics-resource:/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ApiManagement/service/NAME"
+)
+_GUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID = re.compile(rf"^{_GUID_TEXT}$")
+# An Azure resource id: subscription, resource group, provider namespace, then type/name pairs.
+_RESOURCE_ID = re.compile(
+    rf"^/subscriptions/{_GUID_TEXT}/resourceGroups/[-\w.()]{{1,90}}"
+    r"/providers/[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+(/[A-Za-z][A-Za-z0-9]*/[-\w.]{1,260})+$"
+)
 
 
 def check_workspace_id(text: str) -> str:
@@ -47,6 +73,35 @@ def check_workspace_id(text: str) -> str:
             "on the workspace's Overview page"
         )
     return text.lower()
+
+
+def check_resource_id(text: str) -> str:
+    """An Azure resource id, such as the APIM service's Properties page shows it; anything else is a ``KitError``."""
+    text = text.strip().rstrip("/")
+    if not _RESOURCE_ID.match(text):
+        raise KitError(f"not an Azure resource id {text!r}: use {RESOURCE_HELP}")
+    return text
+
+
+class _QueryRetryPolicy(RetryPolicy):
+    """azure-core's retry policy, except for 504: the query outran its server timeout and is split instead."""
+
+    def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+        if response.http_response.status_code == 504:
+            return False
+        return bool(super().is_retry(settings, response))
+
+
+def retry_policy(**overrides: Any) -> RetryPolicy:
+    """The retries every Azure Monitor client of the kit uses (``retry_*`` options override them)."""
+    settings = {
+        "retry_total": DEFAULT_RETRIES,
+        "retry_connect": 1,
+        "retry_read": 1,
+        "retry_backoff_factor": RETRY_BACKOFF_S,
+        "retry_backoff_max": RETRY_BACKOFF_MAX_S,
+    }
+    return _QueryRetryPolicy(**(settings | {k: v for k, v in overrides.items() if k.startswith("retry_")}))
 
 
 def _error_body(err: HttpResponseError) -> tuple[str | None, str | None]:
@@ -86,61 +141,93 @@ def _sign_in_failure(err: BaseException) -> BaseException | None:
 
 @dataclass
 class LogAnalyticsSource(AzureSource):
-    """A Log Analytics workspace that receives the APIM gateway logs.
+    """A Log Analytics workspace (or several, or an APIM resource) that receives the gateway logs.
 
-    ``endpoint`` points the client elsewhere than ``https://api.loganalytics.io`` (a
-    sovereign cloud, or a local test server); ``client_options`` go to
-    ``LogsQueryClient`` as they are (``connection_verify``, ``retry_total``, ...).
-    Credential, partial results and closing: see ``AzureSource``.
+    Give ``workspace_id`` or ``resource_id``; ``additional_workspaces`` are unioned
+    into the same query. ``endpoint`` points the client elsewhere than
+    ``https://api.loganalytics.io`` (a sovereign cloud, or a local test server);
+    ``client_options`` go to ``LogsQueryClient`` (``connection_verify``, ``retry_total``, ...).
+    Credential, cut results and closing: see ``AzureSource``.
     """
 
-    workspace_id: str
+    workspace_id: str | None = None
+    resource_id: str | None = None
+    additional_workspaces: list[str] = field(default_factory=list)
     endpoint: str | None = None
-    client_options: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # Log Analytics lets a query run at most 10 minutes (``Prefer: wait=600``).
     MAX_SERVER_TIMEOUT: ClassVar[int] = 600
 
     def __post_init__(self) -> None:
-        self.workspace_id = check_workspace_id(self.workspace_id)
+        if (self.workspace_id is None) == (self.resource_id is None):
+            raise KitError(f"give a workspace id ({SPEC_HELP}) or a resource id ({RESOURCE_HELP})")
+        if self.workspace_id is not None:
+            self.workspace_id = check_workspace_id(self.workspace_id)
+        if self.resource_id is not None:
+            self.resource_id = check_resource_id(self.resource_id)
+        self.additional_workspaces = [check_workspace_id(w) for w in self.additional_workspaces]
         super().__post_init__()
 
     @property
     def label(self) -> str:
-        return f"Log Analytics workspace {self.workspace_id[:8]}…"
+        if self.resource_id is not None:
+            first = f"Log Analytics logs of {self.resource_id.rsplit('/', 1)[-1]}"
+        else:
+            first = f"Log Analytics workspace {(self.workspace_id or '')[:8]}…"
+        more = len(self.additional_workspaces)
+        return first + (f" and {more} more workspace{'s' if more > 1 else ''}" if more else "")
+
+    @property
+    def _where(self) -> str:
+        if self.resource_id is not None:
+            return f"Log Analytics logs of {self.resource_id}"
+        return f"Log Analytics workspace {self.workspace_id}"
 
     def _connect(self) -> LogsQueryClient:
         if self._client is None:
-            options: dict[str, Any] = {"retry_total": DEFAULT_RETRIES, **self.client_options}
+            options: dict[str, Any] = {
+                "retry_policy": retry_policy(**self.client_options),
+                "connection_timeout": CONNECTION_TIMEOUT,
+                **{k: v for k, v in self.client_options.items() if not k.startswith("retry_")},
+            }
             if self.endpoint:
                 options["endpoint"] = self.endpoint
             self._client = LogsQueryClient(self._sign_in(), **options)
         return self._client
 
-    def run(self, kql: str) -> pd.DataFrame:
-        """Result of the KQL text as a typed DataFrame; a cut result is returned and flagged,
-        every failure is a one-line ``KitError`` naming the workspace."""
-        where = f"Log Analytics workspace {self.workspace_id}"
+    def _query(self, kql: str) -> tuple[pd.DataFrame, str | None]:
+        """One round trip; see ``AzureSource._query``."""
+        where = self._where
+        options: dict[str, Any] = {
+            "timespan": None,
+            "server_timeout": self.server_timeout,
+            "read_timeout": self.server_timeout + READ_TIMEOUT_MARGIN,
+            "additional_workspaces": self.additional_workspaces or None,
+        }
         try:
-            result = self._connect().query_workspace(
-                self.workspace_id,
-                kql,
-                timespan=None,
-                server_timeout=self.server_timeout,
-                read_timeout=self.server_timeout + READ_TIMEOUT_MARGIN,
-            )
+            client = self._connect()
+            if self.resource_id is not None:
+                result = client.query_resource(self.resource_id, kql, **options)
+            else:
+                result = client.query_workspace(self.workspace_id or "", kql, **options)
         except HttpResponseError as err:
+            if err.status_code == 504:
+                raise ServerTimeout(
+                    f"{where}: the query outran its server timeout of {self.server_timeout} s (HTTP 504)"
+                ) from None
             raise KitError(self._explain(err, where)) from None
-        except ServiceRequestError as err:
-            raise KitError(f"{where}: cannot reach the service ({first_line(err.message)})") from None
+        except (ServiceRequestError, ServiceResponseError) as err:
+            endpoint = self.endpoint or DEFAULT_ENDPOINT
+            line = self._unreachable(err, endpoint)
+            raise KitError(line or f"{where}: cannot reach {endpoint} ({first_line(err.message)})") from None
         if isinstance(result, LogsQueryResult) and result.status == LogsQueryStatus.SUCCESS:
-            return self._frame(result.tables, where)
+            return self._frame(result.tables, where), None
         if isinstance(result, LogsQueryPartialResult):
             error = result.partial_error
             said = f"{error.code}: {first_line(error.message)}" if error is not None else "no reason given"
             if not result.partial_data:
                 raise KitError(f"{where}: the query failed ({said})")
-            return self._flag_partial(self._frame(result.partial_data, where), said)
+            return self._frame(result.partial_data, where), said
         # LogsQueryStatus.FAILURE: query_workspace raises instead, but a failure object is still a failure.
         code, text = getattr(result, "code", None), getattr(result, "message", None)
         raise KitError(f"{where}: {code or 'query failed'}: {first_line(text or '')}")
@@ -156,11 +243,13 @@ class LogAnalyticsSource(AzureSource):
         credential_error = _sign_in_failure(err)
         if credential_error is not None:
             said = getattr(credential_error, "message", None) or credential_error
-            return f"{where}: cannot sign in to Azure ({first_line(said)}); {SIGN_IN_HINT}"
+            return self._sign_in_failed(credential_error, said)
         status = err.status_code
         code, message = _error_body(err)
         if status == 401:
-            return f"{where}: the service refused the sign-in (401 {code or 'Unauthorized'}); {SIGN_IN_HINT}"
+            return f"{where}: the service refused the sign-in (401 {code or 'Unauthorized'}); {sign_in_hint(self.auth)}"
+        if status == 429:
+            return f"{where}: still throttled (429) after {DEFAULT_RETRIES} retries; wait a few minutes and run again"
         said = f"{code}: {first_line(message)}" if code else first_line(message or err.reason or err.message)
         hint = "; the account needs the Log Analytics Reader role on it" if status == 403 else ""
         return f"{where}: {said} (HTTP {status}){hint}"

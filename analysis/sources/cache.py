@@ -1,0 +1,389 @@
+"""Query results kept on disk with their provenance, reused on the next run, replayed offline.
+
+A cache folder holds the results of one source in one logging mode: ``cache.json``
+(format, kit version, source, mode) and, per result, ``NAME-HASH.parquet`` beside
+``NAME-HASH.json``, where HASH is the SHA-256 of the rendered KQL. The JSON record
+says what ran and how: KQL text, parameters, source, time run, duration, row count,
+completeness, warnings, kit and SDK versions, and the SHA-256 of the Parquet bytes.
+
+Writes are atomic (a temporary file, then a rename), and the record is written last:
+an interrupted run leaves at most a result without a record, which reads as a miss.
+A record whose Parquet is missing, truncated or altered is a corrupt entry: it is
+queried again with a warning (or, offline, refused in one line). The folders under
+the cache root are named after the source, so one root serves every source; a
+report folder's ``results/`` is a cache folder of its own (``--source cache:DIR``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import __version__
+from analysis.assets import SAMPLE_LOGS, sample_dir
+from analysis.errors import KitError
+from analysis.modes import check_mode
+from analysis.sources import Request, Source, run_request
+from analysis.times import iso, parse_utc
+
+FORMAT = 1
+MANIFEST = "cache.json"
+#: The libraries whose versions each record names: the ones that shape a result.
+SDK_DISTRIBUTIONS = (
+    "azure-core",
+    "azure-identity",
+    "azure-monitor-query",
+    "azure-monitor-querymetrics",
+    "azure-kusto-data",
+    "duckdb",
+    "duckdb-kql",
+    "pandas",
+    "pyarrow",
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_log = logging.getLogger(__name__)
+
+
+def default_cache_root() -> Path:
+    """The user's cache folder for the kit (``~/.cache/apim-snat`` on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("apim-snat")
+
+
+def _sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def sdk_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape a result."""
+    versions = {}
+    for name in SDK_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def source_key(spec: str) -> str:
+    """What identifies a source's results: the place queried, and for a file also its size and time.
+
+    A file written again (same name, other rows) gets a new key, so it is never answered
+    from the results of the file it replaced.
+    """
+    kind, _, rest = spec.partition(":")
+    if spec == "sample" or kind == "file":
+        path = (sample_dir() / SAMPLE_LOGS) if spec == "sample" else Path(rest).expanduser().resolve()
+        try:
+            stat = path.stat()
+        except OSError:
+            return f"file:{path}"
+        return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    if kind in ("loganalytics", "loganalytics-resource"):
+        return f"{kind}:{rest.strip().lower()}"
+    return spec.strip()
+
+
+def cache_folder(root: Path, specs: Sequence[str], mode: str | None) -> Path:
+    """The folder under ``root`` that holds the results of ``specs`` (unioned) in ``mode``.
+
+    Named ``KIND-NAME-HASH-MODE``: readable, with no local path in it, one per source and mode.
+    With ``mode`` None the one folder of the source is looked up.
+    """
+    key = "+".join(source_key(spec) for spec in specs)
+    kind, _, rest = specs[0].partition(":")
+    tail = Path(rest).name if kind == "file" else rest.rstrip("/").rsplit("/", 1)[-1][:40]
+    stem = "-".join(part for part in (kind, _UNSAFE.sub("_", tail), _sha256(key)[:12]) if part)
+    if mode:
+        return Path(root) / f"{stem}-{check_mode(mode)}"
+    found = sorted(Path(root).glob(f"{stem}-*"))
+    if len(found) != 1:
+        raise KitError(f"{stem}: {len(found)} cached modes of this source; give --mode")
+    return found[0]
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one, never a part."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class CorruptEntry(Exception):
+    """A cached result that cannot be trusted; the message says why."""
+
+
+@dataclass(frozen=True)
+class CacheFolder:
+    """One cache folder: its manifest, and results in and out."""
+
+    path: Path
+    source: str
+    mode: str
+
+    @classmethod
+    def create(cls, path: Path, source: str, mode: str) -> CacheFolder:
+        """The folder for ``source`` in ``mode``, made if missing; one written by a newer kit is refused."""
+        path = Path(path)
+        if (path / MANIFEST).exists():
+            found = cls.open(path, mode)
+            if found.source == source:
+                return found
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            manifest = {"format": FORMAT, "kit_version": __version__, "source": source, "mode": str(mode)}
+            _write_atomically(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
+        except OSError as err:
+            raise KitError(f"cannot write the cache folder {path}: {err.strerror or err}") from None
+        return cls(path, source, str(mode))
+
+    @classmethod
+    def open(cls, path: Path, mode: str | None = None) -> CacheFolder:
+        """An existing cache folder; another mode's, a newer kit's or a damaged one is a ``KitError``."""
+        path = Path(path)
+        where = f"cache folder {path.name or path}"
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+            fmt, written_by = int(manifest["format"]), str(manifest["kit_version"])
+            source, found_mode = str(manifest["source"]), str(manifest["mode"])
+        except FileNotFoundError:
+            raise KitError(f"{path} is not a cache folder (no {MANIFEST}); give a folder the kit wrote") from None
+        except (OSError, ValueError, KeyError, TypeError):
+            raise KitError(f"{where}: {MANIFEST} is unreadable; query the source again with --refresh") from None
+        if fmt > FORMAT or _version(written_by) > _version(__version__):
+            raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
+        if mode and check_mode(mode) != found_mode:
+            raise KitError(f"{where} holds results of mode {found_mode!r}, not {mode!r}")
+        return cls(path, source, found_mode)
+
+    def _stem(self, name: str, kql: str) -> str:
+        return f"{_UNSAFE.sub('_', name)}-{_sha256(kql)[:16]}"
+
+    def load(self, name: str, kql: str) -> pd.DataFrame | None:
+        """The cached result of ``kql`` (None when there is none); ``CorruptEntry`` when it is damaged."""
+        return self._load(self.path / f"{self._stem(name, kql)}.json", kql)
+
+    def find(self, kql: str) -> pd.DataFrame | None:
+        """The cached result of ``kql`` under any query name."""
+        for record_path in sorted(self.path.glob(f"*-{_sha256(kql)[:16]}.json")):
+            return self._load(record_path, kql)
+        return None
+
+    def _load(self, record_path: Path, kql: str) -> pd.DataFrame | None:
+        if not record_path.exists():
+            return None
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            data = record_path.with_suffix(".parquet").read_bytes()
+        except (OSError, ValueError) as err:
+            raise CorruptEntry(f"{record_path.stem}: {getattr(err, 'strerror', None) or err}") from None
+        if not isinstance(record, dict) or record.get("kql") != kql:
+            raise CorruptEntry(f"{record_path.stem}: the record is not for this query")
+        if _sha256(data) != record.get("result_sha256"):
+            raise CorruptEntry(f"{record_path.stem}: the Parquet file does not match its record")
+        try:
+            frame = pd.read_parquet(io.BytesIO(data))
+        except Exception as err:  # pyarrow raises several types for damaged files
+            raise CorruptEntry(f"{record_path.stem}: {str(err).splitlines()[0] if str(err) else err}") from None
+        if len(frame) != record.get("rows"):
+            raise CorruptEntry(f"{record_path.stem}: {len(frame)} rows, the record says {record.get('rows')}")
+        frame.attrs = {
+            "warnings": list(record.get("warnings", [])),
+            "complete": bool(record.get("complete", True)),
+            "duration_s": float(record.get("duration_s", 0.0)),
+            "ran_at": record.get("ran_at"),
+            "window": record.get("window"),
+        }
+        return frame
+
+    def store(self, name: str, kql: str, parameters: dict[str, str], frame: pd.DataFrame) -> None:
+        """Keep ``frame`` and its record; the frame's ``attrs`` say its warnings, completeness and timing."""
+        attrs = frame.attrs
+        buffer = io.BytesIO()
+        plain = frame.copy(deep=False)
+        plain.attrs = {}
+        plain.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+        record = {
+            "format": FORMAT,
+            "query": name,
+            "source": self.source,
+            "mode": self.mode,
+            "parameters": parameters,
+            "window": attrs.get("window"),
+            "kql": kql,
+            "ran_at": attrs.get("ran_at") or iso(pd.Timestamp.now(tz="UTC")),
+            "duration_s": round(float(attrs.get("duration_s", 0.0)), 3),
+            "rows": len(frame),
+            "complete": bool(attrs.get("complete", True)),
+            "warnings": list(attrs.get("warnings", [])),
+            "kit_version": __version__,
+            "sdk_versions": sdk_versions(),
+            "result_sha256": _sha256(data),
+        }
+        stem = self._stem(name, kql)
+        try:
+            _write_atomically(self.path / f"{stem}.parquet", data)
+            _write_atomically(self.path / f"{stem}.json", (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+        except OSError as err:
+            raise KitError(f"cannot write to the cache folder {self.path}: {err.strerror or err}") from None
+
+    def windows(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        """The windows of the cached results that have one."""
+        found = []
+        for record_path in self.path.glob("*.json"):
+            if record_path.name == MANIFEST:
+                continue
+            try:
+                window = json.loads(record_path.read_text(encoding="utf-8")).get("window")
+                if window:
+                    found.append((parse_utc(window[0]), parse_utc(window[1])))
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue
+        return found
+
+
+def _stamp(frame: pd.DataFrame, request_window: tuple[pd.Timestamp, pd.Timestamp] | None, duration: float) -> None:
+    """Attributes a fresh result carries into its record: time run, duration, window, completeness."""
+    frame.attrs.setdefault("warnings", [])
+    frame.attrs.setdefault("complete", not frame.attrs["warnings"])
+    frame.attrs["duration_s"] = duration
+    frame.attrs["ran_at"] = iso(pd.Timestamp.now(tz="UTC"))
+    frame.attrs["window"] = [iso(t) for t in request_window] if request_window else None
+
+
+@dataclass
+class CachedSource:
+    """Another source whose every result is kept in a cache folder and reused on the next run.
+
+    A result is reused unless ``refresh``; an incomplete one (the service cut it short
+    even after splitting) is asked for again; a damaged one is asked for again with a warning.
+    """
+
+    inner: Source
+    folder: CacheFolder
+    refresh: bool = False
+
+    @classmethod
+    def wrap(cls, inner: Source, specs: Sequence[str], root: Path, refresh: bool = False) -> CachedSource:
+        """``inner`` cached in its folder under ``root``."""
+        folder = CacheFolder.create(cache_folder(root, specs, inner.mode), inner.description, inner.mode)
+        return cls(inner, folder, refresh)
+
+    @property
+    def mode(self) -> str:
+        return self.inner.mode
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    def run(self, kql: str) -> pd.DataFrame:
+        return self._cached("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
+
+    def run_request(self, request: Request) -> pd.DataFrame:
+        return self._cached(
+            request.name, request.kql, request.parameters, request.window, lambda: run_request(self.inner, request)
+        )
+
+    def _cached(
+        self,
+        name: str,
+        kql: str,
+        parameters: dict[str, str],
+        window: tuple[pd.Timestamp, pd.Timestamp] | None,
+        query: Callable[[], pd.DataFrame],
+    ) -> pd.DataFrame:
+        if not self.refresh:
+            try:
+                found = self.folder.load(name, kql)
+            except CorruptEntry as err:
+                _log.warning("cache entry %s is damaged; querying again", err)
+                found = None
+            if found is not None and found.attrs["complete"]:
+                return found
+        began = time.perf_counter()
+        frame = query()
+        _stamp(frame, window, time.perf_counter() - began)
+        self.folder.store(name, kql, parameters, frame)
+        return frame
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        return self.inner.time_range()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class CacheReplay:
+    """``cache:DIR``: the results of an earlier run, answered with no network and no file of logs."""
+
+    folder: CacheFolder
+
+    @classmethod
+    def open(cls, path: Path, mode: str | None = None) -> CacheReplay:
+        return cls(CacheFolder.open(Path(path).expanduser(), mode))
+
+    @property
+    def mode(self) -> str:
+        return self.folder.mode
+
+    @property
+    def description(self) -> str:
+        """The source the results came from, as it described itself then."""
+        return self.folder.source
+
+    def _answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
+        try:
+            frame = found()
+        except CorruptEntry as err:
+            raise KitError(f"cache folder {self.folder.path.name}: entry {err}; query the source again") from None
+        if frame is None:
+            raise KitError(
+                f"cache folder {self.folder.path.name} holds no result for {what}; "
+                "run the same window against the live source first"
+            )
+        return frame
+
+    def run(self, kql: str) -> pd.DataFrame:
+        return self._answer(lambda: self.folder.find(kql), "this query text")
+
+    def run_request(self, request: Request) -> pd.DataFrame:
+        window = request.window
+        what = request.name + (f" from {iso(window[0])} to {iso(window[1])}" if window else "")
+        return self._answer(lambda: self.folder.load(request.name, request.kql), what)
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last minute of the widest cached window (``window_for`` turns it back into that window)."""
+        windows = self.folder.windows()
+        if not windows:
+            return None
+        return min(w[0] for w in windows), max(w[1] for w in windows) - pd.Timedelta(minutes=1)
+
+    def close(self) -> None:
+        """Nothing is held open between queries."""
