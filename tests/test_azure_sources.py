@@ -1,35 +1,17 @@
-"""The Azure sources against recorded responses served over HTTPS on 127.0.0.1.
+"""The Azure sources against recorded responses served over HTTPS on 127.0.0.1 (tests/azure_server.py).
 
-The real SDK clients (azure-monitor-query, azure-kusto-data) talk to a small local
-server that replays the files in tests/fixtures/azure/ and records what it was sent.
-TLS is real: azure-core refuses to send a bearer token over plain HTTP, so the
-server uses a certificate made for 127.0.0.1 at test time, trusted through
-``REQUESTS_CA_BUNDLE`` (both SDKs send through ``requests``). Nothing leaves the machine.
+The real SDK clients build the requests and parse the responses; the server checks
+what they sent. Nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import socket
-import ssl
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from ipaddress import IPv4Address
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from azure.core.credentials import AccessToken
-from azure.identity import CredentialUnavailableError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from analysis import queries
 from analysis.errors import KitError
@@ -37,192 +19,23 @@ from analysis.sources import open_source
 from analysis.sources.azure import frame_from_rows
 from analysis.sources.kusto import KustoSource
 from analysis.sources.loganalytics import LogAnalyticsSource
+from tests.azure_server import (
+    FIXTURES,
+    KUSTO_METADATA,
+    KUSTO_QUERY,
+    LA_PATH,
+    WORKSPACE,
+    FakeCredential,
+    NoSignIn,
+    Replay,
+    answer_like_log_analytics,
+    certificate,
+    la_source,
+    make_fixtures,
+    serve,
+)
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "azure"
-WORKSPACE = "0f3c8a52-6b1d-4e27-9a4f-2c5d7e9b1a60"
-LA_PATH = f"/v1/workspaces/{WORKSPACE}/query"
-KUSTO_QUERY = "/v2/rest/query"
-KUSTO_METADATA = "/v1/rest/auth/metadata"
-SERVER_LIFETIME = 30.0
-
-
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_fixtures = _load_generator()
-
-
-# --- a bounded HTTPS server that replays fixtures -------------------------------------------
-
-
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-@dataclass
-class Replay:
-    """Routes ``(method, path) -> fixture file``; records every request; stops itself after ``lifetime`` s.
-
-    ``respond``, when given, answers a request that has no route: ``Seen -> (status, JSON bytes)``.
-    """
-
-    routes: dict[tuple[str, str], str]
-    cert: Path
-    key: Path
-    lifetime: float = SERVER_LIFETIME
-    seen: list[Seen] = field(default_factory=list)
-    respond: Callable[[Seen], tuple[int, bytes]] | None = None
-
-    def __post_init__(self) -> None:
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = 5  # a stuck client cannot hold the server
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = self.path.split("?", 1)[0]
-                seen = Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body)
-                replay.seen.append(seen)
-                name = replay.routes.get((self.command, path))
-                if name is None and replay.respond is not None:
-                    status, payload = replay.respond(seen)
-                elif name is None:
-                    status, payload = 404, b'{"error":{"code":"NotFound","message":"no recorded response"}}'
-                else:
-                    status, payload = make_fixtures.STATUS.get(name, 200), (FIXTURES / name).read_bytes()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.timer = threading.Timer(self.lifetime, self.stop)
-        self.timer.daemon = True
-        self.stopped = threading.Event()
-
-    def start(self) -> Replay:
-        self.thread.start()
-        self.timer.start()
-        return self
-
-    def stop(self) -> None:
-        self.timer.cancel()
-        if self.thread.is_alive():
-            self.server.shutdown()
-        self.server.server_close()
-        self.stopped.set()
-
-    def requests_to(self, path: str) -> list[Seen]:
-        return [s for s in self.seen if s.path == path]
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, valid for one hour around now."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-@pytest.fixture
-def serve(certificate, monkeypatch):
-    """Start a replay server for some routes; trust its certificate; stop it after the test."""
-    started: list[Replay] = []
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-    def start(
-        routes: dict[tuple[str, str], str],
-        lifetime: float = SERVER_LIFETIME,
-        respond: Callable[[Seen], tuple[int, bytes]] | None = None,
-    ) -> Replay:
-        replay = Replay(routes, *certificate, lifetime=lifetime, respond=respond).start()
-        started.append(replay)
-        return replay
-
-    yield start
-    for replay in started:
-        replay.stop()
-
-
-class FakeCredential:
-    """A token credential that hands out a fixed token and records the scopes asked for.
-
-    ``get_token`` is enough: azure-core uses ``get_token_info`` only when it exists, and
-    azure-kusto-data calls ``get_token`` directly (and ``close`` when its client closes).
-    """
-
-    token = "fake-token-for-tests"
-
-    def __init__(self) -> None:
-        self.scopes: list[tuple[str, ...]] = []
-        self.closed = False
-
-    def get_token(self, *scopes: str, **kwargs) -> AccessToken:
-        self.scopes.append(scopes)
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class NoSignIn(FakeCredential):
-    """What DefaultAzureCredential does on a machine where nobody signed in."""
-
-    def get_token(self, *scopes: str, **kwargs) -> AccessToken:
-        raise CredentialUnavailableError(
-            message="DefaultAzureCredential failed to retrieve a token from the included credentials."
-            "\nAttempted credentials: ..."
-        )
+__all__ = ["certificate", "serve"]  # fixtures used by name
 
 
 def health_kql(mode: str = "resource") -> str:
@@ -259,16 +72,6 @@ def test_fixture_files_match_their_generator():
 
 
 # --- Log Analytics ---------------------------------------------------------------------------
-
-
-def la_source(replay: Replay, credential=None, **kwargs) -> LogAnalyticsSource:
-    return LogAnalyticsSource(
-        WORKSPACE,
-        credential=credential or FakeCredential(),
-        endpoint=replay.url,
-        client_options={"retry_total": 0},
-        **kwargs,
-    )
 
 
 def test_loganalytics_health_round_trips_to_a_typed_frame(serve):
@@ -526,30 +329,6 @@ def test_replay_server_stops_itself(certificate):
 
 # --- the whole investigation through the real Log Analytics client ------------------------
 
-KUSTO_TYPES = {"datetime64[us]": "datetime", "int64": "long", "Int64": "long", "float64": "real", "bool": "bool"}
-
-
-def answer_like_log_analytics(local) -> Callable[[Seen], tuple[int, bytes]]:
-    """A workspace stand-in: runs the posted KQL on a local export and answers in the query API's JSON."""
-
-    def respond(seen: Seen) -> tuple[int, bytes]:
-        frame = local.run(seen.json()["query"])
-        columns = [
-            {"name": name, "type": KUSTO_TYPES.get(str(dtype), "string")} for name, dtype in frame.dtypes.items()
-        ]
-        rows = [
-            [
-                None if pd.isna(value) else value.isoformat() + "Z" if isinstance(value, pd.Timestamp) else value
-                for value in row
-            ]
-            for row in frame.astype(object).itertuples(index=False)
-        ]
-        return 200, json.dumps(
-            {"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]}, default=int
-        ).encode()
-
-    return respond
-
 
 def test_an_investigation_through_log_analytics_finds_what_the_local_file_shows(serve):
     """Same rows, same findings: the SDK path, the type mapping and the analysis agree end to end."""
@@ -570,3 +349,233 @@ def test_an_investigation_through_log_analytics_finds_what_the_local_file_shows(
             assert query["rows"] > 0
     assert remote == expected
     assert remote["verdict"] == "snat_exhaustion"
+
+
+# --- throttling, refusals, timeouts, bad answers: each one line ------------------------------
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def in_turn(*answers):
+    """A handler giving each answer once, in order, then the last one again."""
+    given = []
+
+    def respond(seen):
+        given.append(seen)
+        return answers[min(len(given), len(answers)) - 1]
+
+    return respond
+
+
+def test_loganalytics_429_is_retried_after_the_time_the_service_asks_for(serve):
+    health = (FIXTURES / "loganalytics_health.json").read_bytes()
+    throttled = (429, error_body("ThrottledError", "Too many requests"), {"Retry-After": "2"})
+    replay = serve({}, respond=in_turn(throttled, (200, health)))
+    frame = la_source(replay, client_options={"retry_total": 3}).run(health_kql())
+    assert_typed_health(frame, make_fixtures.HEALTH_ROWS)
+    first, second = replay.requests_to(LA_PATH)
+    assert second.at - first.at >= 1.9  # Retry-After: 2 honoured, not the 1 s backoff
+    assert second.json()["query"] == first.json()["query"]
+
+
+def test_kusto_429_is_retried_after_the_time_the_service_asks_for(serve):
+    frames = (FIXTURES / "kusto_health.json").read_bytes()
+    throttled = (429, error_body("TooManyRequests", "throttled"), {"Retry-After": "2"})
+    replay = serve({("GET", KUSTO_METADATA): "kusto_metadata.json"}, respond=in_turn(throttled, (200, frames)))
+    frame = KustoSource(replay.url, "gatewaylogs", credential=FakeCredential()).run(health_kql())
+    assert_typed_health(frame, make_fixtures.HEALTH_ROWS)
+    first, second = replay.requests_to(KUSTO_QUERY)
+    assert second.at - first.at >= 1.9
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (401, error_body("InvalidTokenError", "The provided authentication is not valid"), "refused the sign-in (401"),
+        (403, error_body("InsufficientAccessError", "insufficient access"), "Log Analytics Reader role"),
+        (429, error_body("ThrottledError", "Too many requests"), "still throttled (429)"),
+        (200, b"<html>proxy login page</html>", "HTTP 200"),
+        (
+            200,
+            b'{"tables": [{"name": "PrimaryResult", "columns": [{"name": "minute", "type": "datetime"}], '
+            b'"rows": [["yesterday"]]}]}',
+            "column 'minute'",
+        ),
+    ],
+    ids=["401", "403", "429-without-retry-after", "not-json", "bad-value"],
+)
+def test_loganalytics_failures_are_one_line_naming_the_workspace(serve, status, body, expected):
+    replay = serve({}, respond=lambda seen: (status, body))
+    with pytest.raises(KitError) as caught:
+        la_source(replay).run(health_kql())
+    message = str(caught.value)
+    assert "\n" not in message and expected in message
+    assert WORKSPACE in message or "minute" in message
+
+
+def test_loganalytics_server_timeout_is_not_sent_again_whole(serve):
+    replay = serve({}, respond=lambda seen: (504, error_body("GatewayTimeout", "Gateway timeout")))
+    with pytest.raises(KitError, match="outran its server timeout of 30 s") as caught:
+        la_source(replay, server_timeout=30, client_options={"retry_total": 3}).run(health_kql())
+    assert "\n" not in str(caught.value)
+    assert len(replay.requests_to(LA_PATH)) == 1
+    assert replay.requests_to(LA_PATH)[0].headers["prefer"] == "wait=30"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (401, b"", "refused the sign-in (401)"),
+        (
+            403,
+            json.dumps(
+                make_fixtures.kusto_error() | {"error": make_fixtures.kusto_error()["error"] | {"code": "Forbidden"}}
+            ).encode(),
+            "Forbidden",
+        ),
+        (504, b"", "outran its server timeout"),
+        (200, b'[{"FrameType": "DataSetHeader"', "gatewaylogs"),
+    ],
+    ids=["401", "403", "server-timeout", "truncated-json"],
+)
+def test_kusto_failures_are_one_line(serve, status, body, expected):
+    replay = serve({("GET", KUSTO_METADATA): "kusto_metadata.json"}, respond=lambda seen: (status, body))
+    with pytest.raises(KitError) as caught:
+        KustoSource(replay.url, "gatewaylogs", credential=FakeCredential()).run(health_kql())
+    message = str(caught.value)
+    assert "\n" not in message and expected in message
+
+
+# --- where the query goes: a resource, several workspaces, the text itself --------------------
+
+RESOURCE = (
+    "/subscriptions/4f2a8c1e-9b3d-4e5f-a6b7-c8d9e0f1a2b3/resourceGroups/rg-apim/providers/"
+    "Microsoft.ApiManagement/service/contoso-apim"
+)
+OTHER_WORKSPACE = "7d41e2b9-5c3a-4f86-b0e1-92a7c5d3f4e8"
+
+
+def test_resource_scoped_logs_are_asked_of_the_resource(serve):
+    replay = serve({("POST", f"/v1{RESOURCE}/query"): "loganalytics_health.json"})
+    source = LogAnalyticsSource(
+        resource_id=RESOURCE, credential=FakeCredential(), endpoint=replay.url, client_options={"retry_total": 0}
+    )
+    frame = source.run(health_kql())
+    assert_typed_health(frame, make_fixtures.HEALTH_ROWS)
+    assert [seen.path for seen in replay.seen] == [f"/v1{RESOURCE}/query"]
+    assert source.description == "Log Analytics logs of contoso-apim (ApiManagementGatewayLogs)"
+
+
+def test_several_workspaces_are_one_query_over_all(serve):
+    replay = serve({("POST", LA_PATH): "loganalytics_health.json"})
+    source = open_source([f"loganalytics:{WORKSPACE}", f"loganalytics:{OTHER_WORKSPACE.upper()}"])
+    source.endpoint, source.credential, source.client_options = replay.url, FakeCredential(), {"retry_total": 0}
+    source.run(health_kql())
+    (seen,) = replay.requests_to(LA_PATH)
+    assert seen.json()["workspaces"] == [OTHER_WORKSPACE]
+    assert source.description.endswith("and 1 more workspace (ApiManagementGatewayLogs)")
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["loganalytics-resource:/subscriptions/x/resourceGroups/y"], "not an Azure resource id"),
+        ([f"loganalytics:{WORKSPACE}", "kusto:https://c.kusto.windows.net/db"], "unioned by Log Analytics"),
+        ([f"loganalytics:{WORKSPACE}", "loganalytics:nope"], "not a workspace id"),
+        ([f"loganalytics:{WORKSPACE}", f"loganalytics-resource:{RESOURCE}"], "only the first --source"),
+    ],
+)
+def test_bad_resource_ids_and_unions_are_refused_before_any_request(specs, message):
+    with pytest.raises(KitError, match=message):
+        open_source(specs)
+
+
+def test_the_kql_sent_is_what_queries_show_prints(serve, capsys):
+    from analysis.cli import main
+    from analysis.investigation import run_query
+
+    replay = serve({("POST", LA_PATH): "loganalytics_health.json"})
+    window = {"start": pd.Timestamp("2025-02-25T09:00"), "end": pd.Timestamp("2025-02-25T10:00")}
+    run_query(la_source(replay), "destination_health", window)
+    assert (
+        main(
+            [
+                "queries",
+                "show",
+                "destination_health",
+                "--param",
+                "start=2025-02-25T09:00Z",
+                "--param",
+                "end=2025-02-25T10:00Z",
+            ]
+        )
+        == 0
+    )
+    (seen,) = replay.requests_to(LA_PATH)
+    assert seen.json()["query"] == capsys.readouterr().out
+
+
+# --- no network: one line naming the endpoint and the cause, nothing from the SDK's logs ------
+
+
+def test_an_endpoint_refusing_connections_is_one_line_and_quick(serve):
+    import time
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    source = LogAnalyticsSource(WORKSPACE, credential=FakeCredential(), endpoint=f"https://127.0.0.1:{port}")
+    began = time.monotonic()
+    with pytest.raises(KitError) as caught:
+        source.run(health_kql())
+    assert time.monotonic() - began < 15
+    assert str(caught.value) == (
+        f"Log Analytics workspace {WORKSPACE}: cannot reach https://127.0.0.1:{port} (connection refused for 127.0.0.1)"
+    )
+
+
+def no_name_resolution(*args, **kwargs):
+    raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+
+def test_without_name_resolution_the_query_line_names_the_endpoint_and_the_cause(monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", no_name_resolution)
+    source = LogAnalyticsSource(WORKSPACE, credential=FakeCredential())
+    with pytest.raises(KitError) as caught:
+        source.run(health_kql())
+    message = str(caught.value)
+    assert "cannot reach https://api.loganalytics.io" in message and "name resolution" in message
+    assert "\n" not in message
+
+
+def test_without_name_resolution_sign_in_blames_the_network_not_the_credential(monkeypatch, capsys, tmp_path):
+    from analysis.cli import main
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_name_resolution)
+    monkeypatch.setenv("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "2b9f1c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-a-real-secret")
+    code = main(
+        [
+            "query",
+            "--source",
+            f"loganalytics:{WORKSPACE}",
+            "--auth",
+            "environment",
+            "--kql",
+            "GatewayRequests | count",
+            "--start",
+            "2025-02-25T09:00Z",
+            "--end",
+            "2025-02-25T10:00Z",
+            "--cache",
+            str(tmp_path),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1, err  # azure-identity's own log lines are silenced
+    assert "name resolution" in err and "login.microsoftonline.com" in err and "AZURE_CLIENT_SECRET" not in err

@@ -70,7 +70,7 @@ _NETWORK_CAUSES = (
     ("connection refused", ("Connection refused", "actively refused")),
     ("connection timed out", ("timed out", "Timeout", "timeout")),
     ("network unreachable", ("Network is unreachable", "No route to host")),
-    ("TLS failure", ("CERTIFICATE_VERIFY_FAILED", "SSLError", "SSL:")),
+    ("TLS handshake failed", ("CERTIFICATE_VERIFY_FAILED", "SSLError", "SSL:")),
 )
 _HOST = re.compile(r"host='([^']+)'|https://([^/\s'\"]+)")
 
