@@ -190,8 +190,7 @@ class LogAnalyticsSource(AzureSource):
                 "connection_timeout": CONNECTION_TIMEOUT,
                 **{k: v for k, v in self.client_options.items() if not k.startswith("retry_")},
             }
-            if self.endpoint:
-                options["endpoint"] = self.endpoint
+            options["endpoint"] = self.endpoint or DEFAULT_ENDPOINT
             self._client = LogsQueryClient(self._sign_in(), **options)
         return self._client
 
