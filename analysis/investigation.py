@@ -116,6 +116,8 @@ class Investigation:
     errors: pd.DataFrame = field(repr=False)
     drivers: pd.DataFrame = field(repr=False)
     runs: list[QueryRun] = field(repr=False)
+    queried: list[QueryRun] = field(default_factory=list, repr=False)
+    """Every query the window needed, reported or not: what a replay of this investigation asks for."""
 
     @property
     def exhausted_destinations(self) -> list[str]:
@@ -237,6 +239,7 @@ def recompute(data: WindowData, assumptions: Assumptions) -> Investigation:
         errors=data.errors,
         drivers=drivers,
         runs=[*data.runs, *(data.driver_runs[name] for name in names if name in data.driver_runs)],
+        queried=[*data.runs, *data.driver_runs.values()],
     )
 
 

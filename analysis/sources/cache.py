@@ -177,7 +177,7 @@ class CacheFolder:
         if fmt > FORMAT or _version(written_by) > _version(__version__):
             raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
         if mode and check_mode(mode) != found_mode:
-            raise KitError(f"{where} holds results of mode {found_mode!r}, not {mode!r}")
+            raise KitError(f"{where} holds results of mode '{found_mode}', not '{check_mode(mode).value}'")
         return cls(path, source, found_mode)
 
     def _stem(self, name: str, kql: str) -> str:
@@ -322,7 +322,7 @@ class CachedSource:
             try:
                 found = self.folder.load(name, kql)
             except CorruptEntry as err:
-                _log.warning("cache entry %s is damaged; querying again", err)
+                _log.warning("damaged cache entry %s; querying it again", err)
                 found = None
             if found is not None and found.attrs["complete"]:
                 return found
