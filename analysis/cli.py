@@ -115,6 +115,28 @@ def _queries_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from analysis.investigation import window_for
+    from analysis.sources import SourceOptions, absolute, open_source
+    from analysis.sources.export import export
+    from analysis.times import optional_time
+
+    given = _source_options(args)
+    options = SourceOptions(auth=given.auth, tenant=given.tenant, server_timeout=given.server_timeout)
+    source = open_source([absolute(spec) for spec in args.source], args.mode, options)
+    try:
+        start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+        _say(f"exporting {source.description} from {start.isoformat()}Z to {end.isoformat()}Z")
+        with tqdm(unit=" rows", file=sys.stderr, disable=None, desc="apim-snat: export") as bar:
+            rows = export(source, start, end, Path(args.out), progress=bar.update)
+    finally:
+        source.close()
+    _say(f"{rows} rows written to {args.out} (read it with --source file:{args.out})")
+    return 0
+
+
 def _default_window() -> dict[str, Any]:
     """The last 24 hours in whole minutes: what a pasted query looks at unless told otherwise."""
     import pandas as pd
@@ -300,6 +322,27 @@ def build_parser() -> argparse.ArgumentParser:
     adhoc.add_argument("--max-rows", type=int, default=200, help="rows printed in table format (default: 200)")
     _add_source_options(adhoc)
     adhoc.set_defaults(handler=_query)
+
+    rows = commands.add_parser(
+        "export",
+        help="write the raw gateway log rows of a window to a Parquet file",
+        description="Fetch the raw rows of a window in parts small enough for the service's limits "
+        "(500,000 rows or 64 MB a result), with a progress bar, into one Parquet file that any command "
+        "reads later with --source file:FILE.parquet. The export is not kept in the result cache.",
+    )
+    rows.add_argument(
+        "--source",
+        required=True,
+        action="append",
+        help="'loganalytics:WORKSPACE_ID' (repeatable), 'loganalytics-resource:RESOURCE_ID', "
+        "'kusto:https://CLUSTER/DATABASE', 'sample' or 'file:PATH'",
+    )
+    rows.add_argument("--start", help="window start, ISO 8601; default: the source's first minute (local files)")
+    rows.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
+    rows.add_argument("--mode", choices=MODE_CHOICES, help="logging mode; default: detected, 'resource' for Azure")
+    rows.add_argument("--out", required=True, metavar="FILE.parquet", help="the Parquet file to write")
+    _add_source_options(rows)
+    rows.set_defaults(handler=_export)
     return parser
 
 

@@ -240,7 +240,16 @@ def la_source(replay: Replay, credential=None, **kwargs) -> LogAnalyticsSource:
     )
 
 
-KUSTO_TYPES = {"datetime64[us]": "datetime", "int64": "long", "Int64": "long", "float64": "real", "bool": "bool"}
+KUSTO_TYPES = {
+    "datetime64[us]": "datetime",
+    "int64": "long",
+    "Int64": "long",
+    "int32": "int",
+    "Int32": "int",
+    "float64": "real",
+    "bool": "bool",
+    "boolean": "bool",
+}
 _WINDOW = re.compile(r"^let (start|end) = datetime\(([^)]+)\);$", re.M)
 
 

@@ -10,6 +10,7 @@ but only for queries whose parts can be put back together exactly:
   parts concatenate, percentiles included;
 - ``error_breakdown`` and ``latency_distribution`` count per key: the parts'
   counts add up, first/last seen are the min/max, a sample message is any part's;
+- ``raw_rows`` (``apim-snat export``) are rows: the parts concatenate;
 - ``destination_inventory`` (a p95 and shares over the whole window) and
   ``load_drivers`` (shares of the whole window, filtered by a share threshold)
   cannot be rebuilt from parts: a cut there is reported, never patched.
@@ -49,6 +50,10 @@ def _minute(request: Request) -> pd.Timedelta:
     return pd.Timedelta(minutes=1)
 
 
+def _second(request: Request) -> pd.Timedelta:
+    return pd.Timedelta(seconds=1)
+
+
 def _bin(request: Request) -> pd.Timedelta:
     return pd.Timedelta(request.values.get("bin_size", pd.Timedelta(minutes=1)))
 
@@ -75,6 +80,7 @@ def _regroup(
 
 COMBINERS: dict[str, Combiner] = {
     "destination_health": Combiner(_bin, _concatenate),
+    "raw_rows": Combiner(_second, _concatenate),
     "error_breakdown": Combiner(
         _minute,
         _regroup(
