@@ -78,7 +78,9 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.assumptions import from_params
     from analysis.investigation import query_window, window_for
     from analysis.render import render
+    from analysis.report import metrics_target, second_witness
     from analysis.sources import absolute, open_source
+    from analysis.sources.metrics import MetricRequest
     from analysis.times import optional_time
 
     assumptions = from_params(_key_values(args.param))
@@ -89,9 +91,15 @@ def _report(args: argparse.Namespace) -> int:
     source = open_source(specs, args.mode, options)
     try:
         window = window_for(source, start, end)
+        target = metrics_target(specs, args.metrics_resource, args.metrics_region)
+        if target is not None:
+            MetricRequest(*target, *window)  # a bad resource id or region is refused before any query
         _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
         _say(f"querying {source.description}")
         query_window(source, *window)  # every query once, here, where a sign-in prompt can be seen
+        if target is not None:
+            _say(f"fetching the platform metric Requests of {target[0].rsplit('/', 1)[-1]}")
+            second_witness(source, window, target, options)
     finally:
         source.close()
     parameters = {
@@ -99,6 +107,8 @@ def _report(args: argparse.Namespace) -> int:
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "mode": str(source.mode),
+        "metrics_resource": target[0] if target else "",
+        "metrics_region": target[1] if target else "",
         **assumptions.as_dict(),
     }
     with _replay_in_kernel(options.cache):
@@ -256,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
         "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
     )
     report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
+    report.add_argument(
+        "--metrics-resource",
+        metavar="RESOURCE_ID",
+        help="the APIM service's resource id: its unsampled Requests platform metric is set beside the logs "
+        "(are they sampled or missing? with no logs, when did BackendConnectionFailure rise, per region); "
+        "default: the loganalytics-resource: source's",
+    )
+    report.add_argument("--metrics-region", metavar="REGION", help="the APIM service's region, e.g. westeurope")
     _add_source_options(report)
     report.set_defaults(handler=_report)
 

@@ -76,9 +76,10 @@ def build(
     mitigations: list[Mitigation],
     what_if: pd.DataFrame,
     queries: Iterable[dict[str, Any]],
+    platform_metric: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The findings document, ready for ``json.dumps``."""
-    return _plain(
+    """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched."""
+    document = _plain(
         {
             "kit_version": __version__,
             "verdict": verdict.verdict,
@@ -105,6 +106,9 @@ def build(
             "queries": list(queries),
         }
     )
+    if platform_metric is not None:
+        document["platform_metric"] = _plain(platform_metric)
+    return document
 
 
 def validate(document: dict[str, Any]) -> None:

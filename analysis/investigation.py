@@ -118,6 +118,8 @@ class Investigation:
     runs: list[QueryRun] = field(repr=False)
     queried: list[QueryRun] = field(default_factory=list, repr=False)
     """Every query the window needed, reported or not: what a replay of this investigation asks for."""
+    platform_metric: dict[str, Any] | None = None
+    """The logs set beside the ``Requests`` platform metric (``analysis.witness``), when it was fetched."""
 
     @property
     def exhausted_destinations(self) -> list[str]:
@@ -138,6 +140,7 @@ class Investigation:
             mitigations=self.mitigations,
             what_if=self.what_if,
             queries=[run.record() for run in self.runs],
+            platform_metric=self.platform_metric,
         )
 
 

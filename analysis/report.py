@@ -6,22 +6,99 @@ writes ``findings.json`` plus each query's result beside the report, in ``result
 as a cache folder (Parquet and provenance, ``analysis.sources.cache``): every figure
 can be redrawn from the files without the source, and ``--source cache:DIR/results``
 renders the report again from them alone.
+
+With a metrics target (the APIM service's resource id and region) the logged rows are
+also set beside the ``Requests`` platform metric (``analysis.witness``): the command
+line and the notebook call ``second_witness`` alike, the first to fill the cache.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from analysis import findings as findings_doc
+from analysis import witness
 from analysis.assumptions import from_params
+from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
-from analysis.investigation import Investigation, investigate
-from analysis.sources import SourceOptions, open_source
-from analysis.sources.cache import CacheFolder
-from analysis.times import optional_time
+from analysis.investigation import Investigation, QueryRun, investigate, run_query
+from analysis.sources import Source, SourceOptions, open_source, split_specs
+from analysis.sources.cache import CacheFolder, CacheReplay, keep_beside
+from analysis.times import iso, optional_time
 
 RESULTS_DIR = "results"
+METRIC_RUN = "requests_metric"
+
+
+def metrics_target(
+    specs: Sequence[str],
+    resource: str | None,
+    region: str | None,
+    source: Source | None = None,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+) -> tuple[str, str] | None:
+    """The APIM service whose ``Requests`` metric to fetch, and its region; None for no metric.
+
+    The resource is ``--metrics-resource``, else the resource-scoped source's; a cache
+    replay reuses the metric it holds for ``window``.
+    """
+    if not resource and specs and specs[0].startswith("loganalytics-resource:") and region:
+        resource = specs[0].partition(":")[2]
+    if resource and region:
+        return resource, region
+    if resource or region:
+        raise KitError(
+            "the platform metric needs both --metrics-resource (or a loganalytics-resource: source) "
+            "and --metrics-region"
+        )
+    if isinstance(source, CacheReplay) and window is not None:
+        span = [iso(window[0]), iso(window[1])]
+        held = [record for record in source.folder.records(METRIC_RUN) if record.get("window") == span]
+        if held:
+            return held[-1]["parameters"]["resource"], held[-1]["parameters"]["region"]
+    return None
+
+
+def _fetch_metric(request: Any, options: SourceOptions) -> pd.DataFrame:
+    from analysis.sources import metrics
+    from analysis.sources.signin import make_credential
+
+    credential = make_credential(options.auth, options.tenant)
+    try:
+        return metrics.fetch(request, credential, options.client_options)
+    finally:
+        close = getattr(credential, "close", None)
+        if callable(close):
+            close()
+
+
+def second_witness(
+    source: Source, window: tuple[pd.Timestamp, pd.Timestamp], target: tuple[str, str], options: SourceOptions
+) -> tuple[list[QueryRun], dict[str, Any]]:
+    """The logged rows per minute and the platform metric over ``window``, and what they say together."""
+    from analysis.sources.metrics import MetricRequest
+
+    logged = run_query(source, "logged_requests", {"start": window[0], "end": window[1]})
+    request = MetricRequest(target[0], target[1], *window)
+    began = time.perf_counter()
+    metric = keep_beside(
+        source, METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
+    )
+    metric_run = QueryRun(
+        name=METRIC_RUN,
+        mode=source.mode,
+        parameters=request.parameters,
+        kql=request.key,
+        result=metric,
+        duration_s=metric.attrs.get("duration_s", time.perf_counter() - began),
+    )
+    return [logged, metric_run], witness.compare(logged.result, metric)
 
 
 def run(
@@ -30,14 +107,26 @@ def run(
     end: str | None = None,
     mode: str | None = None,
     output_dir: str | None = None,
+    metrics_resource: str | None = None,
+    metrics_region: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
     """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results."""
     settings = from_params({name: str(value) for name, value in assumptions.items()})
     window_start, window_end = optional_time("start", start), optional_time("end", end)
-    opened = open_source(source, mode or None, SourceOptions.from_environment())
+    options = SourceOptions.from_environment()
+    opened = open_source(source, mode or None, options)
     try:
         investigation = investigate(opened, window_start, window_end, settings)
+        target = metrics_target(split_specs(source), metrics_resource, metrics_region, opened, investigation.window)
+        if target is not None:
+            runs, section = second_witness(opened, investigation.window, target, options)
+            investigation = dataclasses.replace(
+                investigation,
+                runs=[*investigation.runs, runs[0]],
+                queried=[*investigation.queried, *runs],
+                platform_metric=section,
+            )
     finally:
         opened.close()
     if output_dir:

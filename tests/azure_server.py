@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from ipaddress import IPv4Address
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
@@ -65,6 +66,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: dict[str, list[str]] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
 
     def json(self):
@@ -94,8 +96,9 @@ class Replay:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                path = self.path.split("?", 1)[0]
-                seen = Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body)
+                path, _, query = self.path.partition("?")
+                headers_seen = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen(self.command, path, headers_seen, body, parse_qs(query))
                 replay.seen.append(seen)
                 name = replay.routes.get((self.command, path))
                 headers: dict[str, str] = {}
@@ -297,5 +300,80 @@ def answer_like_log_analytics(local, max_rows: int | None = None, max_minutes: i
         if max_rows is not None and len(frame) > max_rows:
             body["error"] = make_fixtures.loganalytics_partial()["error"]
         return 200, json.dumps(body, default=int).encode()
+
+    return respond
+
+
+METRICS_PATH = "/subscriptions/{subscription}/metrics:getBatch"
+
+
+def metrics_batch(resource_id: str, counts: pd.DataFrame, start: str, end: str) -> dict:
+    """The metrics batch API's answer for APIM's ``Requests``, one series per region and error reason.
+
+    ``counts`` has ``minute``, ``location``, ``last_error_reason`` and ``requests``.
+    """
+    series = []
+    for (location, reason), rows in counts.groupby(["location", "last_error_reason"], sort=True):
+        series.append(
+            {
+                "metadatavalues": [
+                    {"name": {"value": "location", "localizedValue": "Location"}, "value": location},
+                    {"name": {"value": "lasterrorreason", "localizedValue": "Last Error Reason"}, "value": reason},
+                ],
+                "data": [
+                    {"timeStamp": minute.isoformat() + "Z", "total": float(total)}
+                    for minute, total in zip(rows["minute"], rows["requests"], strict=True)
+                ],
+            }
+        )
+    return {
+        "values": [
+            {
+                "starttime": start,
+                "endtime": end,
+                "interval": "PT1M",
+                "namespace": "Microsoft.ApiManagement/service",
+                "resourceregion": "westeurope",
+                "resourceid": resource_id,
+                "value": [
+                    {
+                        "id": f"{resource_id}/providers/Microsoft.Insights/metrics/Requests",
+                        "type": "Microsoft.Insights/metrics",
+                        "name": {"value": "Requests", "localizedValue": "Requests"},
+                        "displayDescription": "Gateway requests",
+                        "unit": "Count",
+                        "timeseries": series,
+                        "errorCode": "Success",
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def metric_counts(logs: pd.DataFrame) -> pd.DataFrame:
+    """What the platform would count for these gateway rows: requests per minute, region and error reason."""
+    frame = pd.DataFrame(
+        {
+            "minute": pd.to_datetime(logs["TimeGenerated"]).dt.floor("min").astype("datetime64[us]"),
+            "location": logs["Region"].astype(str),
+            "last_error_reason": logs["LastErrorReason"].astype(str).replace("", "None"),
+        }
+    )
+    return (
+        frame.groupby(["minute", "location", "last_error_reason"], as_index=False)
+        .size()
+        .rename(columns={"size": "requests"})
+    )
+
+
+def answer_like_metrics(resource_id: str, logs: pd.DataFrame):
+    """A metrics stand-in: the Requests metric of ``logs`` (all of them: the platform does not sample)."""
+    counts = metric_counts(logs)
+
+    def respond(seen: Seen) -> Answer:
+        return 200, json.dumps(
+            metrics_batch(resource_id, counts, "2025-02-25T08:30:00Z", "2025-02-25T10:30:00Z")
+        ).encode()
 
     return respond

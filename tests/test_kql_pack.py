@@ -471,6 +471,7 @@ BOUNDS = {
     "error_breakdown": ["destination", "reason", "source", "section"],
     "load_drivers": ["key_kind", "key"],
     "latency_distribution": ["bucket_ms"],
+    "logged_requests": ["minute"],
 }
 
 
@@ -495,6 +496,7 @@ def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, q
         "error_breakdown": (destinations + 1) * error_kinds,  # + 1: errors raised before any backend
         "load_drivers": len(DRIVER_KEYS) * 100,  # shares of one kind sum to 1, each kept one is >= 1 %
         "latency_distribution": len(LATENCY_EDGES),
+        "logged_requests": minutes,
     }[query]
     assert len(got) <= limit
     assert len(got) * 50 < len(requests)

@@ -17,7 +17,15 @@ from analysis.errors import KitError
 from analysis.investigation import investigate
 from analysis.sources import SourceOptions, open_source
 from analysis.sources.cache import MANIFEST, CachedSource, CacheFolder, CacheReplay, cache_folder
-from tests.azure_server import LA_PATH, WORKSPACE, FakeCredential, answer_like_log_analytics, certificate, serve
+from tests.azure_server import (
+    LA_PATH,
+    WORKSPACE,
+    FakeCredential,
+    answer_like_log_analytics,
+    answer_like_metrics,
+    certificate,
+    serve,
+)
 
 __all__ = ["certificate", "serve"]  # fixtures used by name
 
@@ -213,11 +221,15 @@ def test_an_unwritable_cache_folder_is_one_line(tmp_path):
 # --- the Azure report, end to end: queried once, rendered offline, no secret anywhere ------------
 
 SECRET = "planted-secret-7f3a9c1e-do-not-write"
+RESOURCE = (
+    "/subscriptions/4f2a8c1e-9b3d-4e5f-a6b7-c8d9e0f1a2b3/resourceGroups/rg-apim/providers/"
+    "Microsoft.ApiManagement/service/contoso-apim"
+)
 
 
 def test_an_azure_report_queries_once_renders_offline_and_writes_no_secret(serve, tmp_path, monkeypatch, capsys):
-    """The command line queries the workspace (here a local stand-in) and fills the cache; the notebook
-    kernel renders from the cache alone; the report's results/ render the same findings again."""
+    """The command line queries the workspace and the platform metric (here local stand-ins) and fills the
+    cache; the notebook kernel renders from the cache alone; the report's results/ render the same again."""
     from analysis.assets import SAMPLE_LOGS, sample_dir
     from analysis.sources.local import open_local
 
@@ -225,19 +237,31 @@ def test_an_azure_report_queries_once_renders_offline_and_writes_no_secret(serve
         token = SECRET
 
     local = open_local(sample_dir() / SAMPLE_LOGS)
-    replay = serve({}, respond=answer_like_log_analytics(local), lifetime=300)
+    workspace = answer_like_log_analytics(local)
+    platform = answer_like_metrics(RESOURCE, pd.read_parquet(sample_dir() / SAMPLE_LOGS))
+    replay = serve({}, respond=lambda seen: (workspace if seen.path == LA_PATH else platform)(seen), lifetime=300)
     monkeypatch.setattr("analysis.sources.loganalytics.DEFAULT_ENDPOINT", replay.url)
+    monkeypatch.setattr("analysis.sources.metrics.ENDPOINT", replay.url)
     monkeypatch.setattr("analysis.sources.azure.default_credential", lambda *args: PlantedToken())
+    monkeypatch.setattr("analysis.sources.signin.make_credential", lambda *args: PlantedToken())
     monkeypatch.setenv("AZURE_CLIENT_SECRET", SECRET)
     cache, out, again = tmp_path / "cache", tmp_path / "report", tmp_path / "again"
     window = ["--start", "2025-02-25T08:30Z", "--end", "2025-02-25T10:30Z"]
-    code = main(["report", "--source", f"loganalytics:{WORKSPACE}", *window, "--cache", str(cache), "--out", str(out)])
+    metric = ["--metrics-resource", RESOURCE, "--metrics-region", "westeurope"]
+    code = main(
+        ["report", "--source", f"loganalytics:{WORKSPACE}", *window, *metric, "--cache", str(cache), "--out", str(out)]
+    )
     assert code == 0, capsys.readouterr().err
-    queried = len(replay.requests_to(LA_PATH))
-    assert queried >= 4 and all(s.headers["authorization"] == f"Bearer {SECRET}" for s in replay.seen)
+    assert len(replay.requests_to(LA_PATH)) >= 5 and len(replay.seen) == len(replay.requests_to(LA_PATH)) + 1
+    assert all(seen.headers["authorization"] == f"Bearer {SECRET}" for seen in replay.seen)
     document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     assert document["verdict"] == "snat_exhaustion"
     assert document["source"] == f"Log Analytics workspace {WORKSPACE[:8]}… (ApiManagementGatewayLogs)"
+    section = document["platform_metric"]
+    assert section["verdict"] == "complete" and section["logged_share"] == 1.0
+    assert section["metric_connection_failures"] == section["logged_connection_failures"] > 0
+    assert [region["location"] for region in section["failure_regions"]] == ["West Europe"]
+    assert "Platform metric" in (out / "report.html").read_text(encoding="utf-8")
 
     replay.stop()  # from here on nothing answers: the folder alone must do
     assert main(["report", "--source", f"cache:{out / 'results'}", "--out", str(again)]) == 0

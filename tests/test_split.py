@@ -49,7 +49,13 @@ def test_halves_split_on_bin_boundaries():
 
 
 def test_only_queries_whose_parts_combine_exactly_are_split():
-    assert set(COMBINERS) == {"destination_health", "error_breakdown", "latency_distribution"}
+    assert set(COMBINERS) == {
+        "destination_health",
+        "logged_requests",
+        "error_breakdown",
+        "latency_distribution",
+        "raw_rows",
+    }
 
 
 def test_a_cut_per_minute_result_is_completed_from_parts(serve, local, window):

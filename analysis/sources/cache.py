@@ -252,6 +252,16 @@ class CacheFolder:
         except OSError as err:
             raise KitError(f"cannot write to the cache folder {self.path}: {err.strerror or err}") from None
 
+    def records(self, name: str) -> list[dict]:
+        """The records of the results kept under a query name, oldest first."""
+        found = []
+        for record_path in self.path.glob(f"{_UNSAFE.sub('_', name)}-*.json"):
+            try:
+                found.append(json.loads(record_path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return sorted(found, key=lambda record: str(record.get("ran_at")))
+
     def windows(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """The windows of the cached results that have one."""
         found = []
@@ -387,3 +397,20 @@ class CacheReplay:
 
     def close(self) -> None:
         """Nothing is held open between queries."""
+
+
+def keep_beside(
+    source: Source,
+    name: str,
+    key: str,
+    parameters: dict[str, str],
+    window: tuple[pd.Timestamp, pd.Timestamp] | None,
+    fetch: Callable[[], pd.DataFrame],
+) -> pd.DataFrame:
+    """A result that is not KQL (the platform metric) kept with the source's results: reused,
+    replayed offline, written to a report's ``results/``; ``key`` is its request as text."""
+    if isinstance(source, CachedSource):
+        return source._cached(name, key, parameters, window, fetch)
+    if isinstance(source, CacheReplay):
+        return source._answer(lambda: source.folder.load(name, key), name)
+    return fetch()

@@ -5,9 +5,9 @@ a query at its server timeout. Asking for each half of the window again, and hal
 again where a half is still cut (``MAX_DEPTH`` times at most), completes the result,
 but only for queries whose parts can be put back together exactly:
 
-- ``destination_health`` aggregates per minute (per ``bin_size``): split on bin
-  boundaries, each bin is computed from its own rows in exactly one part, so the
-  parts concatenate, percentiles included;
+- ``destination_health`` and ``logged_requests`` aggregate per minute (per ``bin_size``):
+  split on bin boundaries, each bin is computed from its own rows in exactly one part,
+  so the parts concatenate, percentiles included;
 - ``error_breakdown`` and ``latency_distribution`` count per key: the parts'
   counts add up, first/last seen are the min/max, a sample message is any part's;
 - ``raw_rows`` (``apim-snat export``) are rows: the parts concatenate;
@@ -80,6 +80,7 @@ def _regroup(
 
 COMBINERS: dict[str, Combiner] = {
     "destination_health": Combiner(_bin, _concatenate),
+    "logged_requests": Combiner(_minute, _concatenate),
     "raw_rows": Combiner(_second, _concatenate),
     "error_breakdown": Combiner(
         _minute,
