@@ -11,10 +11,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from analysis.errors import KitError
 from analysis.modes import Mode
+
+if TYPE_CHECKING:
+    from analysis.sources import SourceOptions
 
 EXIT_USAGE = 2
 MODE_CHOICES = tuple(mode.value for mode in Mode)
@@ -41,27 +44,25 @@ def _say(message: str) -> None:
     print(f"apim-snat: {message}", file=sys.stderr, flush=True)
 
 
-def _source_options(args: argparse.Namespace) -> Any:
-    """The sign-in, timeout and cache options of a command, as ``SourceOptions``."""
+def _source_options(args: argparse.Namespace, keep: bool = True) -> SourceOptions:
+    """The sign-in, timeout and (when results are ``keep``-t) cache options of a command."""
     from analysis.sources import SourceOptions
     from analysis.sources.signin import check_auth, quiet_sdk_logging
 
     quiet_sdk_logging(getattr(args, "verbose", False))
-    check_auth(args.auth, args.tenant)
-    return SourceOptions.from_environment(
-        cache=args.cache,
-        auth=args.auth,
-        tenant=args.tenant,
-        server_timeout=args.timeout,
-        refresh=args.refresh,
-    )
+    given = {"auth": check_auth(args.auth, args.tenant), "tenant": args.tenant, "server_timeout": args.timeout}
+    if not keep:
+        return SourceOptions(**given)
+    return SourceOptions.from_environment(cache=args.cache, refresh=args.refresh, **given)
 
 
 @contextmanager
-def _replay_in_kernel(cache: Path) -> Iterator[None]:
+def _replay_in_kernel(cache: Path | None) -> Iterator[None]:
     """The notebook kernel answers from the cache the command line just filled: it never signs in."""
     from analysis.sources import CACHE_VARIABLE, OFFLINE_VARIABLE
 
+    if cache is None:
+        raise KitError("the report needs a cache folder: give --cache DIR")
     saved = {name: os.environ.get(name) for name in (CACHE_VARIABLE, OFFLINE_VARIABLE)}
     os.environ[CACHE_VARIABLE], os.environ[OFFLINE_VARIABLE] = str(cache), "1"
     try:
@@ -129,13 +130,11 @@ def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from analysis.investigation import window_for
-    from analysis.sources import SourceOptions, absolute, open_source
+    from analysis.sources import absolute, open_source
     from analysis.sources.export import export
     from analysis.times import optional_time
 
-    given = _source_options(args)
-    options = SourceOptions(auth=given.auth, tenant=given.tenant, server_timeout=given.server_timeout)
-    source = open_source([absolute(spec) for spec in args.source], args.mode, options)
+    source = open_source([absolute(spec) for spec in args.source], args.mode, _source_options(args, keep=False))
     try:
         start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
         _say(f"exporting {source.description} from {start.isoformat()}Z to {end.isoformat()}Z")
@@ -167,7 +166,7 @@ def _queries_show(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
-    from analysis.sources import Request, open_source, run_request
+    from analysis.sources import Request, absolute, open_source, run_request
     from analysis.times import optional_time
 
     if args.file is not None:
@@ -178,7 +177,7 @@ def _query(args: argparse.Namespace) -> int:
     else:
         text = args.kql
     query = queries.adhoc(text)
-    source = open_source(args.source, args.mode, _source_options(args))
+    source = open_source([absolute(spec) for spec in args.source], args.mode, _source_options(args))
     try:
         start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
         values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
@@ -195,8 +194,8 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    """Sign-in, server timeout and result cache: the same on every command that queries a source."""
+def _add_source_options(parser: argparse.ArgumentParser, keep: bool = True) -> None:
+    """Sign-in, server timeout and (when results are ``keep``-t) the cache: alike on every command that queries."""
     from analysis.sources.azure import DEFAULT_SERVER_TIMEOUT
     from analysis.sources.signin import AUTH, DEFAULT_AUTH
 
@@ -216,6 +215,8 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
         help=f"how long a query may run on the service (default {DEFAULT_SERVER_TIMEOUT}; at most 600 on "
         "Log Analytics, 3600 on Azure Data Explorer); a query cut at this limit is split by time and asked again",
     )
+    if not keep:
+        return
     parser.add_argument(
         "--cache",
         metavar="DIR",
@@ -359,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     rows.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
     rows.add_argument("--mode", choices=MODE_CHOICES, help="logging mode; default: detected, 'resource' for Azure")
     rows.add_argument("--out", required=True, metavar="FILE.parquet", help="the Parquet file to write")
-    _add_source_options(rows)
+    _add_source_options(rows, keep=False)
     rows.set_defaults(handler=_export)
     return parser
 

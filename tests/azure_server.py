@@ -377,3 +377,22 @@ def answer_like_metrics(resource_id: str, logs: pd.DataFrame):
         ).encode()
 
     return respond
+
+
+def answer_like_kusto(local, max_rows: int | None = None):
+    """A cluster stand-in: runs the posted KQL on a local export and answers in the v2 REST frames.
+
+    Like the service with ``deferpartialqueryfailures``, a result of more than ``max_rows``
+    rows comes back cut, with the limit's error in QueryCompletionInformation.
+    """
+
+    def respond(seen: Seen) -> Answer:
+        frame = local.run(seen.json()["csl"])
+        cut = max_rows is not None and len(frame) > max_rows
+        table = log_analytics_tables(frame.head(max_rows) if cut else frame)["tables"][0]
+        frames = make_fixtures.kusto_frames(table["rows"], make_fixtures.TRUNCATED if cut else None)
+        primary = next(f for f in frames if f.get("TableKind") == "PrimaryResult")
+        primary["Columns"] = [{"ColumnName": c["name"], "ColumnType": c["type"]} for c in table["columns"]]
+        return 200, json.dumps(frames, default=int).encode()
+
+    return respond

@@ -12,6 +12,9 @@ import socket
 
 import pandas as pd
 import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ServiceRequestError
+from azure.identity import CredentialUnavailableError
 
 from analysis import queries
 from analysis.errors import KitError
@@ -579,3 +582,26 @@ def test_without_name_resolution_sign_in_blames_the_network_not_the_credential(m
     assert code == 2
     assert len(err.splitlines()) == 1, err  # azure-identity's own log lines are silenced
     assert "name resolution" in err and "login.microsoftonline.com" in err and "AZURE_CLIENT_SECRET" not in err
+
+
+class NoManagedIdentity(FakeCredential):
+    """DefaultAzureCredential on a machine with network but no identity: the IMDS probe times out."""
+
+    def get_token(self, *scopes: str, **kwargs) -> AccessToken:
+        try:
+            raise ServiceRequestError(
+                "HTTPConnectionPool(host='169.254.169.254', port=80): Max retries exceeded "
+                "(Caused by ConnectTimeoutError('Connection to 169.254.169.254 timed out. (connect timeout=2)'))"
+            )
+        except ServiceRequestError as probe:
+            raise CredentialUnavailableError(
+                "ManagedIdentityCredential authentication unavailable, no response from the IMDS endpoint."
+            ) from probe
+
+
+def test_a_machine_without_an_identity_is_told_to_sign_in_not_to_check_the_network(serve):
+    replay = serve({("POST", LA_PATH): "loganalytics_health.json"})
+    with pytest.raises(KitError) as caught:
+        la_source(replay, NoManagedIdentity()).run(health_kql())
+    message = str(caught.value)
+    assert "az login" in message and "network" not in message and "169.254" not in message

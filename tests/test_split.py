@@ -118,3 +118,14 @@ def test_findings_say_which_query_stayed_incomplete(serve, local, window):
     complete = {query["name"]: query["complete"] for query in document["queries"]}
     assert complete["destination_inventory"] is False and complete["destination_health"] is False
     assert complete["error_breakdown"] is True
+
+
+def test_a_cut_result_from_azure_data_explorer_is_completed_the_same_way(serve, local, window):
+    from analysis.sources.kusto import KustoSource
+    from tests.azure_server import KUSTO_METADATA, KUSTO_QUERY, FakeCredential, answer_like_kusto
+
+    replay = serve({("GET", KUSTO_METADATA): "kusto_metadata.json"}, respond=answer_like_kusto(local, max_rows=250))
+    wanted = request("destination_health", window)
+    got = run_request(KustoSource(replay.url, "gatewaylogs", credential=FakeCredential()), wanted)
+    pd.testing.assert_frame_equal(got, local.run(wanted.kql), check_dtype=False)
+    assert got.attrs["parts"] >= 4 and len(replay.requests_to(KUSTO_QUERY)) > got.attrs["parts"]

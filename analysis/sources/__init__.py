@@ -34,7 +34,6 @@ SOURCE_KINDS = (
     "kusto:https://CLUSTER/DATABASE",
     "cache:DIR",
 )
-AZURE_KINDS = ("loganalytics", "loganalytics-resource", "kusto")
 #: Where results are kept when neither ``--cache`` nor this variable says otherwise: the user's cache folder.
 CACHE_VARIABLE = "APIM_SNAT_CACHE"
 #: Set (to 1) for a process that must answer from the cache alone, such as the report's notebook kernel.
@@ -241,9 +240,3 @@ def split_specs(text: str) -> list[str]:
     (['loganalytics:a', 'loganalytics:b'], ['file:x,y.csv'])
     """
     return text.split(",") if text.startswith("loganalytics") else [text]
-
-
-def is_azure(spec: str | Sequence[str]) -> bool:
-    """Whether the source is queried over the network."""
-    specs = [spec] if isinstance(spec, str) else spec
-    return any(s.partition(":")[0] in AZURE_KINDS for s in specs)

@@ -72,26 +72,32 @@ _NETWORK_CAUSES = (
     ("network unreachable", ("Network is unreachable", "No route to host")),
     ("TLS handshake failed", ("CERTIFICATE_VERIFY_FAILED", "SSLError", "SSL:")),
 )
-_HOST = re.compile(r"host='([^']+)'|https://([^/\s'\"]+)")
+_HOST = re.compile(r"host='([^']+)'|https?://([^/\s'\"]+)")
+_NOT_THE_NETWORK = ("169.254.169.254",)
 
 
 def network_cause(err: BaseException) -> str | None:
     """``"name resolution failed for HOST"`` and the like, when a network failure is behind ``err``.
 
     Sign-in and query failures both wrap the socket error several layers deep, in the
-    exception chain or only in the text, so both are searched.
+    exception chain or only in the text, so both are searched, line by line. The managed
+    identity endpoint (169.254.169.254) not answering is how a machine without a managed
+    identity looks, not a network failure, so it is never blamed.
     """
-    texts: list[str] = []
+    lines: list[str] = []
     seen: BaseException | None = err
     hops = 0
     while seen is not None and hops < 12:
-        texts.append(f"{type(seen).__name__}: {seen}")
+        lines.extend(f"{type(seen).__name__}: {seen}".splitlines())
         seen, hops = seen.__cause__ or seen.__context__, hops + 1
-    text = "\n".join(texts)
     for cause, markers in _NETWORK_CAUSES:
-        if any(marker in text for marker in markers):
-            host = _HOST.search(text)
+        for line in lines:
+            if not any(marker in line for marker in markers):
+                continue
+            host = _HOST.search(line)
             where = next((g for g in host.groups() if g), "") if host else ""
+            if where.startswith(_NOT_THE_NETWORK):
+                continue
             return f"{cause}{' for ' + where if where else ''}"
     return None
 

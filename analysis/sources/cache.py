@@ -313,14 +313,14 @@ class CachedSource:
         return self.inner.description
 
     def run(self, kql: str) -> pd.DataFrame:
-        return self._cached("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
+        return self.keep("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
 
     def run_request(self, request: Request) -> pd.DataFrame:
-        return self._cached(
+        return self.keep(
             request.name, request.kql, request.parameters, request.window, lambda: run_request(self.inner, request)
         )
 
-    def _cached(
+    def keep(
         self,
         name: str,
         kql: str,
@@ -328,6 +328,7 @@ class CachedSource:
         window: tuple[pd.Timestamp, pd.Timestamp] | None,
         query: Callable[[], pd.DataFrame],
     ) -> pd.DataFrame:
+        """The kept result of ``kql`` (any request text), or ``query()``'s, kept for next time."""
         if not self.refresh:
             try:
                 found = self.folder.load(name, kql)
@@ -368,7 +369,8 @@ class CacheReplay:
         """The source the results came from, as it described itself then."""
         return self.folder.source
 
-    def _answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
+    def answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
+        """The result ``found`` gives; none or a damaged one is a ``KitError`` naming ``what``."""
         try:
             frame = found()
         except CorruptEntry as err:
@@ -381,12 +383,12 @@ class CacheReplay:
         return frame
 
     def run(self, kql: str) -> pd.DataFrame:
-        return self._answer(lambda: self.folder.find(kql), "this query text")
+        return self.answer(lambda: self.folder.find(kql), "this query text")
 
     def run_request(self, request: Request) -> pd.DataFrame:
         window = request.window
         what = request.name + (f" from {iso(window[0])} to {iso(window[1])}" if window else "")
-        return self._answer(lambda: self.folder.load(request.name, request.kql), what)
+        return self.answer(lambda: self.folder.load(request.name, request.kql), what)
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last minute of the widest cached window (``window_for`` turns it back into that window)."""
@@ -410,7 +412,7 @@ def keep_beside(
     """A result that is not KQL (the platform metric) kept with the source's results: reused,
     replayed offline, written to a report's ``results/``; ``key`` is its request as text."""
     if isinstance(source, CachedSource):
-        return source._cached(name, key, parameters, window, fetch)
+        return source.keep(name, key, parameters, window, fetch)
     if isinstance(source, CacheReplay):
-        return source._answer(lambda: source.folder.load(name, key), name)
+        return source.answer(lambda: source.folder.load(name, key), name)
     return fetch()
