@@ -63,10 +63,10 @@ def plan(counts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, limit: in
     """Consecutive minutes grouped into parts of at most ``limit`` rows (a busier minute is a part alone).
 
     >>> minutes = pd.date_range("2025-02-25T09:00", periods=4, freq="1min")
-    >>> counts = pd.DataFrame({"minute": minutes, "rows": [30, 30, 50, 10]})
+    >>> counts = pd.DataFrame({"minute": minutes, "rows": [30, 30, 80, 10]})
     >>> parts = plan(counts, minutes[0], minutes[-1] + pd.Timedelta("1min"), limit=60)
     >>> [(p.start.minute, p.end.minute, p.rows) for p in parts]
-    [(0, 2, 60), (2, 3, 50), (3, 4, 10)]
+    [(0, 2, 60), (2, 3, 80), (3, 4, 10)]
     """
     parts: list[Part] = []
     part_start, rows = start, 0
