@@ -165,9 +165,13 @@ def test_offline_means_no_query_reaches_the_source(tmp_path):
     options = SourceOptions(cache=tmp_path, offline=True)
     with pytest.raises(KitError, match="not a cache folder"):
         open_source("sample", "resource", options)
+    with pytest.raises(KitError, match="is not a cache folder"):
+        open_source(f"cache:{tmp_path}")
     investigate(cached(tmp_path)[0])
     replay = open_source("sample", "resource", options)
     assert isinstance(replay, CacheReplay)
+    with pytest.raises(KitError, match=f"is a cache root; give one of its cache folders: {replay.folder.path.name}"):
+        open_source(f"cache:{tmp_path}")
     with pytest.raises(KitError, match="holds no result for destination_health from 2025-02-25T09:00:00Z"):
         investigate(replay, pd.Timestamp("2025-02-25T09:00"), pd.Timestamp("2025-02-25T09:30"))
 

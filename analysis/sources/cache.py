@@ -171,6 +171,10 @@ class CacheFolder:
             fmt, written_by = int(manifest["format"]), str(manifest["kit_version"])
             source, found_mode = str(manifest["source"]), str(manifest["mode"])
         except FileNotFoundError:
+            inside = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
+            if inside:
+                named = ", ".join(inside[:5])
+                raise KitError(f"{path} is a cache root; give one of its cache folders: {named}") from None
             raise KitError(f"{path} is not a cache folder (no {MANIFEST}); give a folder the kit wrote") from None
         except (OSError, ValueError, KeyError, TypeError):
             raise KitError(f"{where}: {MANIFEST} is unreadable; query the source again with --refresh") from None
