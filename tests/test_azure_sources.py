@@ -605,3 +605,10 @@ def test_a_machine_without_an_identity_is_told_to_sign_in_not_to_check_the_netwo
         la_source(replay, NoManagedIdentity()).run(health_kql())
     message = str(caught.value)
     assert "az login" in message and "network" not in message and "169.254" not in message
+
+
+def test_a_429_without_retry_after_is_retried_with_backoff(serve):
+    health = (FIXTURES / "loganalytics_health.json").read_bytes()
+    replay = serve({}, respond=in_turn((429, error_body("ThrottledError", "Too many requests")), (200, health)))
+    la_source(replay, client_options={"retry_total": 3, "retry_backoff_factor": 0.1}).run(health_kql())
+    assert len(replay.requests_to(LA_PATH)) == 2

@@ -84,24 +84,29 @@ def check_resource_id(text: str) -> str:
 
 
 class _QueryRetryPolicy(RetryPolicy):
-    """azure-core's retry policy, except for 504: the query outran its server timeout and is split instead."""
+    """azure-core's retry policy for queries: a 429 is sent again even without ``Retry-After`` (a query
+    only reads, though it is a POST), and a 504 is not (the query outran its server timeout: it is
+    split instead)."""
 
     def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
-        if response.http_response.status_code == 504:
+        status = response.http_response.status_code
+        if status == 504:
             return False
+        if status == 429:
+            return bool(settings["total"])
         return bool(super().is_retry(settings, response))
 
 
-def retry_policy(**overrides: Any) -> RetryPolicy:
-    """The retries every Azure Monitor client of the kit uses (``retry_*`` options override them)."""
+def retry_policy(for_queries: bool = True, **overrides: Any) -> RetryPolicy:
+    """The retries of the kit's Azure Monitor clients (``retry_*`` options override the settings)."""
     settings = {
         "retry_total": DEFAULT_RETRIES,
         "retry_connect": 1,
         "retry_read": 1,
         "retry_backoff_factor": RETRY_BACKOFF_S,
         "retry_backoff_max": RETRY_BACKOFF_MAX_S,
-    }
-    return _QueryRetryPolicy(**(settings | {k: v for k, v in overrides.items() if k.startswith("retry_")}))
+    } | {k: v for k, v in overrides.items() if k.startswith("retry_")}
+    return _QueryRetryPolicy(**settings) if for_queries else RetryPolicy(**settings)
 
 
 def _error_body(err: HttpResponseError) -> tuple[str | None, str | None]:

@@ -122,7 +122,7 @@ def fetch(
     client = MetricsClient(
         endpoint,
         credential,
-        retry_policy=retry_policy(**options),
+        retry_policy=retry_policy(for_queries=False, **options),
         connection_timeout=CONNECTION_TIMEOUT,
         **{k: v for k, v in options.items() if not k.startswith("retry_")},
     )
