@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -60,13 +61,25 @@ def _environment(tenant: str | None) -> TokenCredential:
     return EnvironmentCredential()
 
 
-#: ``--auth`` choice -> (credential maker, whether ``--tenant`` applies, what to do when it fails).
-AUTH: dict[str, tuple[Callable[[str | None], TokenCredential], bool, str]] = {
-    "default": (_default, False, "run 'az login', or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"),
-    "cli": (_cli, True, "run 'az login' (with --tenant when the workspace is in another tenant)"),
-    "device-code": (_device_code, True, "open the address shown and enter the code before it expires"),
-    "managed-identity": (_managed_identity, False, "run on an Azure host with a managed identity that has access"),
-    "environment": (_environment, False, "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"),
+@dataclass(frozen=True)
+class SignIn:
+    """One ``--auth`` choice: how its credential is made, whether ``--tenant`` applies, what to do when it fails."""
+
+    make: Callable[[str | None], TokenCredential]
+    takes_tenant: bool
+    hint: str
+
+
+AUTH: dict[str, SignIn] = {
+    "default": SignIn(
+        _default, False, "run 'az login', or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+    ),
+    "cli": SignIn(_cli, True, "run 'az login' (with --tenant when the workspace is in another tenant)"),
+    "device-code": SignIn(_device_code, True, "open the address shown and enter the code before it expires"),
+    "managed-identity": SignIn(
+        _managed_identity, False, "run on an Azure host with a managed identity that has access"
+    ),
+    "environment": SignIn(_environment, False, "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"),
 }
 DEFAULT_AUTH = "default"
 
@@ -75,23 +88,23 @@ def check_auth(auth: str, tenant: str | None = None) -> str:
     """A known ``--auth`` choice that takes ``--tenant`` when one is given; anything else is a ``KitError``."""
     if auth not in AUTH:
         raise KitError(f"unknown sign-in {auth!r} (use one of: {', '.join(AUTH)})")
-    if tenant and not AUTH[auth][1]:
+    if tenant and not AUTH[auth].takes_tenant:
         raise KitError(f"--tenant applies to --auth cli or device-code; --auth {auth} takes the tenant from Azure")
     return auth
 
 
 def make_credential(auth: str = DEFAULT_AUTH, tenant: str | None = None) -> TokenCredential:
     """The azure-identity credential for ``--auth``; nothing is contacted until the first token."""
-    maker = AUTH[check_auth(auth, tenant)][0]
+    sign_in = AUTH[check_auth(auth, tenant)]
     try:
-        return maker(tenant)
+        return sign_in.make(tenant)
     except ValueError as err:  # azure-identity checks a tenant id's characters
         raise KitError(f"--tenant {tenant!r}: {err}") from None
 
 
 def sign_in_hint(auth: str) -> str:
     """What to do when the credential of ``--auth`` gave no token."""
-    return AUTH.get(auth, AUTH[DEFAULT_AUTH])[2]
+    return AUTH.get(auth, AUTH[DEFAULT_AUTH]).hint
 
 
 def quiet_sdk_logging(verbose: bool = False) -> None:
