@@ -7,6 +7,7 @@ failed run leaves an earlier report untouched.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import uuid
@@ -41,8 +42,38 @@ def ensure_kernel() -> str:
     return KERNEL_NAME
 
 
+# The page runs no script and fetches nothing: styles are inline, images are data: URLs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'"
+)
+# What the report's Markdown and tables are made of; nbconvert's sanitiser drops every other tag
+# (keeping its text) and every other attribute from Markdown and HTML outputs.
+ALLOWED_TAGS = (
+    "a p br hr h1 h2 h3 h4 h5 h6 strong b em i del code pre blockquote ul ol li div span "
+    "table caption thead tbody tr th td"
+).split()
+ALLOWED_ATTRIBUTES = {"*": ["class", "id"], "a": ["href"], "th": ["colspan", "rowspan"], "td": ["colspan", "rowspan"]}
+# Style and script elements go whole: their text is CSS or code, never something to read.
+_CODE_ELEMENTS = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def clean_html(fragment: str) -> str:
+    """An HTML fragment reduced to ``ALLOWED_TAGS``: the ``clean_html`` filter nbconvert sanitises with.
+
+    Links keep only http, https and mailto targets (the kit's own links); Markdown from the
+    logs cannot make one, since ``markup.md`` escapes it.
+
+    >>> clean_html('<h2 onclick="x()">A</h2><script>b()</script><style>p {}</style><a href="javascript:c()">d</a>')
+    '<h2>A</h2><a>d</a>'
+    """
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    sanitiser = SanitizeHTML(tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, strip=True, strip_comments=True)
+    return str(sanitiser.sanitize_html_tags(_CODE_ELEMENTS.sub("", fragment)))
+
+
 def to_html(notebook_path: Path) -> str:
-    """The executed notebook as one HTML page: code hidden, figures inline, no CDN."""
+    """The executed notebook as one HTML page: code hidden, figures inline, sanitised, nothing fetched or run."""
     import nbformat  # imported when used: with nbconvert it takes about a second
     from nbconvert import HTMLExporter
 
@@ -52,8 +83,11 @@ def to_html(notebook_path: Path) -> str:
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
+        sanitize_html=True,
+        filters={"clean_html": clean_html},
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    resources = {"content_security_policy": CONTENT_SECURITY_POLICY}
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4), resources=resources)
     return body
 
 
