@@ -1,21 +1,33 @@
 """``apim-snat``: argument parsing only; the work is done by the modules it calls.
 
-Every mistake a user can make ends as one line on stderr and exit code 2.
+Every failure ends as one line on stderr: a mistake a user can make with exit code 2, Ctrl-C
+with 130 and SIGTERM with 143 (after the clean-up has run), a defect in the kit with 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from analysis import __version__
 from analysis.errors import KitError
 from analysis.modes import Mode
+from analysis.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, raise_on_signals
 
 EXIT_USAGE = 2
+EXIT_DEFECT = 1
 MODE_CHOICES = tuple(mode.value for mode in Mode)
+DEFAULT_SOURCE = "sample"
+SOURCE_HELP = (
+    "'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
+    "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
+    "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
+    "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,31 +51,64 @@ def _say(message: str) -> None:
     print(f"apim-snat: {message}", file=sys.stderr, flush=True)
 
 
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where a command reports what it is doing: stderr, unless --quiet."""
+    return (lambda _: None) if getattr(args, "quiet", False) else _say
+
+
+def _source_spec(spec: str) -> str:
+    """``spec`` when it can name a source; a bare path gets the spelling it probably meant.
+
+    >>> _source_spec("sample")
+    'sample'
+    """
+    if spec != DEFAULT_SOURCE and ":" not in spec and (Path(spec).suffix or "/" in spec or Path(spec).exists()):
+        raise KitError(f"--source {spec!r} is a path, not a source; did you mean 'file:{spec}'?")
+    return spec
+
+
 def _report(args: argparse.Namespace) -> int:
+    from analysis import annotations
     from analysis.assumptions import from_params
     from analysis.investigation import window_for
+    from analysis.outfolder import Kind, claim, target
     from analysis.render import render
+    from analysis.sharing import shown_spec
     from analysis.sources import absolute, open_source
     from analysis.times import optional_time
 
+    say = _progress(args)
+    spec = _source_spec(args.source)
     assumptions = from_params(_key_values(args.param))
+    notes = annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
-    _say(f"checking source {args.source}")
-    source = open_source(args.source, args.mode)
-    try:
-        window = window_for(source, start, end)
-    finally:
-        source.close()  # the notebook opens the source again in its own kernel
-    _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
-    parameters = {
-        "source": absolute(args.source),
-        "start": window[0].isoformat(),
-        "end": window[1].isoformat(),
-        "mode": str(source.mode),
-        **assumptions.as_dict(),
-    }
-    out_dir = render(Path(args.out), parameters, progress=_say)
-    _say(f"report written to {out_dir}/ (report.html, report.ipynb, findings.json)")
+    out = target(args.out)
+    with claim(out, Kind.REPORT, args.out):
+        say(f"checking source {spec}")
+        source = open_source(spec, args.mode)
+        try:
+            window = window_for(source, start, end)
+        finally:
+            source.close()  # the notebook opens the source again in its own kernel
+        say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
+        parameters = {
+            "source": absolute(spec),
+            "start": window[0].isoformat(),
+            "end": window[1].isoformat(),
+            "mode": str(source.mode),
+            "redact": args.redact,
+            "annotations": notes,
+            **assumptions.as_dict(),
+        }
+        render(
+            out,
+            parameters,
+            shown={**parameters, "source": shown_spec(spec)},
+            progress=say,
+            verbose=args.verbose,
+            progress_bar=sys.stderr.isatty() and not args.quiet,
+        )
+    say(f"report written to {args.out} (report.html, report.ipynb, findings.json)")
     return 0
 
 
@@ -87,7 +132,12 @@ def _queries_show(args: argparse.Namespace) -> int:
     from analysis import queries
 
     query = queries.load(args.name)
-    values = {**_default_window(), **query.parse_params(_key_values(args.param))}
+    given = query.parse_params(_key_values(args.param))
+    if ("start" in given) != ("end" in given):
+        raise KitError("give both start and end, or neither for the last 24 hours")
+    values = {**_default_window(), **given}
+    if not values["start"] < values["end"]:
+        raise KitError(f"start {values['start'].isoformat()} is not before end {values['end'].isoformat()}")
     print(query.render(values, args.mode), end="")
     return 0
 
@@ -96,6 +146,7 @@ def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
     from analysis.sources import open_source
+    from analysis.sources.engine_errors import in_kql_terms
     from analysis.times import optional_time
 
     if args.file is not None:
@@ -105,13 +156,23 @@ def _query(args: argparse.Namespace) -> int:
             raise KitError(f"cannot read {args.file}: {getattr(err, 'strerror', None) or err}") from None
     else:
         text = args.kql
+    if not text.strip():
+        raise KitError("the KQL text is empty")
     query = queries.adhoc(text)
-    source = open_source(args.source, args.mode)
+    if query.standalone and (args.param or args.start or args.end):
+        raise KitError("the text sets its own parameters (let statements, as 'queries show' prints them); edit them")
+    source = open_source(_source_spec(args.source), args.mode)
     try:
-        start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
-        values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
-        values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
-        result = source.run(query.render(values, source.mode))
+        values = {}
+        if not query.standalone:
+            start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+            values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
+            values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
+        rendered = query.render(values, source.mode)
+        try:
+            result = source.run(rendered)
+        except KitError as err:
+            raise KitError(_user_lines(in_kql_terms(str(err)), rendered, query.body)) from None
     finally:
         source.close()
     if args.format == "csv":
@@ -123,26 +184,55 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def common_options() -> _Parser:
+    """--quiet and --verbose, which every command takes."""
+    common = _Parser(add_help=False)
+    noise = common.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print errors only, no progress")
+    noise.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show what the libraries and the report's kernel print, and the traceback of a defect",
+    )
+    return common
+
+
+def _user_lines(message: str, rendered: str, body: str) -> str:
+    """A message about the rendered text, with its ``at LINE:COLUMN`` counted in the text the user wrote.
+
+    >>> _user_lines("KQL syntax error at 3:4: x", "let a = 1;\nlet b = 2;\nT | y", "T | y")
+    'KQL syntax error at 1:4: x'
+    """
+    # The parser lists every token it could have taken; past a handful that is no help to a person.
+    message = re.sub(
+        r"expecting \{([^}]*)\}", lambda m: m.group(0) if m.group(1).count(",") < 6 else "", message
+    ).rstrip(": ")
+    start = rendered.find(body)
+    if start < 0:
+        return message
+    offset = rendered.count("\n", 0, start)
+    return re.sub(r"\bat (\d+):(\d+)", lambda m: f"at {max(int(m.group(1)) - offset, 1)}:{m.group(2)}", message)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from analysis import batch
+
     parser = _Parser(
         prog="apim-snat",
         description="Diagnose SNAT port exhaustion in Azure API Management from gateway logs.",
     )
+    parser.add_argument("--version", action="version", version=f"apim-snat {__version__}")
+    common = common_options()
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     report = commands.add_parser(
         "report",
+        parents=[common],
         help="render the incident report (HTML, notebook, findings.json)",
         description="Run the packaged queries on a source, diagnose every backend destination and write "
         "report.html (self-contained, code hidden), report.ipynb (executed) and findings.json into --out.",
     )
-    report.add_argument(
-        "--source",
-        default="sample",
-        help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
-        "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
-        "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
-        "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)",
-    )
+    report.add_argument("--source", default=DEFAULT_SOURCE, help=SOURCE_HELP)
     report.add_argument(
         "--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute"
     )
@@ -162,23 +252,44 @@ def build_parser() -> argparse.ArgumentParser:
         "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
         "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
     )
-    report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
+    report.add_argument(
+        "--annotate",
+        action="append",
+        default=[],
+        metavar="TIME[/END]=LABEL",
+        help="something that happened (a deploy, a scale-out, a mitigation), shown beside the timeline; "
+        "repeatable, e.g. --annotate '2025-02-25T09:40Z=scaled out to 2 units'",
+    )
+    report.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace caller IPs, subscription ids and user ids by pseudonyms in every output, for reports "
+        "sent outside the team (stable within the report; across reports when APIM_SNAT_REDACT_KEY is set)",
+    )
+    report.add_argument(
+        "--out",
+        required=True,
+        help="report folder: new, empty, or an earlier report of the kit (recognised by its .apim-snat file), "
+        "replaced in one step when the report is complete; never a folder holding other files",
+    )
     report.set_defaults(handler=_report)
 
     listing = commands.add_parser(
         "queries",
+        parents=[common],
         help="list the packaged KQL queries or print one ready to paste",
         description="The packaged queries in kql/, rendered for Log Analytics or ADX.",
     )
     query_commands = listing.add_subparsers(dest="queries_command", required=True, parser_class=_Parser)
-    query_commands.add_parser("list", help="one query per line: name, then description").set_defaults(
+    query_commands.add_parser("list", parents=[common], help="one query per line: name, then description").set_defaults(
         handler=_queries_list
     )
     show = query_commands.add_parser(
         "show",
+        parents=[common],
         help="print a query rendered with typed parameters, ready to paste",
-        description="Print the rendered KQL: parameters become typed let statements; "
-        "start/end default to the last 24 hours.",
+        description="Print the rendered KQL: parameters become typed let statements; start and end "
+        "(both or neither) default to the last 24 hours. 'apim-snat query --file' runs the text as it is.",
     )
     show.add_argument("name", help="query name, as 'apim-snat queries list' prints it")
     show.add_argument(
@@ -198,15 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     adhoc = commands.add_parser(
         "query",
+        parents=[common],
         help="run ad-hoc KQL on a source and print the result",
         description="Run KQL text on a source. The text may use start, end and the "
         "normalised table GatewayRequests (either logging mode), or the raw table.",
     )
-    adhoc.add_argument(
-        "--source",
-        required=True,
-        help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE'",
-    )
+    adhoc.add_argument("--source", default=DEFAULT_SOURCE, help=SOURCE_HELP)
     text = adhoc.add_mutually_exclusive_group(required=True)
     text.add_argument("--kql", help="the KQL text")
     text.add_argument("--file", help="a file holding the KQL text")
@@ -225,20 +333,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adhoc.add_argument("--max-rows", type=int, default=200, help="rows printed in table format (default: 200)")
     adhoc.set_defaults(handler=_query)
+    batch.add_command(commands, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``apim-snat``; returns the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-        return args.handler(args)
-    except KitError as err:
-        _say(f"error: {err}")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
+    verbose = False
+    with raise_on_signals():
+        try:
+            args = build_parser().parse_args(argv)
+            verbose = args.verbose
+            return int(args.handler(args))
+        except KitError as err:
+            _say(f"error: {err}")
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            _say("interrupted (Ctrl-C); nothing half-written was left behind")
+            return EXIT_INTERRUPTED
+        except Terminated:
+            _say("terminated (SIGTERM); nothing half-written was left behind")
+            return EXIT_TERMINATED
+        except Exception as err:
+            if verbose:
+                raise
+            first = (str(err).splitlines() or [""])[0]
+            _say(f"error: a defect in the kit: {type(err).__name__}: {first} (--verbose shows where)")
+            return EXIT_DEFECT
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Papermill hands every parameter over as plain text or numbers; this turns them
 into typed values (a ``KitError`` for bad ones), runs the investigation, and
 writes ``findings.json`` plus each query's result (Parquet) beside the report, so
-every figure can be redrawn from the files without the source.
+every figure can be redrawn from the files without the source. The source is seen
+through ``sharing``: described without local paths, and redacted when asked.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from analysis import findings as findings_doc
+from analysis.annotations import loads as read_annotations
 from analysis.assumptions import from_params
 from analysis.findings import FINDINGS_FILE
 from analysis.investigation import Investigation, investigate
+from analysis.sharing import shared
 from analysis.sources import open_source
 from analysis.times import optional_time
 
@@ -27,12 +30,19 @@ def run(
     end: str | None = None,
     mode: str | None = None,
     output_dir: str | None = None,
+    redact: bool = False,
+    annotations: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
-    """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results."""
+    """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results.
+
+    ``redact`` replaces caller IPs, subscription ids and user ids by pseudonyms in everything;
+    ``annotations`` (JSON text, see ``analysis.annotations``) is checked here, shown by the notebook.
+    """
     settings = from_params({name: str(value) for name, value in assumptions.items()})
+    read_annotations(annotations or "")
     window_start, window_end = optional_time("start", start), optional_time("end", end)
-    opened = open_source(source, mode or None)
+    opened = shared(source, open_source(source, mode or None), redact=redact)
     try:
         investigation = investigate(opened, window_start, window_end, settings)
     finally:

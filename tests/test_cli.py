@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import render
+from analysis import outfolder
 from analysis.cli import main
 from tests.paths import REPO
 
@@ -101,6 +101,7 @@ def test_a_failed_run_leaves_the_earlier_report_untouched(capsys, tmp_path, monk
     out.mkdir()
     (out / "findings.json").write_text('{"verdict": "earlier"}', encoding="utf-8")
     (out / "report.html").write_text("earlier", encoding="utf-8")
+    outfolder.write_marker(out, outfolder.Kind.REPORT, ["findings.json", "report.html"])
 
     def failing(*args, **kwargs):
         Path(kwargs.get("output_path", args[1])).write_text("half", encoding="utf-8")
@@ -112,25 +113,15 @@ def test_a_failed_run_leaves_the_earlier_report_untouched(capsys, tmp_path, monk
     code, err = run_cli(capsys, "report", "--out", str(out))
     assert code == 2 and "another planet" in err
     assert (out / "findings.json").read_text(encoding="utf-8") == '{"verdict": "earlier"}'
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
-    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging folder left behind
+    assert sorted(p.name for p in out.iterdir()) == [".apim-snat", "findings.json", "report.html"]
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging folder or lock left behind
 
 
 def test_a_folder_of_other_files_is_not_replaced(capsys, tmp_path):
     (tmp_path / "thesis.tex").write_text("precious", encoding="utf-8")
     code, err = run_cli(capsys, "report", "--out", str(tmp_path))
-    assert code == 2 and "holds other files" in err
+    assert code == 2 and "holds files the kit did not write there (thesis.tex)" in err
     assert (tmp_path / "thesis.tex").read_text(encoding="utf-8") == "precious"
-
-
-def test_staging_swap_replaces_an_earlier_report(tmp_path):
-    out = tmp_path / "r"
-    out.mkdir()
-    (out / "findings.json").write_text("old", encoding="utf-8")
-    with render._staging(out) as staging:
-        (staging / "findings.json").write_text("new", encoding="utf-8")
-    assert (out / "findings.json").read_text(encoding="utf-8") == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["r"]
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def sample_report(tmp_path_factory) -> Path:
 
 def test_the_report_folder_holds_the_three_files(sample_report):
     files = sorted(p.name for p in sample_report.iterdir() if p.is_file())
-    assert files == ["findings.json", "report.html", "report.ipynb"]
+    assert files == [".apim-snat", "findings.json", "report.html", "report.ipynb"]
     assert (sample_report / "results" / "destination_health.parquet").is_file()
 
 
@@ -146,8 +146,17 @@ def test_relative_paths_mean_the_callers_folder(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
-    assert document["source"].endswith(str(tmp_path / "export.parquet") + " (ApiManagementGatewayLogs)")
+    assert document["source"] == "local file export.parquet (ApiManagementGatewayLogs)"
     assert not (REPO / "out").exists()
+    # No local absolute path in any output: the source by its file name, papermill's paths as file names.
+    for name in ("findings.json", "report.ipynb", "report.html"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        for local in (str(tmp_path), str(REPO), str(Path.home()), sys.prefix):
+            assert local not in text, (name, local)
+    notebook = nbformat.read(tmp_path / "out" / "report.ipynb", as_version=4)
+    record = notebook.metadata["papermill"]
+    assert (record["input_path"], record["output_path"]) == ("snat_incident_report.ipynb", "report.ipynb")
+    assert record["parameters"]["source"] == "file:export.parquet" and record["parameters"]["output_dir"] == "."
 
 
 def test_the_notebooks_parameter_defaults_are_the_analysis_defaults():
@@ -164,4 +173,5 @@ def test_the_notebooks_parameter_defaults_are_the_analysis_defaults():
     assert set(declared) == {f.name for f in fields} | set(others)
     for name, parameter in others.items():
         if parameter.default is not parameter.empty:
-            assert ast.literal_eval(declared[name]["default"]) == "" and parameter.default is None, name
+            expected = "" if parameter.default is None else parameter.default
+            assert ast.literal_eval(declared[name]["default"]) == expected, name
