@@ -93,11 +93,22 @@ def error_line(stderr: str, code: int) -> str:
     return lines[-1] if lines else f"the report command ended with exit code {code}"
 
 
+def shown_error(message: str, source: str) -> str:
+    """An entry's error as the index may show it: the source file by its name, not its local path.
+
+    >>> shown_error("/home/me/x.parquet: no such file", "file:/home/me/x.parquet")
+    'x.parquet: no such file'
+    """
+    kind, _, rest = source.partition(":")
+    return message.replace(rest, Path(rest).name) if kind == "file" and Path(rest).is_absolute() else message
+
+
 class _Runner:
     """Runs entries as child processes; on a signal, stops starting new ones and ends the running ones."""
 
-    def __init__(self, env: dict[str, str], verbose: bool):
+    def __init__(self, env: dict[str, str], folder: Path, verbose: bool):
         self._env = env
+        self._folder = folder
         self._verbose = verbose
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()
@@ -109,7 +120,7 @@ class _Runner:
             if self._stopped:
                 return Outcome(entry, None, "not started: the batch was stopped")
             child = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self._env
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self._env, cwd=self._folder
             )
             self._running.add(child)
         try:
@@ -120,7 +131,7 @@ class _Runner:
         if self._verbose and stderr:
             sys.stderr.write(stderr)
         if child.returncode != 0:
-            return Outcome(entry, None, error_line(stderr, child.returncode))
+            return Outcome(entry, None, shown_error(error_line(stderr, child.returncode), entry.source))
         try:
             document = json.loads((out / entry.name / FINDINGS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -193,19 +204,23 @@ def run_batch(
     entries: list[Entry],
     out: Path,
     fleet_name: str,
+    fleet_folder: Path,
     jobs: int,
     redact: bool,
     verbose: bool,
     done: Callable[[Outcome], None] = lambda _: None,
 ) -> list[Outcome]:
-    """Render every entry into ``out`` (claimed by the caller), write the index and combined findings."""
+    """Render every entry into ``out`` (claimed by the caller), write the index and combined findings.
+
+    Entries run in ``fleet_folder``, so a relative ``file:`` source is relative to the fleet file.
+    """
     names = [e.name for e in entries]
     _remove_stale_entries(out, {*names, INDEX_FILE, FINDINGS_FILE})
     write_marker(out, Kind.BATCH, sorted({*names, INDEX_FILE, FINDINGS_FILE}))
     env = dict(os.environ)
     if redact and not env.get(KEY_VARIABLE):
         env[KEY_VARIABLE] = secrets.token_hex(32)  # one key for the whole fleet: the same caller, the same name
-    runner = _Runner(env, verbose)
+    runner = _Runner(env, fleet_folder, verbose)
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         try:
@@ -245,7 +260,10 @@ def _batch(args: argparse.Namespace) -> int:
                     bar.write(f"apim-snat: {outcome.entry.name}: error: {outcome.error}", file=sys.stderr)
                 bar.update()
 
-            outcomes = run_batch(entries, out, Path(args.fleet).name, jobs, args.redact, args.verbose, done)
+            fleet = Path(args.fleet)
+            outcomes = run_batch(
+                entries, out, fleet.name, fleet.absolute().parent, jobs, args.redact, args.verbose, done
+            )
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         print(

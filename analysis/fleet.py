@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +122,9 @@ def parse(text: str, origin: str = "fleet file") -> list[Entry]:
 
 
 def load(path: str) -> list[Entry]:
-    """The entries of the fleet file at ``path``; a relative ``file:`` source is relative to the file's folder."""
+    """The entries of the fleet file at ``path``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise KitError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
-    folder = Path(path).expanduser().resolve().parent
-    entries = []
-    for item in parse(text, Path(path).name):
-        kind, _, rest = item.source.partition(":")
-        if kind == "file" and rest and not Path(rest).expanduser().is_absolute():
-            item = replace(item, source=f"file:{folder / rest}")
-        entries.append(item)
-    return entries
+    return parse(text, Path(path).name)
