@@ -8,7 +8,6 @@ reads as the text it is and never becomes a tag, a link, an image or a heading.
 
 from __future__ import annotations
 
-import html
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -41,12 +40,13 @@ def md(value: object) -> str:
 
 
 def code(value: object) -> str:
-    """``value`` as inline code; HTML-escaped, since Markdown escapes do not work inside backticks.
+    """``value`` as inline code. Not backticks, in which escapes do not work: an HTML element whose
+    text is still Markdown, so ``md`` escapes it.
 
-    >>> code("a<b>`c")
-    '<code>a&lt;b&gt;`c</code>'
+    >>> print(code("a<b>*c"))
+    <code>a&lt;b&gt;\\*c</code>
     """
-    return f"<code>{html.escape(_CONTROL.sub(' ', str(value)), quote=False)}</code>"
+    return f"<code>{md(value)}</code>"
 
 
 def code_block(text: str, language: str = "") -> str:
