@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from analysis.render import CONTENT_SECURITY_POLICY, clean_html
+from analysis.html_page import CONTENT_SECURITY_POLICY, clean_html
 from tests.browser import open_page
 from tests.hostile import FILE_NAME, HOSTS, SHOWN_COLUMNS, write_hostile_export
 from tests.paths import REPO
