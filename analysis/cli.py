@@ -201,7 +201,7 @@ def common_options() -> _Parser:
 def _user_lines(message: str, rendered: str, body: str) -> str:
     """A message about the rendered text, with its ``at LINE:COLUMN`` counted in the text the user wrote.
 
-    >>> _user_lines("KQL syntax error at 3:4: x", "let a = 1;\nlet b = 2;\nT | y", "T | y")
+    >>> _user_lines("KQL syntax error at 3:4: x", "let a = 1;\\nlet b = 2;\\nT | y", "T | y")
     'KQL syntax error at 1:4: x'
     """
     # The parser lists every token it could have taken; past a handful that is no help to a person.

@@ -111,7 +111,7 @@ def adhoc(text: str) -> Query:
     ``start``, ``end`` and ``GatewayRequests`` like a packaged one; a rendered query
     (one that defines ``GatewayRequests`` itself) runs as it is.
 
-    >>> adhoc("let GatewayRequests = T;\nGatewayRequests | count").standalone
+    >>> adhoc("let GatewayRequests = T;\\nGatewayRequests | count").standalone
     True
     """
     if _DEFINES_GATEWAY_REQUESTS.search(text):
