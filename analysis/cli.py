@@ -7,7 +7,7 @@ with 130 and SIGTERM with 143 (after the clean-up has run), a defect in the kit 
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -146,7 +146,7 @@ def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
     from analysis.sources import open_source
-    from analysis.sources.engine_errors import in_kql_terms
+    from analysis.sources.engine_errors import for_the_writer, in_kql_terms
     from analysis.times import optional_time
 
     if args.file is not None:
@@ -172,7 +172,7 @@ def _query(args: argparse.Namespace) -> int:
         try:
             result = source.run(rendered)
         except KitError as err:
-            raise KitError(_user_lines(in_kql_terms(str(err)), rendered, query.body)) from None
+            raise KitError(for_the_writer(in_kql_terms(str(err)), rendered, query.body)) from None
     finally:
         source.close()
     if args.format == "csv":
@@ -196,23 +196,6 @@ def common_options() -> _Parser:
         help="also show what the libraries and the report's kernel print, and the traceback of a defect",
     )
     return common
-
-
-def _user_lines(message: str, rendered: str, body: str) -> str:
-    """A message about the rendered text, with its ``at LINE:COLUMN`` counted in the text the user wrote.
-
-    >>> _user_lines("KQL syntax error at 3:4: x", "let a = 1;\\nlet b = 2;\\nT | y", "T | y")
-    'KQL syntax error at 1:4: x'
-    """
-    # The parser lists every token it could have taken; past a handful that is no help to a person.
-    message = re.sub(
-        r"expecting \{([^}]*)\}", lambda m: m.group(0) if m.group(1).count(",") < 6 else "", message
-    ).rstrip(": ")
-    start = rendered.find(body)
-    if start < 0:
-        return message
-    offset = rendered.count("\n", 0, start)
-    return re.sub(r"\bat (\d+):(\d+)", lambda m: f"at {max(int(m.group(1)) - offset, 1)}:{m.group(2)}", message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,5 +345,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_DEFECT
 
 
+def run() -> NoReturn:
+    """The ``apim-snat`` command: ``main``, then exit with its code.
+
+    After Ctrl-C or SIGTERM the clean-up has run inside ``main``; the process then ends at once,
+    without the interpreter's own shutdown, in which a kernel client interrupted while it
+    connected can wait forever for its sockets.
+    """
+    code = main()
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

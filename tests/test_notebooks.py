@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import nbformat
@@ -49,6 +50,14 @@ def test_no_notebook_holds_a_local_path(path):
 
 
 def test_the_documented_command_starts_jupyterlab_on_the_explorer():
-    planned = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    outside_make = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "lab"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=outside_make,
+    ).stdout
     assert planned.splitlines()[-1] == ".venv/bin/jupyter lab notebooks/explore_incident.ipynb"
     assert "make lab" in (REPO / "README.md").read_text(encoding="utf-8")

@@ -71,3 +71,20 @@ def in_kql_terms(message: str) -> str:
     if stripped != message:
         return f"the local engine could not run this KQL ({stripped.splitlines()[0].rstrip('!.')})"
     return message
+
+
+def for_the_writer(message: str, rendered: str, body: str) -> str:
+    """A message about the rendered text, with its ``at LINE:COLUMN`` counted in the text the user wrote.
+
+    >>> for_the_writer("KQL syntax error at 3:4: x", "let a = 1;\\nlet b = 2;\\nT | y", "T | y")
+    'KQL syntax error at 1:4: x'
+    """
+    # The parser lists every token it could have taken; past a handful that is no help to a person.
+    message = re.sub(
+        r"expecting \{([^}]*)\}", lambda m: m.group(0) if m.group(1).count(",") < 6 else "", message
+    ).rstrip(": ")
+    start = rendered.find(body)
+    if start < 0:
+        return message
+    offset = rendered.count("\n", 0, start)
+    return re.sub(r"\bat (\d+):(\d+)", lambda m: f"at {max(int(m.group(1)) - offset, 1)}:{m.group(2)}", message)
