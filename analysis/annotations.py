@@ -33,13 +33,18 @@ class Annotation:
         return {"time": iso(self.time), "end": iso(self.end) if self.end is not None else None, "label": self.label}
 
 
+def only_known(item: Mapping[str, Any], known: tuple[str, ...], where: str, what: str = "field") -> None:
+    """A ``KitError`` naming the first key of ``item`` (a mapping read from a file) that is not ``known``."""
+    unknown = sorted(set(map(str, item)) - set(known))
+    if unknown:
+        raise KitError(f"{where}: unknown {what} {unknown[0]!r} (known: {', '.join(known)})")
+
+
 def annotation(item: Mapping[str, Any], where: str = "annotation") -> Annotation:
     """An ``Annotation`` from ``{time, end?, label}``; a ``KitError`` naming ``where`` when it is not one."""
     if not isinstance(item, Mapping):
         raise KitError(f"{where}: expected a mapping with time, optional end, and label")
-    unknown = sorted(set(item) - set(FIELDS))
-    if unknown:
-        raise KitError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    only_known(item, FIELDS, where)
     label = item.get("label")
     if not isinstance(label, str) or not label.strip():
         raise KitError(f"{where}: needs a label (text)")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.annotations import Annotation, annotation, time_text
+from analysis.annotations import Annotation, annotation, only_known, time_text
 from analysis.assumptions import from_params
 from analysis.errors import KitError
 from analysis.modes import check_mode
@@ -58,9 +58,7 @@ def entry(item: Any, number: int) -> Entry:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise KitError(f"{where}: name must be a folder name (letters, digits, '.', '_', '-'), got {name!r}")
     where = f"reports entry {name!r}"
-    unknown = sorted(set(item) - set(FIELDS))
-    if unknown:
-        raise KitError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    only_known(item, FIELDS, where)
     source = item.get("source")
     if not isinstance(source, str) or not source.strip():
         raise KitError(f"{where}: needs a source, e.g. sample or file:PATH")
@@ -108,9 +106,7 @@ def parse(text: str, origin: str = "fleet file") -> list[Entry]:
         raise KitError(f"{origin}: not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("reports"), list):
         raise KitError(f"{origin}: expected a mapping with 'reports:', a list of entries")
-    unknown = sorted(set(document) - {"reports"})
-    if unknown:
-        raise KitError(f"{origin}: unknown key {unknown[0]!r} (only 'reports')")
+    only_known(document, ("reports",), origin, "key")
     if not document["reports"]:
         raise KitError(f"{origin}: 'reports' is empty")
     entries = [entry(item, n) for n, item in enumerate(document["reports"], 1)]
