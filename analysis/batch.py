@@ -115,7 +115,12 @@ class _Runner:
         self._stopped = False
 
     def render(self, entry: Entry, out: Path, redact: bool) -> Outcome:
-        command = [sys.executable, "-m", "analysis.cli", *report_arguments(entry, out / entry.name, redact, False)]
+        command = [
+            sys.executable,
+            "-m",
+            "analysis.cli",
+            *report_arguments(entry, out / entry.name, redact, self._verbose),
+        ]
         with self._lock:
             if self._stopped:
                 return Outcome(entry, None, "not started: the batch was stopped")

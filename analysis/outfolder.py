@@ -95,8 +95,8 @@ def _strangers(folder: Path, kind: Kind) -> list[str]:
 
 
 def _transient(folder: Path, name: str) -> bool:
-    """A lock or leftover of a run writing a folder inside ``folder`` (a batch writes its entries so)."""
-    if name.startswith(".") and name.endswith(".lock"):
+    """A lock, a half-written file or a leftover of a run writing inside ``folder`` (a batch writes so)."""
+    if name.startswith(".") and name.endswith((".lock", ".partial")):
         return True
     return re.fullmatch(r"\..+\.(new|old)-[0-9a-f]{8}", name) is not None and read_marker(folder / name) is not None
 
