@@ -9,11 +9,16 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 OUT ?= reports/sample
 
-.PHONY: report test lint setup sample lock bench clean
+.PHONY: report lab test lint setup sample lock bench clean
 
 report: $(STAMP_PY)
 	$(BIN)/apim-snat report --source sample --out $(OUT)
 	@echo "Open $(OUT)/report.html in a browser."
+
+# JupyterLab on the interactive notebook; every notebook names the kit's kernel (apim-snat), which
+# the set-up registers inside .venv, so the notebooks run with the kit's pinned packages.
+lab: $(STAMP_PY)
+	$(BIN)/jupyter lab notebooks/explore_incident.ipynb
 
 test: lint $(STAMP_PY) $(STAMP_NODE) chromium
 	$(BIN)/python -m pytest

@@ -1,6 +1,7 @@
 """``apim-snat``: argument parsing only; the work is done by the modules it calls.
 
-Every mistake a user can make ends as one line on stderr and exit code 2.
+Every failure ends as one line on stderr: a mistake a user can make with exit code 2, Ctrl-C
+with 130 and SIGTERM with 143 (after the clean-up has run), a defect in the kit with 1.
 """
 
 from __future__ import annotations
@@ -8,19 +9,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from analysis import __version__
 from analysis.errors import KitError
 from analysis.modes import Mode
+from analysis.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, raise_on_signals
 
 if TYPE_CHECKING:
     from analysis.sources import SourceOptions
 
 EXIT_USAGE = 2
+EXIT_DEFECT = 1
 MODE_CHOICES = tuple(mode.value for mode in Mode)
+DEFAULT_SOURCE = "sample"
+SOURCE_HELP = (
+    "'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
+    "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
+    "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
+    "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
+    "(a report's results/ folder). Repeat for several workspaces: one query over all of them"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,46 +87,79 @@ def _replay_in_kernel(cache: Path | None) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where a command reports what it is doing: stderr, unless --quiet."""
+    return (lambda _: None) if getattr(args, "quiet", False) else _say
+
+
+def _source_spec(spec: str) -> str:
+    """``spec`` when it can name a source; a bare path gets the spelling it probably meant.
+
+    >>> _source_spec("sample")
+    'sample'
+    """
+    if spec != DEFAULT_SOURCE and ":" not in spec and (Path(spec).suffix or "/" in spec or Path(spec).exists()):
+        raise KitError(f"--source {spec!r} is a path, not a source; did you mean 'file:{spec}'?")
+    return spec
+
+
 def _report(args: argparse.Namespace) -> int:
+    from analysis import annotations
     from analysis.assumptions import from_params
     from analysis.investigation import query_window, window_for
+    from analysis.outfolder import Kind, claim, target
     from analysis.render import render
     from analysis.report import metrics_target, second_witness
+    from analysis.sharing import shown_spec
     from analysis.sources import absolute, open_source
     from analysis.sources.metrics import MetricRequest
     from analysis.times import optional_time
 
+    say = _progress(args)
     assumptions = from_params(_key_values(args.param))
+    notes = annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
-    specs = [absolute(spec) for spec in args.source or ["sample"]]
+    specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
+    shown = ",".join(shown_spec(spec) for spec in specs)
     options = _source_options(args)
-    _say(f"checking source {', '.join(specs)}")
-    source = open_source(specs, args.mode, options)
-    try:
-        window = window_for(source, start, end)
-        target = metrics_target(specs, args.metrics_resource, args.metrics_region)
-        if target is not None:
-            MetricRequest(*target, *window)  # a bad resource id or region is refused before any query
-        _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
-        _say(f"querying {source.description}")
-        query_window(source, *window)  # every query once, here, where a sign-in prompt can be seen
-        if target is not None:
-            _say(f"fetching the platform metric Requests of {target[0].rsplit('/', 1)[-1]}")
-            second_witness(source, window, target, options)
-    finally:
-        source.close()
-    parameters = {
-        "source": ",".join(specs),
-        "start": window[0].isoformat(),
-        "end": window[1].isoformat(),
-        "mode": str(source.mode),
-        "metrics_resource": target[0] if target else "",
-        "metrics_region": target[1] if target else "",
-        **assumptions.as_dict(),
-    }
-    with _replay_in_kernel(options.cache):
-        out_dir = render(Path(args.out), parameters, progress=_say)
-    _say(f"report written to {out_dir}/ (report.html, report.ipynb, findings.json)")
+    out = target(args.out)
+    with claim(out, Kind.REPORT, args.out):
+        say(f"checking source {shown}")
+        source = open_source(specs, args.mode, options)
+        try:
+            window = window_for(source, start, end)
+            metric = metrics_target(specs, args.metrics_resource, args.metrics_region)
+            if metric is not None:
+                MetricRequest(*metric, *window)  # a bad resource id or region is refused before any query
+            say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
+            say(f"querying {shown}")
+            query_window(source, *window)  # every query once, here, where a sign-in prompt can be seen
+            if metric is not None:
+                say(f"fetching the platform metric Requests of {metric[0].rsplit('/', 1)[-1]}")
+                second_witness(source, window, metric, options)
+        finally:
+            source.close()
+        parameters = {
+            "source": ",".join(absolute(spec) for spec in specs),  # the kernel runs in another folder
+            "start": window[0].isoformat(),
+            "end": window[1].isoformat(),
+            "mode": str(source.mode),
+            "metrics_resource": metric[0] if metric else "",
+            "metrics_region": metric[1] if metric else "",
+            "redact": args.redact,
+            "annotations": notes,
+            **assumptions.as_dict(),
+        }
+        with _replay_in_kernel(options.cache):
+            render(
+                out,
+                parameters,
+                shown={**parameters, "source": shown},
+                progress=say,
+                verbose=args.verbose,
+                progress_bar=sys.stderr.isatty() and not args.quiet,
+            )
+    say(f"report written to {args.out} (report.html, report.ipynb, findings.json)")
     return 0
 
 
@@ -137,12 +182,12 @@ def _export(args: argparse.Namespace) -> int:
     source = open_source([absolute(spec) for spec in args.source], args.mode, _source_options(args, keep=False))
     try:
         start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
-        _say(f"exporting {source.description} from {start.isoformat()}Z to {end.isoformat()}Z")
+        _progress(args)(f"exporting {source.description} from {start.isoformat()}Z to {end.isoformat()}Z")
         with tqdm(unit=" rows", file=sys.stderr, disable=None, desc="apim-snat: export") as bar:
             rows = export(source, start, end, Path(args.out), progress=bar.update)
     finally:
         source.close()
-    _say(f"{rows} rows written to {args.out} (read it with --source file:{args.out})")
+    _progress(args)(f"{rows} rows written to {args.out} (read it with --source file:{args.out})")
     return 0
 
 
@@ -158,7 +203,12 @@ def _queries_show(args: argparse.Namespace) -> int:
     from analysis import queries
 
     query = queries.load(args.name)
-    values = {**_default_window(), **query.parse_params(_key_values(args.param))}
+    given = query.parse_params(_key_values(args.param))
+    if ("start" in given) != ("end" in given):
+        raise KitError("give both start and end, or neither for the last 24 hours")
+    values = {**_default_window(), **given}
+    if not values["start"] < values["end"]:
+        raise KitError(f"start {values['start'].isoformat()} is not before end {values['end'].isoformat()}")
     print(query.render(values, args.mode), end="")
     return 0
 
@@ -167,6 +217,7 @@ def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
     from analysis.sources import Request, absolute, open_source, run_request
+    from analysis.sources.engine_errors import for_the_writer, in_kql_terms
     from analysis.times import optional_time
 
     if args.file is not None:
@@ -176,13 +227,24 @@ def _query(args: argparse.Namespace) -> int:
             raise KitError(f"cannot read {args.file}: {getattr(err, 'strerror', None) or err}") from None
     else:
         text = args.kql
+    if not text.strip():
+        raise KitError("the KQL text is empty")
     query = queries.adhoc(text)
-    source = open_source([absolute(spec) for spec in args.source], args.mode, _source_options(args))
+    if query.standalone and (args.param or args.start or args.end):
+        raise KitError("the text sets its own parameters (let statements, as 'queries show' prints them); edit them")
+    specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
+    source = open_source(specs, args.mode, _source_options(args))
     try:
-        start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
-        values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
-        values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
-        result = run_request(source, Request(query, query.bind(values), source.mode))
+        values = {}
+        if not query.standalone:
+            start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+            values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
+            values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
+        try:
+            result = run_request(source, Request(query, query.bind(values), source.mode))
+        except KitError as err:
+            rendered = query.render(values, source.mode)
+            raise KitError(for_the_writer(in_kql_terms(str(err)), rendered, query.body)) from None
     finally:
         source.close()
     if args.format == "csv":
@@ -226,27 +288,38 @@ def _add_source_options(parser: argparse.ArgumentParser, keep: bool = True) -> N
     parser.add_argument("--refresh", action="store_true", help="query the source again instead of reusing results")
 
 
+def common_options() -> _Parser:
+    """--quiet and --verbose, which every command takes."""
+    common = _Parser(add_help=False)
+    noise = common.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print errors only, no progress")
+    noise.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show what the libraries and the report's kernel print, and the traceback of a defect",
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from analysis import batch
+
     parser = _Parser(
         prog="apim-snat",
         description="Diagnose SNAT port exhaustion in Azure API Management from gateway logs.",
     )
+    parser.add_argument("--version", action="version", version=f"apim-snat {__version__}")
+    common = common_options()
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     report = commands.add_parser(
         "report",
+        parents=[common],
         help="render the incident report (HTML, notebook, findings.json)",
         description="Run the packaged queries on a source, diagnose every backend destination and write "
         "report.html (self-contained, code hidden), report.ipynb (executed) and findings.json into --out.",
     )
-    report.add_argument(
-        "--source",
-        action="append",
-        help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
-        "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
-        "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
-        "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
-        "(a report's results/ folder). Repeat for several workspaces: one query over all of them",
-    )
+    report.add_argument("--source", action="append", help=SOURCE_HELP)
     report.add_argument(
         "--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute"
     )
@@ -266,7 +339,26 @@ def build_parser() -> argparse.ArgumentParser:
         "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
         "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
     )
-    report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
+    report.add_argument(
+        "--annotate",
+        action="append",
+        default=[],
+        metavar="TIME[/END]=LABEL",
+        help="something that happened (a deploy, a scale-out, a mitigation), shown beside the timeline; "
+        "repeatable, e.g. --annotate '2025-02-25T09:40Z=scaled out to 2 units'",
+    )
+    report.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace caller IPs, subscription ids and user ids by pseudonyms in every output, for reports "
+        "sent outside the team (stable within the report; across reports when APIM_SNAT_REDACT_KEY is set)",
+    )
+    report.add_argument(
+        "--out",
+        required=True,
+        help="report folder: new, empty, or an earlier report of the kit (recognised by its .apim-snat file), "
+        "replaced in one step when the report is complete; never a folder holding other files",
+    )
     report.add_argument(
         "--metrics-resource",
         metavar="RESOURCE_ID",
@@ -280,18 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser(
         "queries",
+        parents=[common],
         help="list the packaged KQL queries or print one ready to paste",
         description="The packaged queries in kql/, rendered for Log Analytics or ADX.",
     )
     query_commands = listing.add_subparsers(dest="queries_command", required=True, parser_class=_Parser)
-    query_commands.add_parser("list", help="one query per line: name, then description").set_defaults(
+    query_commands.add_parser("list", parents=[common], help="one query per line: name, then description").set_defaults(
         handler=_queries_list
     )
     show = query_commands.add_parser(
         "show",
+        parents=[common],
         help="print a query rendered with typed parameters, ready to paste",
-        description="Print the rendered KQL: parameters become typed let statements; "
-        "start/end default to the last 24 hours.",
+        description="Print the rendered KQL: parameters become typed let statements; start and end "
+        "(both or neither) default to the last 24 hours. 'apim-snat query --file' runs the text as it is.",
     )
     show.add_argument("name", help="query name, as 'apim-snat queries list' prints it")
     show.add_argument(
@@ -311,17 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     adhoc = commands.add_parser(
         "query",
+        parents=[common],
         help="run ad-hoc KQL on a source and print the result",
         description="Run KQL text on a source. The text may use start, end and the "
         "normalised table GatewayRequests (either logging mode), or the raw table.",
     )
-    adhoc.add_argument(
-        "--source",
-        required=True,
-        action="append",
-        help="'sample', 'file:PATH', 'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID', "
-        "'kusto:https://CLUSTER/DATABASE' or 'cache:DIR'; repeat for several workspaces",
-    )
+    adhoc.add_argument("--source", action="append", help=SOURCE_HELP)
     text = adhoc.add_mutually_exclusive_group(required=True)
     text.add_argument("--kql", help="the KQL text")
     text.add_argument("--file", help="a file holding the KQL text")
@@ -344,39 +433,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     rows = commands.add_parser(
         "export",
+        parents=[common],
         help="write the raw gateway log rows of a window to a Parquet file",
         description="Fetch the raw rows of a window in parts small enough for the service's limits "
         "(500,000 rows or 64 MB a result), with a progress bar, into one Parquet file that any command "
         "reads later with --source file:FILE.parquet. The export is not kept in the result cache.",
     )
-    rows.add_argument(
-        "--source",
-        required=True,
-        action="append",
-        help="'loganalytics:WORKSPACE_ID' (repeatable), 'loganalytics-resource:RESOURCE_ID', "
-        "'kusto:https://CLUSTER/DATABASE', 'sample' or 'file:PATH'",
-    )
+    rows.add_argument("--source", required=True, action="append", help=SOURCE_HELP)
     rows.add_argument("--start", help="window start, ISO 8601; default: the source's first minute (local files)")
     rows.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
     rows.add_argument("--mode", choices=MODE_CHOICES, help="logging mode; default: detected, 'resource' for Azure")
     rows.add_argument("--out", required=True, metavar="FILE.parquet", help="the Parquet file to write")
     _add_source_options(rows, keep=False)
     rows.set_defaults(handler=_export)
+    batch.add_command(commands, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``apim-snat``; returns the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-        return args.handler(args)
-    except KitError as err:
-        _say(f"error: {err}")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
+    verbose = False
+    with raise_on_signals():
+        try:
+            args = build_parser().parse_args(argv)
+            verbose = args.verbose
+            return int(args.handler(args))
+        except KitError as err:
+            _say(f"error: {err}")
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            _say("interrupted (Ctrl-C); nothing half-written was left behind")
+            return EXIT_INTERRUPTED
+        except Terminated:
+            _say("terminated (SIGTERM); nothing half-written was left behind")
+            return EXIT_TERMINATED
+        except Exception as err:
+            if verbose:
+                raise
+            first = (str(err).splitlines() or [""])[0]
+            _say(f"error: a defect in the kit: {type(err).__name__}: {first} (--verbose shows where)")
+            return EXIT_DEFECT
+
+
+def run() -> NoReturn:
+    """The ``apim-snat`` command: ``main``, then exit with its code.
+
+    After Ctrl-C or SIGTERM the clean-up has run inside ``main``; the process then ends at once,
+    without the interpreter's own shutdown, in which a kernel client interrupted while it
+    connected can wait forever for its sockets.
+    """
+    code = main()
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,4 +1,8 @@
-"""The report's words, written from the findings document (pure: dict in, Markdown out)."""
+"""The report's words, written from the findings document (pure: dict in, Markdown out).
+
+Every string taken from the findings (destinations, reasons, keys, messages, the source) may
+come from the logs; it enters the Markdown through ``markup.md`` and so reads as plain text.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.assessment import Classification
+from analysis.markup import code, code_block, md
 from analysis.verdict import Outcome
 
 HEADLINES = {
@@ -16,10 +21,17 @@ HEADLINES = {
 }
 NO_MITIGATION = "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
 NO_WHAT_IF = "Nothing to replay: no destination was exhausted."
+# A gateway may call thousands of destinations; the report shows this many in full, the most
+# affected first (the findings' order), and names the rest in one list.
+SHOWN_DESTINATIONS = 20
 
 
 def _minute(text: str | None) -> str:
     return "-" if text is None else text.replace("T", " ").removesuffix("Z")[:16]
+
+
+def _words(classification: str) -> str:
+    return md(classification.replace("_", " "))
 
 
 def summary(findings: dict[str, Any]) -> str:
@@ -28,24 +40,25 @@ def summary(findings: dict[str, Any]) -> str:
     lines = [
         f"## Verdict: {HEADLINES[findings['verdict']]}",
         "",
-        f"**{findings['verdict_reason']}.**",
+        f"**{md(findings['verdict_reason'])}.**",
         "",
-        f"Window: {_minute(window['start'])} to {_minute(window['end'])} UTC; source: {findings['source']}; "
-        f"logging mode: `{findings['mode']}`.",
+        f"Window: {_minute(window['start'])} to {_minute(window['end'])} UTC; source: {md(findings['source'])}; "
+        f"logging mode: {code(findings['mode'])}.",
         "",
     ]
     for query in findings["queries"]:
         for warning in query["warnings"]:
             lines += [
-                f"**Warning: the result of `{query['name']}` is incomplete, so the findings may be too.** {warning}.",
+                f"**Warning: the result of {code(query['name'])} is incomplete, so the findings may be too.** "
+                f"{md(warning)}.",
                 "",
             ]
-    for entry in findings["destinations"]:
+    for entry in shown(findings):
         if entry["classification"] == Classification.HEALTHY:
             continue
         lines.append(
-            f"- **{entry['destination']}**: {entry['classification'].replace('_', ' ')} from {_minute(entry['onset'])}"
-            f" to {_minute(entry['recovery'])} UTC; {entry['reason']}."
+            f"- **{md(entry['destination'])}**: {_words(entry['classification'])} from {_minute(entry['onset'])}"
+            f" to {_minute(entry['recovery'])} UTC; {md(entry['reason'])}."
         )
     return "\n".join(lines)
 
@@ -71,7 +84,7 @@ def assumptions(findings: dict[str, Any]) -> str:
         text += (
             "\n\n**Empirical capacity:** "
             + "; ".join(
-                f"failures on {e['destination']} began at an estimated {e['demand_at_onset']:,.0f} connections "
+                f"failures on {md(e['destination'])} began at an estimated {e['demand_at_onset']:,.0f} connections "
                 f"({e['demand_at_onset'] / e['assumed_capacity']:.0%} of the assumed {e['assumed_capacity']:,})"
                 for e in empirical
             )
@@ -95,25 +108,42 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
             "onset (UTC)": _minute(e["onset"]),
             "recovery (UTC)": _minute(e["recovery"]),
         }
-        for e in findings["destinations"]
+        for e in shown(findings)
     ]
     return pd.DataFrame(rows)
+
+
+def shown(findings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The destinations the report shows in full: the first ``SHOWN_DESTINATIONS``, the affected ones first."""
+    return findings["destinations"][:SHOWN_DESTINATIONS]
+
+
+def not_shown(findings: dict[str, Any]) -> str:
+    """The destinations beyond ``shown``, named with their classification and requests; empty when none."""
+    rest = findings["destinations"][SHOWN_DESTINATIONS:]
+    if not rest:
+        return ""
+    listed = "; ".join(
+        f"{md(e['destination'])} ({_words(e['classification'])}, {e['requests']:,} requests)" for e in rest
+    )
+    return f"**{len(rest):,} more destinations**, not shown in full (every figure is in findings.json): {listed}."
 
 
 def evidence(findings: dict[str, Any]) -> str:
     """Per affected destination: why it was classified so, check by check."""
     parts = []
-    for entry in findings["destinations"]:
+    for entry in shown(findings):
         busy = "implied_min_requests_per_connection" in entry["evidence"]
         if entry["classification"] == Classification.HEALTHY and not busy:
             continue
-        parts.append(f"#### {entry['destination']}: {entry['classification'].replace('_', ' ')}\n\n{entry['reason']}.")
+        parts.append(f"#### {md(entry['destination'])}: {_words(entry['classification'])}\n\n{md(entry['reason'])}.")
         for check in entry["checks"]:
             mark = "pass" if check["passed"] else "FAIL"
-            parts.append(f"- [{mark}] `{check['name']}`: {check['detail']}")
+            parts.append(f"- \\[{mark}\\] {code(check['name'])}: {md(check['detail'])}")
         others = entry["evidence"].get("other_destinations_failing")
         if others is not None:
-            parts.append(f"- other destinations failing at the same time: {', '.join(others) if others else 'none'}")
+            listed = ", ".join(md(name) for name in others) if others else "none"
+            parts.append(f"- other destinations failing at the same time: {listed}")
     return "\n".join(parts) if parts else "No destination shows trouble."
 
 
@@ -122,7 +152,7 @@ def mitigations(findings: dict[str, Any]) -> str:
     items = findings["mitigations"]
     if not items:
         return NO_MITIGATION
-    return "\n".join(f"{n}. **{m['title']}** (`{m['id']}`): {m['reason']}." for n, m in enumerate(items, 1))
+    return "\n".join(f"{n}. **{md(m['title'])}** ({code(m['id'])}): {md(m['reason'])}." for n, m in enumerate(items, 1))
 
 
 def timeline_table(findings: dict[str, Any]) -> pd.DataFrame:
@@ -154,3 +184,8 @@ def queries_table(findings: dict[str, Any]) -> pd.DataFrame:
             for q in findings["queries"]
         ]
     )
+
+
+def query_text(query: dict[str, Any]) -> str:
+    """One query of the appendix: its name and mode, then its exact KQL in a code block."""
+    return f"#### {md(query['name'])} ({md(query['mode'])})\n\n{code_block(query['kql'], 'kusto')}"

@@ -1,4 +1,8 @@
-"""Seaborn figures for the report; they draw frames they are given and read nothing else."""
+"""Seaborn figures for the report; they draw frames they are given and read nothing else.
+
+Labels come from the logs, so mathtext is off (a ``$`` in a host name is a dollar sign, not
+a formula that fails to parse) and legend labels go through ``markup.chart_labels``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from analysis.assumptions import TARGET_UTILISATION
+from analysis.markup import chart_labels
 
+# Labels are data: a "$" in a host name is a dollar sign, not the start of a formula.
+PLAIN_TEXT = {"text.parse_math": False}
 PANELS = (
     ("requests", "requests / min"),
     ("connection_failures", "connection failures / min"),
@@ -40,10 +47,12 @@ def destinations_over_time(
     At most ``most`` destinations get a line (see ``drawn_destinations``); a
     gateway with fifty backends would otherwise draw an unreadable tangle.
     """
-    sns.set_theme(style="whitegrid", context="notebook")
+    sns.set_theme(style="whitegrid", context="notebook", rc=PLAIN_TEXT)
     figure, axes = plt.subplots(len(PANELS), 1, figsize=(11, 12), sharex=True)
-    order = drawn_destinations(demand, highlight, most) if len(demand) else []
-    demand = demand[demand["destination"].isin(order)]
+    drawn = drawn_destinations(demand, highlight, most) if len(demand) else []
+    labels = chart_labels(drawn)
+    order = [labels[name] for name in drawn]
+    demand = demand[demand["destination"].isin(drawn)].assign(destination=lambda f: f["destination"].map(labels))
     palette = dict(zip(order, sns.color_palette("tab10", n_colors=max(len(order), 1)), strict=False))
     for axis, (column, label) in zip(axes, PANELS, strict=True):
         if len(demand):
@@ -83,7 +92,7 @@ def destinations_over_time(
 
 def what_if_chart(table: pd.DataFrame) -> Figure:
     """Predicted peak utilisation per setting, against the capacity and the sizing target."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    sns.set_theme(style="whitegrid", context="notebook", rc=PLAIN_TEXT)
     figure, axis = plt.subplots(figsize=(9, 0.6 * max(len(table), 2) + 1.2))
     if len(table):
         sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color="steelblue")

@@ -10,6 +10,7 @@ same on Log Analytics, Azure Data Explorer and the local engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,16 @@ from analysis.modes import check_mode
 
 @dataclass(frozen=True)
 class Query:
-    """A packaged query: its name, what it answers, its typed parameters and its body."""
+    """A packaged query: its name, what it answers, its typed parameters and its body.
+
+    A ``standalone`` query is already rendered (``queries show`` output): it runs as it is.
+    """
 
     name: str
     description: str
     parameters: tuple[Parameter, ...]
     body: str
+    standalone: bool = False
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:
@@ -64,6 +69,8 @@ class Query:
     def render(self, values: Mapping[str, Any] | None = None, mode: str = "resource") -> str:
         """The runnable KQL text for ``mode``, with every parameter a typed literal."""
         bound = self.bind(values)
+        if self.standalone:
+            return self.body + "\n"
         lets = [f"let {p.name} = {check_param(p.name, bound[p.name], p.kql_type)};" for p in self.parameters]
         header = f"// {self.name} (mode: {mode})"
         return "\n".join([header, *lets, mode_prelude(mode), self.body]) + "\n"
@@ -96,11 +103,19 @@ def from_text(name: str, text: str) -> Query:
 
 
 WINDOW_PARAMETERS = (Parameter("start", "datetime"), Parameter("end", "datetime"))
+_DEFINES_GATEWAY_REQUESTS = re.compile(r"^\s*let\s+GatewayRequests\s*=", re.MULTILINE)
 
 
 def adhoc(text: str) -> Query:
     """A query typed at the keyboard: it may declare its own parameters, and otherwise gets
-    ``start``, ``end`` and ``GatewayRequests`` like a packaged one."""
+    ``start``, ``end`` and ``GatewayRequests`` like a packaged one; a rendered query
+    (one that defines ``GatewayRequests`` itself) runs as it is.
+
+    >>> adhoc("let GatewayRequests = T;\\nGatewayRequests | count").standalone
+    True
+    """
+    if _DEFINES_GATEWAY_REQUESTS.search(text):
+        return Query(name="ad-hoc", description="", parameters=(), body=text.strip(), standalone=True)
     if "declare" in text and "query_parameters" in text:
         return from_text("ad-hoc", text)
     return Query(name="ad-hoc", description="", parameters=WINDOW_PARAMETERS, body=text.strip())

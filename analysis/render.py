@@ -1,27 +1,29 @@
-"""Execute the report notebook with papermill and export it to self-contained HTML.
+"""Execute the report notebook with papermill into a claimed ``--out`` folder, and export it to HTML.
 
-The output folder is replaced in one step: the report is built in a hidden
-sibling folder and renamed into place only when every file is there, so a
-failed run leaves an earlier report untouched.
+The folder rules (marker, lock, staging, one-step swap) are ``outfolder``'s; this module runs the
+notebook in the staging folder under the kit's kernel, whose connection file lives in that folder
+too (so nothing of a killed run outlives it), and whose own output is silenced unless verbose.
+The executed notebook keeps no local absolute path: papermill's record of the input and output
+paths and the source's path are rewritten to file names before the notebook is saved.
 """
 
 from __future__ import annotations
 
-import shutil
+import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from analysis.assets import report_notebook
+from analysis.assets import REPORT_NOTEBOOK, report_notebook
 from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
+from analysis.html_page import to_html
+from analysis.outfolder import Kind, kernel_dir, staging
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "apim-snat"
-REPORT_FILES = ("report.ipynb", "report.html", FINDINGS_FILE)
+REPORT_FILE = "report.ipynb"
+REPORT_FILES = (REPORT_FILE, "report.html", FINDINGS_FILE)
 
 
 def ensure_kernel() -> str:
@@ -41,76 +43,85 @@ def ensure_kernel() -> str:
     return KERNEL_NAME
 
 
-def to_html(notebook_path: Path) -> str:
-    """The executed notebook as one HTML page: code hidden, figures inline, no CDN."""
-    import nbformat  # imported when used: with nbconvert it takes about a second
-    from nbconvert import HTMLExporter
+def kernel_manager(runtime: Path, verbose: bool) -> type:
+    """A kernel manager class whose connection file is in ``runtime`` and whose kernel prints nothing.
 
-    exporter = HTMLExporter(
-        extra_template_basedirs=[str(TEMPLATES)],
-        template_name="offline",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
-    return body
+    Without it the connection file lands in the system's temporary folder, where a killed run
+    leaves it, and an interrupted kernel writes ZMQ errors over the user's terminal.
+    """
+    from jupyter_client.manager import AsyncKernelManager
 
+    class ReportKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.connection_file = str(runtime / "kernel.json")
 
-def _check_target(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise KitError(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / FINDINGS_FILE).exists():
-        raise KitError(f"{out_dir} holds other files; give --out an empty or earlier report folder")
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            if not verbose:
+                kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return ReportKernelManager
 
 
-@contextmanager
-def _staging(out_dir: Path) -> Iterator[Path]:
-    """A hidden sibling folder that becomes ``out_dir`` only if the block succeeds."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    staging = out_dir.parent / f".{out_dir.name}.new-{token}"
-    staging.mkdir()
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    retired = out_dir.parent / f".{out_dir.name}.old-{token}"
-    if out_dir.exists():
-        out_dir.rename(retired)
-    staging.rename(out_dir)
-    shutil.rmtree(retired, ignore_errors=True)
+def share_notebook(path: Path, shown: dict[str, Any]) -> None:
+    """Rewrite the executed notebook's parameters (injected cell and papermill's record) as ``shown``.
+
+    Papermill records where it read and wrote the notebook and the parameters it injected; the
+    report shows file names only, never the local absolute paths the run needed.
+    """
+    import nbformat
+    from papermill.translators import translate_parameters
+
+    notebook = nbformat.read(path, as_version=4)
+    record = notebook.metadata.get("papermill", {})
+    record.update(input_path=REPORT_NOTEBOOK, output_path=REPORT_FILE, parameters=shown)
+    language = notebook.metadata.get("kernelspec", {}).get("language", "python")
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = translate_parameters(KERNEL_NAME, language, shown, "Parameters")
+    nbformat.write(notebook, path)
 
 
-def render(out_dir: Path, parameters: dict[str, Any], progress: Callable[[str], None] = lambda _: None) -> Path:
-    """Run the report notebook with ``parameters`` and write the report folder."""
+def render(
+    out_dir: Path,
+    parameters: dict[str, Any],
+    shown: dict[str, Any] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    verbose: bool = False,
+    progress_bar: bool = False,
+) -> Path:
+    """Run the report notebook with ``parameters`` and replace ``out_dir`` (claimed by the caller) with it.
+
+    ``shown`` is what the saved notebook says the parameters were (default: ``parameters``).
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    out_dir = Path(out_dir).resolve()  # the notebook runs in its output folder, not in the caller's
-    _check_target(out_dir)
     kernel = ensure_kernel()
-    with _staging(out_dir) as staging:
+    with staging(out_dir, Kind.REPORT) as folder:
         progress("executing the report notebook")
+        notebook = folder / REPORT_FILE
         try:
             papermill.execute_notebook(
                 str(report_notebook()),
-                str(staging / "report.ipynb"),
-                parameters={**parameters, "output_dir": str(staging)},
+                str(notebook),
+                parameters={**parameters, "output_dir": "."},
                 kernel_name=kernel,
+                kernel_manager_class=kernel_manager(kernel_dir(folder), verbose),
                 # The kernel listens on loopback only; its start-up warning about plain TCP is noise here.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                progress_bar=sys.stderr.isatty(),
-                cwd=str(staging),
+                progress_bar=progress_bar,
+                cwd=str(folder),  # the notebook runs in its output folder, not in the caller's
             )
         except PapermillExecutionError as err:
             if err.ename == "KitError":
                 raise KitError(err.evalue) from None
             raise KitError(f"the report notebook failed: {err.ename}: {err.evalue}") from None
+        share_notebook(notebook, {**(shown or parameters), "output_dir": "."})
         progress("writing HTML")
-        (staging / "report.html").write_text(to_html(staging / "report.ipynb"), encoding="utf-8")
-        missing = [name for name in REPORT_FILES if not (staging / name).is_file()]
+        (folder / "report.html").write_text(to_html(notebook), encoding="utf-8")
+        missing = [name for name in REPORT_FILES if not (folder / name).is_file()]
         if missing:
             raise KitError(f"the report notebook did not write {', '.join(missing)}")
     return out_dir

@@ -5,7 +5,8 @@ into typed values (a ``KitError`` for bad ones), runs the investigation, and
 writes ``findings.json`` plus each query's result beside the report, in ``results/``
 as a cache folder (Parquet and provenance, ``analysis.sources.cache``): every figure
 can be redrawn from the files without the source, and ``--source cache:DIR/results``
-renders the report again from them alone.
+renders the report again from them alone. The source is seen through ``sharing``:
+described without local paths, and redacted when asked.
 
 With a metrics target (the APIM service's resource id and region) the logged rows are
 also set beside the ``Requests`` platform metric (``analysis.witness``): the command
@@ -24,10 +25,12 @@ import pandas as pd
 
 from analysis import findings as findings_doc
 from analysis import witness
+from analysis.annotations import loads as read_annotations
 from analysis.assumptions import from_params
 from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
 from analysis.investigation import Investigation, QueryRun, investigate, run_query
+from analysis.sharing import shared
 from analysis.sources import Source, SourceOptions, open_source, split_specs
 from analysis.sources.cache import CacheFolder, CacheReplay, keep_beside
 from analysis.times import iso, optional_time
@@ -109,16 +112,24 @@ def run(
     output_dir: str | None = None,
     metrics_resource: str | None = None,
     metrics_region: str | None = None,
+    redact: bool = False,
+    annotations: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
-    """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results."""
+    """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results.
+
+    ``redact`` replaces caller IPs, subscription ids and user ids by pseudonyms in everything;
+    ``annotations`` (JSON text, see ``analysis.annotations``) is checked here, shown by the notebook.
+    """
     settings = from_params({name: str(value) for name, value in assumptions.items()})
+    read_annotations(annotations or "")
     window_start, window_end = optional_time("start", start), optional_time("end", end)
     options = SourceOptions.from_environment()
-    opened = open_source(source, mode or None, options)
+    inner = open_source(source, mode or None, options)
+    opened = shared(source, inner, redact=redact)
     try:
         investigation = investigate(opened, window_start, window_end, settings)
-        target = metrics_target(split_specs(source), metrics_resource, metrics_region, opened, investigation.window)
+        target = metrics_target(split_specs(source), metrics_resource, metrics_region, inner, investigation.window)
         if target is not None:
             runs, section = second_witness(opened, investigation.window, target, options)
             investigation = dataclasses.replace(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import render
+from analysis import __version__, outfolder, queries
 from analysis.cli import main
-from tests.paths import REPO
+from tests.paths import REPO, SAMPLE_DIR
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -101,6 +101,7 @@ def test_a_failed_run_leaves_the_earlier_report_untouched(capsys, tmp_path, monk
     out.mkdir()
     (out / "findings.json").write_text('{"verdict": "earlier"}', encoding="utf-8")
     (out / "report.html").write_text("earlier", encoding="utf-8")
+    outfolder.write_marker(out, outfolder.Kind.REPORT, ["findings.json", "report.html"])
 
     def failing(*args, **kwargs):
         Path(kwargs.get("output_path", args[1])).write_text("half", encoding="utf-8")
@@ -112,25 +113,15 @@ def test_a_failed_run_leaves_the_earlier_report_untouched(capsys, tmp_path, monk
     code, err = run_cli(capsys, "report", "--out", str(out))
     assert code == 2 and "another planet" in err
     assert (out / "findings.json").read_text(encoding="utf-8") == '{"verdict": "earlier"}'
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
-    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging folder left behind
+    assert sorted(p.name for p in out.iterdir()) == [".apim-snat", "findings.json", "report.html"]
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging folder or lock left behind
 
 
 def test_a_folder_of_other_files_is_not_replaced(capsys, tmp_path):
     (tmp_path / "thesis.tex").write_text("precious", encoding="utf-8")
     code, err = run_cli(capsys, "report", "--out", str(tmp_path))
-    assert code == 2 and "holds other files" in err
+    assert code == 2 and "holds files the kit did not write there (thesis.tex)" in err
     assert (tmp_path / "thesis.tex").read_text(encoding="utf-8") == "precious"
-
-
-def test_staging_swap_replaces_an_earlier_report(tmp_path):
-    out = tmp_path / "r"
-    out.mkdir()
-    (out / "findings.json").write_text("old", encoding="utf-8")
-    with render._staging(out) as staging:
-        (staging / "findings.json").write_text("new", encoding="utf-8")
-    assert (out / "findings.json").read_text(encoding="utf-8") == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["r"]
 
 
 @pytest.mark.parametrize(
@@ -202,3 +193,98 @@ def test_query_runs_ad_hoc_kql_in_each_format(capsys, fmt):
     assert main(["query", "--source", "sample", "--format", fmt, "--kql", kql]) == 0
     out = capsys.readouterr().out
     assert "orders.contoso-backend.com:443" in out and "17671" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"apim-snat {__version__}"
+
+
+def test_query_takes_the_same_default_source_as_report(capsys):
+    assert main(["query", "--format", "csv", "--kql", "GatewayRequests | summarize n = count()"]) == 0
+    assert capsys.readouterr().out.split() == ["n", "52500"]
+
+
+@pytest.mark.parametrize("command", ["report", "query"])
+def test_a_bare_path_gets_the_source_it_probably_meant(capsys, tmp_path, command):
+    extra = ["--out", str(tmp_path / "out")] if command == "report" else ["--kql", "GatewayRequests | count"]
+    code, err = run_cli(capsys, command, "--source", "exports/incident.parquet", *extra)
+    assert code == 2
+    assert err.splitlines() == [
+        "apim-snat: error: --source 'exports/incident.parquet' is a path, not a source; "
+        "did you mean 'file:exports/incident.parquet'?"
+    ]
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys, tmp_path):
+    code, err = run_cli(capsys, "report", "--quiet", "--verbose", "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.splitlines()) == 1 and "not allowed with argument" in err
+
+
+def test_a_defect_is_one_line_unless_verbose(capsys, monkeypatch):
+    def broken():
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr("analysis.queries.packaged", broken)
+    code, err = run_cli(capsys, "queries", "list")
+    assert code == 1
+    assert err.splitlines() == ["apim-snat: error: a defect in the kit: RuntimeError: boom (--verbose shows where)"]
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["queries", "list", "--verbose"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (["start=2025-02-25T09:00Z"], "give both start and end, or neither for the last 24 hours"),
+        (["end=2025-02-25T09:00Z"], "give both start and end, or neither for the last 24 hours"),
+        (["start=2025-02-25T10:00Z", "end=2025-02-25T09:00Z"], "start 2025-02-25T10:00:00 is not before end"),
+    ],
+)
+def test_queries_show_checks_its_window_like_report(capsys, params, message):
+    args = [arg for param in params for arg in ("--param", param)]
+    code, err = run_cli(capsys, "queries", "show", "destination_health", *args)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize("mode", ["resource", "azurediagnostics"])
+def test_what_queries_show_prints_runs_with_query_file_as_it_is(capsys, tmp_path, mode):
+    window = ["--param", "start=2025-02-25T09:20Z", "--param", "end=2025-02-25T09:30Z"]
+    assert main(["queries", "show", "destination_inventory", "--mode", mode, *window]) == 0
+    text = tmp_path / "inventory.kql"
+    text.write_text(capsys.readouterr().out, encoding="utf-8")
+    source = "sample" if mode == "resource" else f"file:{SAMPLE_DIR / 'azure_diagnostics.parquet'}"
+    assert main(["query", "--source", source, "--format", "csv", "--file", str(text)]) == 0
+    shown = capsys.readouterr().out
+    expected = ["query", "--source", source, "--format", "csv", "--start", "2025-02-25T09:20Z"]
+    body = queries.load("destination_inventory").body
+    assert main([*expected, "--end", "2025-02-25T09:30Z", "--kql", body]) == 0
+    assert shown == capsys.readouterr().out and "orders.contoso-backend.com" in shown
+    code, err = run_cli(capsys, "query", "--file", str(text), "--param", "min_share=0.5")
+    assert code == 2 and "sets its own parameters" in err
+
+
+@pytest.mark.parametrize(
+    ("kql", "message"),
+    [
+        ("GatewayRequests | where Foo == 1", "unknown column 'Foo'"),
+        ("Nope | count", "unknown table 'Nope'"),
+        ('GatewayRequests | where ResponseCode == "x" | count', "cannot convert 'x' to int"),
+        ("GatewayRequests | where ApiId > 5 | count", "cannot compare a string with a long"),
+        ("GatewayRequests | summarize avg(ApiId)", "avg() cannot take (string)"),
+        (".show tables", "KQL syntax error: could not parse KQL at 1:0"),
+        ("GatewayRequests\n| summarize x = count(\n", "could not parse KQL at 3:0: mismatched input '<EOF>'"),
+        ("  ", "the KQL text is empty"),
+    ],
+)
+def test_query_errors_are_in_kql_terms(capsys, kql, message):
+    code, err = run_cli(capsys, "query", "--kql", kql)
+    assert code == 2
+    (line,) = err.splitlines()
+    assert message in line, line
+    for engine_word in ("Binder Error", "Catalog Error", "Conversion Error", "VARCHAR", "BIGINT", "FROM clause"):
+        assert engine_word not in line
+    assert len(line) < 300

@@ -26,4 +26,4 @@ def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scena
     findings = investigate(CutShort(open_local(scenario_export("no_incident")))).findings
     health = [q for q in findings["queries"] if q["name"] == "destination_health"][0]
     assert health["warnings"] == ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
-    assert "**Warning: the result of `destination_health` is incomplete" in narrative.summary(findings)
+    assert "**Warning: the result of <code>destination\\_health</code> is incomplete" in narrative.summary(findings)

@@ -21,6 +21,7 @@ from analysis import findings as findings_doc
 from analysis import report
 from analysis.assumptions import Assumptions
 from analysis.render import KERNEL_NAME
+from tests.browser import open_page
 from tests.paths import REPO, SAMPLE_DIR
 
 APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
@@ -43,7 +44,7 @@ def sample_report(tmp_path_factory) -> Path:
 
 def test_the_report_folder_holds_the_three_files(sample_report):
     files = sorted(p.name for p in sample_report.iterdir() if p.is_file())
-    assert files == ["findings.json", "report.html", "report.ipynb"]
+    assert files == [".apim-snat", "findings.json", "report.html", "report.ipynb"]
     assert list((sample_report / "results").glob("destination_health-*.parquet"))
 
 
@@ -90,38 +91,21 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
     assert "report.run(" not in html and "from analysis import" not in html
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail(
-            "headless Chromium is needed for the browser test: apt-get install chromium (make test does it as root)"
-        )
-    return found
-
-
 def test_the_report_renders_in_a_headless_browser_with_no_network(sample_report, tmp_path):
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    url = (sample_report / "report.html").as_uri()
-    dom = subprocess.run([chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    assert "Verdict: SNAT port exhaustion" in dom.stdout
-    assert "orders.contoso-backend.com:443" in dom.stdout
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [chromium(), *flags, "--hide-scrollbars", "--window-size=1200,4000", f"--screenshot={shot}", url],
-        capture_output=True,
-        timeout=120,
+    page_path = sample_report / "report.html"
+    page = open_page(
+        page_path,
+        tmp_path / "profile",
+        evaluate={"text": "document.body.innerText"},
+        screenshot=True,
+        window=(1200, 4000),
     )
+    assert page.requests == [page_path.as_uri()]
+    assert page.scripts == [] and page.console == [] and page.exceptions == [] and page.log_entries == []
+    assert "Verdict: SNAT port exhaustion" in page.values["text"]
+    assert "orders.contoso-backend.com:443" in page.values["text"]
+    shot = tmp_path / "report.png"
+    shot.write_bytes(page.screenshot)
     from PIL import Image
 
     # Text and tables are grey; only the embedded charts bring saturated colour to the page.
@@ -162,8 +146,17 @@ def test_relative_paths_mean_the_callers_folder(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
-    assert document["source"].endswith(str(tmp_path / "export.parquet") + " (ApiManagementGatewayLogs)")
+    assert document["source"] == "local file export.parquet (ApiManagementGatewayLogs)"
     assert not (REPO / "out").exists()
+    # No local absolute path in any output: the source by its file name, papermill's paths as file names.
+    for name in ("findings.json", "report.ipynb", "report.html"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        for local in (str(tmp_path), str(REPO), str(Path.home()), sys.prefix):
+            assert local not in text, (name, local)
+    notebook = nbformat.read(tmp_path / "out" / "report.ipynb", as_version=4)
+    record = notebook.metadata["papermill"]
+    assert (record["input_path"], record["output_path"]) == ("snat_incident_report.ipynb", "report.ipynb")
+    assert record["parameters"]["source"] == "file:export.parquet" and record["parameters"]["output_dir"] == "."
 
 
 def test_the_notebooks_parameter_defaults_are_the_analysis_defaults():
@@ -180,4 +173,5 @@ def test_the_notebooks_parameter_defaults_are_the_analysis_defaults():
     assert set(declared) == {f.name for f in fields} | set(others)
     for name, parameter in others.items():
         if parameter.default is not parameter.empty:
-            assert ast.literal_eval(declared[name]["default"]) == "" and parameter.default is None, name
+            expected = "" if parameter.default is None else parameter.default
+            assert ast.literal_eval(declared[name]["default"]) == expected, name

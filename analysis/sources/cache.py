@@ -414,7 +414,12 @@ def keep_beside(
     fetch: Callable[[], pd.DataFrame],
 ) -> pd.DataFrame:
     """A result that is not KQL (the platform metric) kept with the source's results: reused,
-    replayed offline, written to a report's ``results/``; ``key`` is its request as text."""
+    replayed offline, written to a report's ``results/``; ``key`` is its request as text.
+
+    A wrapper in front of the cache (``sharing.SharedSource``) is looked through by its ``inner``."""
+    wrapped = getattr(source, "inner", None)
+    while not isinstance(source, (CachedSource, CacheReplay)) and wrapped is not None:
+        source, wrapped = wrapped, getattr(wrapped, "inner", None)
     if isinstance(source, CachedSource):
         return source.keep(name, key, parameters, window, fetch)
     if isinstance(source, CacheReplay):

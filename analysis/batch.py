@@ -1,0 +1,309 @@
+"""``apim-snat batch FLEET.yaml --out DIR``: one report per fleet entry, several at once, and an index.
+
+Each entry runs as its own ``apim-snat report`` process (papermill inside, so a crash, a hang
+or a signal touches one entry only) into ``DIR/<name>``, at most as many at once as the
+machine has cores. ``DIR/index.html`` lists every entry worst verdict first, linking each report,
+and ``DIR/findings.json`` combines their findings; a failed entry is listed with its one-line
+error and the others carry on. The exit code is 0 only when every entry rendered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis import __version__
+from analysis.errors import KitError
+from analysis.fleet import Entry, load
+from analysis.html_page import CONTENT_SECURITY_POLICY, TEMPLATES
+from analysis.outfolder import Kind, claim, read_marker, target, write_marker
+from analysis.sharing import KEY_VARIABLE
+
+EXIT_SOME_FAILED = 1
+INDEX_FILE = "index.html"
+FINDINGS_FILE = "findings.json"
+# Worst first: a confirmed exhaustion, then what could not be judged at all, then the rest.
+VERDICT_ORDER = {"snat_exhaustion": 0, None: 1, "insufficient_data": 2, "no_snat_evidence": 3}
+VERDICT_WORDS = {
+    "snat_exhaustion": "SNAT port exhaustion",
+    "no_snat_evidence": "no evidence of SNAT port exhaustion",
+    "insufficient_data": "not enough traffic to judge",
+    None: "failed",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one entry went: its findings when it rendered, its one-line error when it did not."""
+
+    entry: Entry
+    findings: dict[str, Any] | None
+    error: str | None
+
+    @property
+    def verdict(self) -> str | None:
+        return None if self.findings is None else self.findings.get("verdict")
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "name": self.entry.name,
+            "rendered": self.findings is not None,
+            "report": f"{self.entry.name}/report.html" if self.findings is not None else None,
+            "error": self.error,
+            "findings": self.findings,
+        }
+
+
+def report_arguments(entry: Entry, folder: Path, redact: bool, verbose: bool) -> list[str]:
+    """The ``apim-snat report`` arguments that render ``entry`` into ``folder``."""
+    arguments = ["report", "--verbose" if verbose else "--quiet", "--source", entry.source, "--out", str(folder)]
+    for option, value in (("--start", entry.start), ("--end", entry.end), ("--mode", entry.mode)):
+        if value is not None:
+            arguments += [option, value]
+    for name, value in entry.params:
+        arguments += ["--param", f"{name}={value}"]
+    for note in entry.annotations:
+        span = note.as_dict()
+        when = span["time"] if span["end"] is None else f"{span['time']}/{span['end']}"
+        arguments += ["--annotate", f"{when}={note.label}"]
+    return [*arguments, "--redact"] if redact else arguments
+
+
+def error_line(stderr: str, code: int) -> str:
+    """The one line a failed report printed (its ``error:`` line), or what is known of the failure.
+
+    >>> error_line("apim-snat: checking source x\\napim-snat: error: x: no such file\\n", 2)
+    'x: no such file'
+    """
+    lines = [line.removeprefix("apim-snat: ") for line in stderr.splitlines() if line.strip()]
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else f"the report command ended with exit code {code}"
+
+
+def shown_error(message: str, source: str) -> str:
+    """An entry's error as the index may show it: the source file by its name, not its local path.
+
+    >>> shown_error("/home/me/x.parquet: no such file", "file:/home/me/x.parquet")
+    'x.parquet: no such file'
+    """
+    kind, _, rest = source.partition(":")
+    return message.replace(rest, Path(rest).name) if kind == "file" and Path(rest).is_absolute() else message
+
+
+class _Runner:
+    """Runs entries as child processes; on a signal, stops starting new ones and ends the running ones."""
+
+    def __init__(self, env: dict[str, str], folder: Path, verbose: bool):
+        self._env = env
+        self._folder = folder
+        self._verbose = verbose
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self._stopped = False
+
+    def render(self, entry: Entry, out: Path, redact: bool) -> Outcome:
+        command = [
+            sys.executable,
+            "-m",
+            "analysis.cli",
+            *report_arguments(entry, out / entry.name, redact, self._verbose),
+        ]
+        with self._lock:
+            if self._stopped:
+                return Outcome(entry, None, "not started: the batch was stopped")
+            child = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self._env, cwd=self._folder
+            )
+            self._running.add(child)
+        try:
+            _, stderr = child.communicate()
+        finally:
+            with self._lock:
+                self._running.discard(child)
+        if self._verbose and stderr:
+            sys.stderr.write(stderr)
+        if child.returncode != 0:
+            return Outcome(entry, None, shown_error(error_line(stderr, child.returncode), entry.source))
+        try:
+            document = json.loads((out / entry.name / FINDINGS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            return Outcome(entry, None, f"the report has no readable {FINDINGS_FILE}: {err}")
+        return Outcome(entry, document, None)
+
+    def stop(self) -> None:
+        """End every running entry the way a user would (SIGTERM: each removes its staging folder)."""
+        with self._lock:
+            self._stopped = True
+            running = list(self._running)
+        for child in running:
+            child.terminate()
+        for child in running:
+            child.wait()
+
+
+def ordered(outcomes: list[Outcome]) -> list[Outcome]:
+    """Worst verdict first (failed entries right after confirmed exhaustion), then by name."""
+    return sorted(outcomes, key=lambda o: (VERDICT_ORDER.get(o.verdict, 1), o.entry.name))
+
+
+def index_html(outcomes: list[Outcome], fleet_name: str) -> str:
+    """The batch's index page: one row per entry, worst first; every value escaped, nothing run or fetched."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "batch"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    rows = []
+    for outcome in ordered(outcomes):
+        found = outcome.findings or {}
+        affected = [d["destination"] for d in found.get("destinations", []) if d["classification"] != "healthy"]
+        rows.append(
+            {
+                "name": outcome.entry.name,
+                "link": f"{outcome.entry.name}/report.html" if outcome.findings is not None else None,
+                "verdict": outcome.verdict or "failed",
+                "words": VERDICT_WORDS.get(outcome.verdict, outcome.verdict),
+                "reason": found.get("verdict_reason") or outcome.error or "",
+                "affected": ", ".join(affected),
+                "window": found.get("window", {}),
+                "source": found.get("source", outcome.entry.source),
+            }
+        )
+    template = environment.get_template("index.html.j2")
+    return template.render(
+        rows=rows, fleet=fleet_name, version=__version__, content_security_policy=CONTENT_SECURITY_POLICY
+    )
+
+
+def _remove_stale_entries(out: Path, keep: set[str]) -> None:
+    """The reports of an earlier batch in ``out`` whose entries this fleet no longer has."""
+    earlier = read_marker(out) or {}
+    listed = earlier.get("files")
+    for name in set(listed if isinstance(listed, list) else []) - keep:
+        folder = out / str(name)
+        if folder.is_dir() and not folder.is_symlink() and (read_marker(folder) or {}).get("kind") == Kind.REPORT:
+            shutil.rmtree(folder)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` in one step."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def run_batch(
+    entries: list[Entry],
+    out: Path,
+    fleet_name: str,
+    fleet_folder: Path,
+    jobs: int,
+    redact: bool,
+    verbose: bool,
+    done: Callable[[Outcome], None] = lambda _: None,
+) -> list[Outcome]:
+    """Render every entry into ``out`` (claimed by the caller), write the index and combined findings.
+
+    Entries run in ``fleet_folder``, so a relative ``file:`` source is relative to the fleet file.
+    """
+    names = [e.name for e in entries]
+    _remove_stale_entries(out, {*names, INDEX_FILE, FINDINGS_FILE})
+    write_marker(out, Kind.BATCH, sorted({*names, INDEX_FILE, FINDINGS_FILE}))
+    env = dict(os.environ)
+    if redact and not env.get(KEY_VARIABLE):
+        env[KEY_VARIABLE] = secrets.token_hex(32)  # one key for the whole fleet: the same caller, the same name
+    runner = _Runner(env, fleet_folder, verbose)
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        try:
+            futures = [pool.submit(runner.render, entry, out, redact) for entry in entries]
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                done(outcomes[-1])
+        except BaseException:
+            runner.stop()
+            raise
+    by_name = {o.entry.name: o for o in outcomes}
+    outcomes = [by_name[name] for name in names]
+    combined = {"kit_version": __version__, "fleet": fleet_name, "reports": [o.record() for o in outcomes]}
+    _write(out / FINDINGS_FILE, json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    _write(out / INDEX_FILE, index_html(outcomes, fleet_name))
+    return outcomes
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    entries = load(args.fleet)
+    if args.jobs is not None and args.jobs < 1:
+        raise KitError(f"--jobs must be at least 1, got {args.jobs}")
+    jobs = min(len(entries), args.jobs or _cores())
+    out = target(args.out)
+    with claim(out, Kind.BATCH, args.out):
+        out.mkdir(exist_ok=True)
+        with tqdm(total=len(entries), unit="report", file=sys.stderr, disable=args.quiet, desc="rendering") as bar:
+
+            def done(outcome: Outcome) -> None:
+                if outcome.error is not None:
+                    bar.write(f"apim-snat: {outcome.entry.name}: error: {outcome.error}", file=sys.stderr)
+                bar.update()
+
+            fleet = Path(args.fleet)
+            outcomes = run_batch(
+                entries, out, fleet.name, fleet.absolute().parent, jobs, args.redact, args.verbose, done
+            )
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        print(
+            f"apim-snat: error: {len(failed)} of {len(outcomes)} entries failed "
+            f"({', '.join(o.entry.name for o in failed)}); the others are in {args.out}/{INDEX_FILE}",
+            file=sys.stderr,
+        )
+        return EXIT_SOME_FAILED
+    if not args.quiet:
+        print(f"apim-snat: {len(outcomes)} reports written; open {args.out}/{INDEX_FILE}", file=sys.stderr)
+    return 0
+
+
+def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Register ``batch`` with the command line."""
+    batch = commands.add_parser(
+        "batch",
+        parents=[common],
+        help="render one report per entry of a fleet file, several at once, with an index",
+        description="Render one report per entry of a YAML fleet file (reports: a list of name, source and "
+        "optionally start, end, mode, params, annotations) into DIR/<name>, as many at once as the machine "
+        "has cores; write DIR/index.html (verdicts worst first, linking each report) and DIR/findings.json. "
+        "A failing entry is listed with its error and does not stop the others; the exit code is 0 only "
+        "when every entry rendered. Relative file: paths are relative to the fleet file's folder.",
+    )
+    batch.add_argument("fleet", metavar="FLEET.yaml", help="the fleet file")
+    batch.add_argument(
+        "--out",
+        required=True,
+        help="batch folder: new, empty, or an earlier batch of the kit; each entry's folder is replaced in one step",
+    )
+    batch.add_argument("--jobs", type=int, help="reports rendered at once (default: the machine's cores)")
+    batch.add_argument(
+        "--redact",
+        action="store_true",
+        help="every report with --redact, under one key, so a caller has the same pseudonym in every report",
+    )
+    batch.set_defaults(handler=_batch)

@@ -1,0 +1,126 @@
+"""The fleet file of ``apim-snat batch``: one report per entry, checked whole before anything runs.
+
+YAML, with one key ``reports``: a list of entries, each with ``name`` (also the entry's folder),
+``source``, and optionally ``start``, ``end``, ``mode``, ``params`` (a mapping of assumptions)
+and ``annotations`` (a list of ``{time, end?, label}``)::
+
+    reports:
+      - name: contoso-weu
+        source: loganalytics:00000000-0000-0000-0000-000000000000
+        start: 2025-02-25T09:00Z
+        end: 2025-02-25T11:00Z
+        params: {units: 2}
+        annotations:
+          - {time: 2025-02-25T09:40Z, label: scaled out to 2 units}
+
+A mistake in the file is a ``KitError`` naming the entry and the field; whether an entry's source
+can be read is found out when it runs, and fails that entry only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.annotations import Annotation, annotation, only_known, time_text
+from analysis.assumptions import from_params
+from analysis.errors import KitError
+from analysis.modes import check_mode
+from analysis.times import optional_time
+
+FIELDS = ("name", "source", "start", "end", "mode", "params", "annotations")
+# A folder name on every system, and never a hidden or relative one.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One report of the fleet, as the report command will be given it."""
+
+    name: str
+    source: str
+    start: str | None = None
+    end: str | None = None
+    mode: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[Annotation, ...] = ()
+
+
+def entry(item: Any, number: int) -> Entry:
+    """One entry of ``reports``, checked; ``number`` (1-based) names it until its name is known."""
+    where = f"reports entry {number}"
+    if not isinstance(item, Mapping):
+        raise KitError(f"{where}: expected a mapping with name and source")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise KitError(f"{where}: name must be a folder name (letters, digits, '.', '_', '-'), got {name!r}")
+    where = f"reports entry {name!r}"
+    only_known(item, FIELDS, where)
+    source = item.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise KitError(f"{where}: needs a source, e.g. sample or file:PATH")
+    start, end = time_text(item.get("start")), time_text(item.get("end"))
+    first, last = optional_time(f"{where} start", start), optional_time(f"{where} end", end)
+    if first is not None and last is not None and not first < last:
+        raise KitError(f"{where}: start {start} is not before end {end}")
+    mode = item.get("mode")
+    if mode is not None:
+        try:
+            check_mode(str(mode))
+        except KitError as err:
+            raise KitError(f"{where}: {err}") from None
+    params = item.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise KitError(f"{where}: params must be a mapping, e.g. {{units: 2}}")
+    texts = {str(key): str(value) for key, value in params.items()}
+    try:
+        from_params(texts)
+    except KitError as err:
+        raise KitError(f"{where}: {err}") from None
+    notes = item.get("annotations") or []
+    if not isinstance(notes, list):
+        raise KitError(f"{where}: annotations must be a list of {{time, end?, label}}")
+    return Entry(
+        name=name,
+        source=source.strip(),
+        start=start,
+        end=end,
+        mode=None if mode is None else str(mode),
+        params=tuple(sorted(texts.items())),
+        annotations=tuple(annotation(note, f"{where} annotation {n}") for n, note in enumerate(notes, 1)),
+    )
+
+
+def parse(text: str, origin: str = "fleet file") -> list[Entry]:
+    """Every entry of a fleet file's text, in order; names are unique."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise KitError(f"{origin}: not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(document, Mapping) or not isinstance(document.get("reports"), list):
+        raise KitError(f"{origin}: expected a mapping with 'reports:', a list of entries")
+    only_known(document, ("reports",), origin, "key")
+    if not document["reports"]:
+        raise KitError(f"{origin}: 'reports' is empty")
+    entries = [entry(item, n) for n, item in enumerate(document["reports"], 1)]
+    names = [e.name for e in entries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise KitError(f"{origin}: two entries are named {twice[0]!r}; names are folders and must differ")
+    return entries
+
+
+def load(path: str) -> list[Entry]:
+    """The entries of the fleet file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KitError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+    return parse(text, Path(path).name)

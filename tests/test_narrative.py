@@ -1,0 +1,94 @@
+"""The report's words: every string from the findings stays text, and a crowd of destinations stays short."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from analysis import narrative
+from analysis.html_page import clean_html
+
+HOSTILE = "<img src=x onerror=alert(1)>[x](javascript:alert(1))![t](http://h/b.png)\n# h\n`c` *e* $\\foo$"
+
+
+def destination(name: str, classification: str = "healthy", requests: int = 500) -> dict[str, Any]:
+    affected = classification != "healthy"
+    return {
+        "destination": name,
+        "classification": classification,
+        "reason": f"because {name}",
+        "requests": requests,
+        "http_5xx": 3 if affected else 0,
+        "connection_failures": 3 if affected else 0,
+        "p95_backend_ms": 80.0,
+        "peak_snat_demand": 10.0,
+        "onset": "2025-02-25T09:20:00Z" if affected else None,
+        "peak": None,
+        "recovery": None,
+        "evidence": {"failure_share": 0.01, "other_destinations_failing": [name] if affected else None},
+        "checks": [{"name": f"check {name}", "passed": False, "detail": f"detail {name}"}] if affected else [],
+    }
+
+
+def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "verdict": "snat_exhaustion",
+        "verdict_reason": f"SNAT port exhaustion on {HOSTILE}",
+        "window": {"start": "2025-02-25T09:00:00Z", "end": "2025-02-25T10:00:00Z"},
+        "source": f"local file {HOSTILE}.parquet",
+        "mode": "resource",
+        "destinations": list(destinations),
+        "queries": [{"name": "q", "mode": "resource", "warnings": [HOSTILE], "kql": f"T | where x == '{HOSTILE}'"}],
+        "mitigations": [{"id": "scale_out", "title": HOSTILE, "reason": HOSTILE, "destinations": []}],
+    }
+
+
+def as_html(markdown: str) -> str:
+    """What the report page makes of the Markdown: nbconvert's renderer, then its sanitiser."""
+    return clean_html(markdown2html_mistune(markdown))
+
+
+def test_strings_from_the_findings_never_become_markup():
+    document = findings(destination(HOSTILE, "snat_exhaustion"))
+    for text in (
+        narrative.summary(document),
+        narrative.evidence(document),
+        narrative.mitigations(document),
+        narrative.query_text(document["queries"][0]),
+    ):
+        html = as_html(text)
+        assert "<img" not in html and "<h1" not in html and "<em>e</em>" not in html, html
+        assert not re.search(r'href="(?!#)', html), html  # the only links are the headings' own anchors
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_the_sanitiser_does_not_change_what_the_escaping_produced():
+    document = findings(destination(HOSTILE, "snat_exhaustion"))
+    for text in (narrative.summary(document), narrative.evidence(document), narrative.mitigations(document)):
+        html = markdown2html_mistune(text)
+        assert clean_html(html).replace("\n", "") == html.replace("\n", "")
+
+
+def test_at_most_the_first_destinations_are_shown_in_full_and_the_rest_named():
+    many = [destination("bad.example:443", "snat_exhaustion")] + [
+        destination(f"d{n:05}.example:443") for n in range(10_000)
+    ]
+    document = findings(*many)
+    assert len(narrative.destination_table(document)) == narrative.SHOWN_DESTINATIONS
+    assert narrative.destination_table(document)["destination"][0] == "bad.example:443"
+    rest = narrative.not_shown(document)
+    assert rest.startswith(f"**{10_001 - narrative.SHOWN_DESTINATIONS:,} more destinations**")
+    assert "d09999\\.example\\:443 (healthy, 500 requests)" in rest and "d00000\\.example" not in rest
+    assert narrative.not_shown(findings(*many[:3])) == ""
+    evidence = narrative.evidence(document)
+    assert evidence.count("####") == 1
+
+
+def test_the_findings_are_not_changed_by_writing_about_them():
+    document = findings(destination(HOSTILE, "snat_exhaustion"), destination("ok:443"))
+    before = copy.deepcopy(document)
+    narrative.summary(document), narrative.evidence(document), narrative.destination_table(document)
+    assert document == before
