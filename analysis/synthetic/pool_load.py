@@ -33,9 +33,16 @@ class Streams:
     cell: IntArray
     requests: FloatArray
     in_flight: FloatArray
+    open: FloatArray
+    closed: FloatArray
     opened: FloatArray
     opening: FloatArray
     of_call: IntArray
+
+    @property
+    def demand(self) -> FloatArray:
+        """Ports each stream holds: its open connections plus those it closed within the hold."""
+        return ports.port_demand(self.open, self.closed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +117,8 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
                 cell=cell,
                 requests=figures["requests"],
                 in_flight=figures["in_flight"],
+                open=figures["open"],
+                closed=figures["closed"],
                 opened=figures["opened"],
                 opening=figures["opening"],
                 of_call=of_call.astype(np.int64),
