@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.synthetic import Behaviour, Incident
+from analysis.synthetic import Behaviour, Incident, generate
 from analysis.synthetic.exports import to_azure_diagnostics
 from analysis.synthetic.library import ALL, ESTATES, HOLDOUT, SCENARIOS, scenario
 from analysis.synthetic.outcomes import ATTEMPT_FAILED, REFUSED, RESET, TRANSPORT_CLOSED, UNABLE_TO_CONNECT
@@ -338,3 +338,60 @@ def test_holdout_truths_come_from_the_same_physics(incident) -> None:
     assert {t.cause for t in front_door.truth.values() if t.region == "East US"} == {"snat_exhaustion"}
     assert {t.cause for t in front_door.truth.values() if t.region == "West US 2"} == {"healthy"}
     assert all(t.per_minute["own_demand"].max() < 1024 for t in front_door.truth.values())
+
+
+#: What physically happens in each estate and holdout scenario (cause per destination) and the
+#: verdict a right diagnosis reaches from the logs it is handed.
+EXPECTED = {
+    "app_service_shared_ip": ({"orders-api.azurewebsites.net:443": "snat_exhaustion", "customers-api.azurewebsites.net:443": "snat_exhaustion",
+                               "catalog-api.azurewebsites.net:443": "snat_exhaustion", "shipping.fabrikam.net:443": "healthy"}, "snat_exhaustion"),
+    "two_regions_one_exhausted": ({("North Europe", "orders.contoso-backend.com:443"): "snat_exhaustion",
+                                   ("West Europe", "orders.contoso-backend.com:443"): "healthy",
+                                   ("North Europe", "inventory.azurewebsites.net:443"): "healthy",
+                                   ("West Europe", "inventory.azurewebsites.net:443"): "healthy"}, "snat_exhaustion"),
+    "slow_backend_keepalive": ({"pricing.contoso.com:443": "snat_exhaustion"}, "snat_exhaustion"),
+    "forward_timeout_10s": ({"orders.contoso-backend.com:443": "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy"}, "snat_exhaustion"),
+    "error_only_logging": ({"orders.contoso-backend.com:443": "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy"}, "insufficient_data"),
+    "sampled_20_percent": ({"orders.contoso-backend.com:443": "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy"}, "snat_exhaustion"),
+    "three_columns_export": ({"orders.contoso-backend.com:443": "snat_exhaustion", "legacy-erp.fabrikam.net:8443": "slow_backend",
+                              "payments.contoso.com:443": "backend_errors", "search.cloudapp.azure.com:443": "backend_unreachable",
+                              "inventory.azurewebsites.net:443": "healthy", "shipping.fabrikam.net:443": "healthy"}, "insufficient_data"),
+    "refuses_under_load": ({"catalog.fabrikam.net:443": "backend_unreachable", "inventory.azurewebsites.net:443": "healthy"}, "no_snat_evidence"),
+    "sample_three_units": ({"orders.contoso-backend.com:443": "snat_exhaustion", "legacy-erp.fabrikam.net:8443": "slow_backend",
+                            "payments.contoso.com:443": "backend_errors", "search.cloudapp.azure.com:443": "backend_unreachable",
+                            "inventory.azurewebsites.net:443": "healthy", "shipping.fabrikam.net:443": "healthy"}, "snat_exhaustion"),
+    "sample_day": ({"orders.contoso-backend.com:443": "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy"}, "snat_exhaustion"),
+    "unreachable_kinds": ({"search.cloudapp.azure.com:443": "backend_unreachable", "shipping.fabrikam.net:443": "backend_unreachable",
+                           "inventory.azurewebsites.net:443": "healthy"}, "no_snat_evidence"),
+    "side_call_failures": ({"payments.contoso.com:443": "healthy", "inventory.azurewebsites.net:443": "healthy"}, "no_snat_evidence"),
+    "idle_cut": ({"reports.contoso.com:443": "slow_backend", "inventory.azurewebsites.net:443": "healthy"}, "no_snat_evidence"),
+    "holdout_front_door_one_region": ({("East US", "shop-api.contoso-edge.azurefd.net:443"): "snat_exhaustion",
+                                       ("East US", "media.contoso-edge.azurefd.net:443"): "snat_exhaustion",
+                                       ("West US 2", "shop-api.contoso-edge.azurefd.net:443"): "healthy",
+                                       ("West US 2", "media.contoso-edge.azurefd.net:443"): "healthy"}, "snat_exhaustion"),
+    "holdout_slow_keepalive_15s": ({"rates.northwind-logistics.com:443": "snat_exhaustion"}, "snat_exhaustion"),
+    "holdout_sampled_50_percent": ({"shipping.fabrikam.net:443": "snat_exhaustion", "inventory.azurewebsites.net:443": "healthy",
+                                    "payments.contoso.com:443": "healthy"}, "snat_exhaustion"),
+    "holdout_refused_higher_load": ({"quotes.contoso-insurance.com:443": "backend_unreachable", "shipping.fabrikam.net:443": "healthy"}, "no_snat_evidence"),
+    "holdout_two_ips_spread": ({"api.contoso-global.com:443": "healthy", "inventory.azurewebsites.net:443": "healthy"}, "no_snat_evidence"),
+    "holdout_clients_give_up": ({"orders.northwind.com:443": "snat_exhaustion", "shipping.fabrikam.net:443": "healthy"}, "snat_exhaustion"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(set(ESTATES) | set(HOLDOUT)))
+def test_estate_and_holdout_truths(incident, name: str) -> None:
+    causes, verdict = EXPECTED[name]
+    result = incident(name)
+    assert {k: t.cause for k, t in result.truth.items()} == causes
+    assert result.expected_verdict == verdict
+    legacy = to_azure_diagnostics(result.logs)
+    assert len(legacy) == len(result.logs)
+    if "Region" in result.logs.columns:
+        assert set(legacy["Region_s"]) == set(result.logs["Region"])
+
+
+@pytest.mark.parametrize("name", ["two_regions_one_exhausted", "sampled_20_percent"])
+def test_generation_is_deterministic(name: str) -> None:
+    first, second = generate(scenario(name)), generate(scenario(name))
+    pd.testing.assert_frame_equal(first.logs, second.logs)
+    assert first.truth_json() == second.truth_json()

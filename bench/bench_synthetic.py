@@ -1,0 +1,27 @@
+"""Time to generate every library scenario, and its rows (the tests generate each one once).
+
+    .venv/bin/python bench/bench_synthetic.py
+"""
+
+from __future__ import annotations
+
+import time
+
+from analysis.synthetic import generate
+from analysis.synthetic.library import ESTATES, HOLDOUT, SCENARIOS
+
+
+def main() -> None:
+    total = 0.0
+    for label, group in (("scenarios", SCENARIOS), ("estates", ESTATES), ("holdout", HOLDOUT)):
+        for name, scenario in group.items():
+            started = time.perf_counter()
+            incident = generate(scenario)
+            seconds = time.perf_counter() - started
+            total += seconds
+            print(f"{label:9} {name:32} {len(incident.all_requests):>8,} requests {len(incident.logs):>8,} rows  {seconds:5.2f} s")
+    print(f"all scenarios: {total:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
