@@ -14,7 +14,7 @@ from analysis.synthetic.diagnostics import logged, projected
 from analysis.synthetic.gateway_logs import DestinationDraw, build_rows
 from analysis.synthetic.outcomes import Limits, draw_outcomes, overload_share
 from analysis.synthetic.pool_load import port_load
-from analysis.synthetic.scenarios import Behaviour, Destination, Scenario
+from analysis.synthetic.scenarios import Behaviour, Caller, Destination, Scenario
 from analysis.synthetic.traffic import Calls, caller_table, draw_calls
 from analysis.synthetic.truth import DestinationTruth, PoolTruth, ScenarioTruth, TruthKey, scenario_truth, truth_json
 
@@ -79,7 +79,7 @@ def _noise_rate(scenario: Scenario, destination: Destination) -> float:
     return scenario.noise.isolated_failure_rate if destination.behaviour == Behaviour.HEALTHY else 0.0
 
 
-def _limits(scenario: Scenario, calls: Calls, callers: tuple) -> Limits:
+def _limits(scenario: Scenario, calls: Calls, callers: tuple[Caller, ...]) -> Limits:
     client = np.array([c.timeout_s * 1000.0 if c.timeout_s else np.inf for c in callers])
     return Limits(scenario.connect_timeout_s * 1000.0, scenario.forward_timeout_s * 1000.0, client[calls.caller])
 

@@ -45,8 +45,6 @@ NO_SUCH_HOST = "No such host is known"
 TIMEOUT_MESSAGE = "Request to the backend service timed out"
 CLIENT_CLOSED = "Client connection was unexpectedly closed."
 MESSAGES = (UNABLE_TO_CONNECT, ATTEMPT_FAILED, TRANSPORT_CLOSED, REFUSED, RESET, NO_SUCH_HOST, TIMEOUT_MESSAGE, CLIENT_CLOSED)
-#: Kept for callers that list the connection-failure wordings.
-CONNECTION_MESSAGES = MESSAGES[:6]
 
 #: Message mixes (message, share) per way of failing to connect.
 UNANSWERED_MIX = ((ATTEMPT_FAILED, 0.75), (UNABLE_TO_CONNECT, 0.25))

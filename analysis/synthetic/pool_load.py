@@ -27,7 +27,8 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, eq=False)
 class Streams:
-    """One destination's streams: per stream its region, unit and cell, and per minute its figures."""
+    """One destination's streams: per stream its region and cell (pool and unit), per stream and
+    minute its figures, and for each call the stream it travels on."""
 
     region: IntArray
     cell: IntArray
@@ -57,7 +58,6 @@ class PortLoad:
     demand: FloatArray
     failing: FloatArray
     streams: list[Streams]
-    snat_ports: int
 
     def cells_of(self, pool: PoolKey) -> list[int]:
         """Cell indexes of a pool, one per unit of its region, in unit order."""
@@ -91,7 +91,8 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
     """The demand on every pool and unit, and the port state of every call (per destination)."""
     minutes = scenario.duration_minutes
     regions = scenario.gateway_regions
-    cells = [(pool, unit) for pool in pools_of(scenario) for unit in range(regions[[r.name for r in regions].index(pool.region)].units)]
+    units = {r.name: r.units for r in regions}
+    cells = [(pool, unit) for pool in pools_of(scenario) for unit in range(units[pool.region])]
     cell_index = {cell: i for i, cell in enumerate(cells)}
     open_total = np.zeros((len(cells), minutes))
     closed_total = np.zeros((len(cells), minutes))
@@ -111,22 +112,10 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
         figures = _stream_figures(drawn, destination, of_call.astype(np.int64), len(codes), minutes)
         np.add.at(open_total, cell, figures["open"])
         np.add.at(closed_total, cell, figures["closed"])
-        streams.append(
-            Streams(
-                region=region.astype(np.int64),
-                cell=cell,
-                requests=figures["requests"],
-                in_flight=figures["in_flight"],
-                open=figures["open"],
-                closed=figures["closed"],
-                opened=figures["opened"],
-                opening=figures["opening"],
-                of_call=of_call.astype(np.int64),
-            )
-        )
+        streams.append(Streams(region=region.astype(np.int64), cell=cell, of_call=of_call.astype(np.int64), **figures))
     demand = ports.port_demand(open_total, closed_total)
     failing = ports.failure_share(demand, scenario.snat_ports)
-    load = PortLoad(cells=cells, demand=demand, failing=failing, streams=streams, snat_ports=scenario.snat_ports)
+    load = PortLoad(cells=cells, demand=demand, failing=failing, streams=streams)
     states = []
     for drawn, stream in zip(calls, streams):
         cell = stream.cell[stream.of_call]
