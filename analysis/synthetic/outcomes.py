@@ -226,7 +226,7 @@ def draw_outcomes(
     # The forward-request timeout ends the backend phase first (side calls have their own timeout).
     timed_out = backend & (end_ms > limits.forward_ms)
     outcome[timed_out] = Outcome.TIMEOUT
-    cause[timed_out & ~failed] = Cause.SLOW
+    cause[timed_out & ~failed] = np.where(wait[timed_out & ~failed] > 0, Cause.SNAT, Cause.SLOW)
     end_ms = np.where(timed_out, limits.forward_ms + rng.uniform(0.0, 40.0, n), end_ms)
     message[timed_out] = MESSAGES.index(TIMEOUT_MESSAGE)
     # The client may give up before any of that.
