@@ -5,8 +5,6 @@ and the internal consistency of every scenario's truth."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,9 +61,9 @@ def test_hosts_on_one_ip_share_one_pool(incident) -> None:
     assert result.expected_verdict == "snat_exhaustion"
 
 
-def test_ip_map_lists_every_host_and_ip(incident, tmp_path: Path) -> None:
+def test_ip_map_lists_every_host_and_ip(incident, scenario_ip_map) -> None:
     result = incident("app_service_shared_ip")
-    path = result.write_ip_map(tmp_path / "ip_map.csv")
+    path = scenario_ip_map("app_service_shared_ip")
     text = path.read_text(encoding="utf-8").splitlines()
     assert text[0] == "host,ip"
     mapping = pd.read_csv(path, dtype=str)
