@@ -50,7 +50,10 @@ QUOTES_OPS = (
     Operation("quotes-api", "quotes/v1", "get-quote", "GET", "/quotes/{id}", 3.0),
     Operation("quotes-api", "quotes/v1", "create-quote", "POST", "/quotes", 1.0),
 )
-EDGE_OPS = (Operation("shop-api", "shop", "get-basket", "GET", "/baskets/{id}", 3.0), Operation("shop-api", "shop", "add-item", "POST", "/baskets/{id}/items", 1.0))
+EDGE_OPS = (
+    Operation("shop-api", "shop", "get-basket", "GET", "/baskets/{id}", 3.0),
+    Operation("shop-api", "shop", "add-item", "POST", "/baskets/{id}/items", 1.0),
+)
 MEDIA_OPS = (Operation("media-api", "media", "get-image", "GET", "/images/{id}", 1.0),)
 
 #: The job that calls the App Service apps of one estate in a nightly sync.
@@ -195,8 +198,12 @@ def estate_scenarios(sample: Scenario, snat_only: Scenario) -> list[Scenario]:
 
 def holdout_scenarios() -> list[Scenario]:
     """The same physics with other seeds, hosts, magnitudes and timings."""
-    shop = Destination("https://shop-api.contoso-edge.azurefd.net", EDGE_OPS, 60.0, requests_per_connection=2.0, latency_ms=60.0, ips=(FRONT_DOOR_IP,))
-    media = Destination("https://media.contoso-edge.azurefd.net", MEDIA_OPS, 60.0, requests_per_connection=2.0, latency_ms=40.0, ips=(FRONT_DOOR_IP,))
+    shop = Destination(
+        "https://shop-api.contoso-edge.azurefd.net", EDGE_OPS, 60.0, requests_per_connection=2.0, latency_ms=60.0, ips=(FRONT_DOOR_IP,)
+    )
+    media = Destination(
+        "https://media.contoso-edge.azurefd.net", MEDIA_OPS, 60.0, requests_per_connection=2.0, latency_ms=40.0, ips=(FRONT_DOOR_IP,)
+    )
     east_burst = Burst(25, 45, 6.0, ramp_minutes=2, drivers=(EAST_US_JOB,), driver_share=0.9)
     clients_give_up = (
         replace(Caller("mobile-app-prod", "20.61.102.17", "mobile", 3.0), timeout_s=15.0),

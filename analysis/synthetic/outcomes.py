@@ -204,12 +204,14 @@ def draw_outcomes(
     if kind == OutageKind.BLACKHOLE:
         fail(outage, Cause.OUTAGE, _unanswered_ms(rng, n, limits.connect_ms), UNANSWERED_MIX)
     else:
-        fail(outage, Cause.OUTAGE, _fast_ms(rng, n, 15.0 if kind == OutageKind.DNS else 4.0), DNS_MIX if kind == OutageKind.DNS else REFUSED_MIX)
+        dns = kind == OutageKind.DNS
+        fail(outage, Cause.OUTAGE, _fast_ms(rng, n, 15.0 if dns else 4.0), DNS_MIX if dns else REFUSED_MIX)
     fail(backend & no_port, Cause.SNAT, _unanswered_ms(rng, n, limits.connect_ms), UNANSWERED_MIX)
     refused = backend & (rng.random(n) < refused_share)
     reset_at = 2.0 + calls.latency_ms * rng.uniform(0.05, 0.5, n)
     fail(refused, Cause.OVERLOAD, np.where(rng.random(n) < 0.6, _fast_ms(rng, n, 4.0), reset_at), OVERLOAD_MIX)
-    fail(backend & (rng.random(n) < noise_rate), Cause.NOISE, rng.uniform(1.0, 50.0, n), ((TRANSPORT_CLOSED, 0.7), (UNABLE_TO_CONNECT, 0.3)))
+    stale = ((TRANSPORT_CLOSED, 0.7), (UNABLE_TO_CONNECT, 0.3))
+    fail(backend & (rng.random(n) < noise_rate), Cause.NOISE, rng.uniform(1.0, 50.0, n), stale)
     fail(backend & (calls.latency_ms >= IDLE_CUT_MS), Cause.IDLE_CUT, IDLE_CUT_MS + rng.uniform(0.0, 300.0, n), ((TRANSPORT_CLOSED, 1.0),))
     side = destination.side_call
     if side is not None:
