@@ -244,16 +244,19 @@ def expected_latency(requests: pd.DataFrame, destination: str = "") -> pd.DataFr
 
 
 def expected_fingerprint(requests: pd.DataFrame) -> pd.DataFrame:
-    """Failures per region, destination, reason, source, answered or not, and whole second elapsed (capped at 300)."""
+    """Failed and late successful calls per region, destination, reason, source, answered or not and whole
+    second elapsed (capped at 300)."""
     rows = scoped(requests)
-    rows = rows[rows["LastErrorReason"].isin(["BackendConnectionFailure", "Timeout", "ClientConnectionFailure"])].copy()
+    failed = rows["LastErrorReason"].isin(["BackendConnectionFailure", "Timeout", "ClientConnectionFailure"])
+    late = rows["ResponseCode"].between(200, 399) & (rows["BackendTime"].astype("Float64") >= 1000)
+    rows = rows[failed | late.fillna(False)].copy()
     elapsed = rows["LastErrorElapsed"].astype("Float64").fillna(rows["BackendTime"].astype("Float64"))
     rows["elapsed_s"] = (elapsed // 1000).clip(upper=300)
     rows["answered"] = rows["BackendResponseCode"].notna()
     keys = ["Region", "Destination", "LastErrorReason", "LastErrorSource", "answered", "elapsed_s"]
-    counted = rows.groupby(keys, dropna=False).size().reset_index(name="failures")
+    counted = rows.groupby(keys, dropna=False).size().reset_index(name="requests")
     names = ["region", "destination", "reason", "source", "answered", "elapsed_s"]
-    return counted.rename(columns=dict(zip(keys, names, strict=True)))[[*names, "failures"]]
+    return counted.rename(columns=dict(zip(keys, names, strict=True)))[[*names, "requests"]]
 
 
 def assert_same_rows(got: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
@@ -464,7 +467,7 @@ def test_latency_distribution_matches_pandas(scenario_export, incident, raw, nam
 
 @pytest.mark.parametrize(("name", "mode"), [*CASES, ("forward_timeout_10s", "resource"), ("idle_cut", "azurediagnostics")])
 def test_failure_fingerprint_matches_pandas(scenario_export, incident, raw, name, mode):
-    """Failures per region, destination, reason, source, backend answer and second of elapsed time."""
+    """Failed and late calls per region, destination, reason, source, backend answer and second elapsed."""
     got = run_local(scenario_export, incident, name, mode, "failure_fingerprint")
     expected = expected_fingerprint(raw(name))
     assert not expected.empty
@@ -517,8 +520,8 @@ def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, q
     assert not got.duplicated(BOUNDS[query]).any()
     limit = {
         "destination_health": destinations * minutes * regions,
-        # Per destination: three reasons, own or side call, answered or not, seconds 0 to 300.
-        "failure_fingerprint": destinations * regions * 3 * 2 * 2 * 301,
+        # Per destination: three reasons or success, own or side call, answered or not, seconds 0 to 300.
+        "failure_fingerprint": destinations * regions * 4 * 2 * 2 * 301,
         "destination_inventory": destinations,
         "error_breakdown": (destinations + 1) * error_kinds,  # + 1: errors raised before any backend
         "load_drivers": len(DRIVER_KEYS) * 100,  # shares of one kind sum to 1, each kept one is >= 1 %
