@@ -43,11 +43,14 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.assumptions import from_params
     from analysis.investigation import window_for
     from analysis.render import render
+    from analysis.report import read_ip_map
     from analysis.sources import absolute, open_source
     from analysis.times import optional_time
 
     assumptions = from_params(_key_values(args.param))
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
+    if args.ip_map:
+        read_ip_map(args.ip_map)  # a malformed map stops here, before any rendering
     _say(f"checking source {args.source}")
     source = open_source(args.source, args.mode)
     try:
@@ -60,6 +63,7 @@ def _report(args: argparse.Namespace) -> int:
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "mode": str(source.mode),
+        "ip_map": str(Path(args.ip_map).expanduser().resolve()) if args.ip_map else "",
         **assumptions.as_dict(),
     }
     out_dir = render(Path(args.out), parameters, progress=_say)
@@ -159,8 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
-        "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
-        "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
+        "Microsoft), units (during the incident, every region; default 1), 'units.REGION' (one region's units), "
+        "requests_per_connection (least reuse; default 1 = none), port_hold_minutes (4), connect_timeout_s (21), "
+        "log_sampling_percent (of successful requests logged; default 100), slow_p95_ms (3000), min_requests (200)",
+    )
+    report.add_argument(
+        "--ip-map",
+        metavar="FILE",
+        help="CSV with columns host,ip (a host may have several rows): hosts on one IP share one SNAT pool; "
+        "resolve the backend names (nslookup; App Service: the app's inbound IP) to write it",
     )
     report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
     report.set_defaults(handler=_report)

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from analysis import findings as findings_doc
-from analysis.assumptions import from_params
+from analysis.assumptions import from_params, param_text
+from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
 from analysis.investigation import Investigation, investigate
+from analysis.pools import IpMap, parse_ip_map
 from analysis.sources import open_source
 from analysis.times import optional_time
 
@@ -27,19 +29,30 @@ def run(
     end: str | None = None,
     mode: str | None = None,
     output_dir: str | None = None,
+    ip_map: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
     """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results."""
-    settings = from_params({name: str(value) for name, value in assumptions.items()})
+    settings = from_params({name: param_text(value) for name, value in assumptions.items()})
     window_start, window_end = optional_time("start", start), optional_time("end", end)
+    pools = read_ip_map(ip_map) if ip_map else None
     opened = open_source(source, mode or None)
     try:
-        investigation = investigate(opened, window_start, window_end, settings)
+        investigation = investigate(opened, window_start, window_end, settings, pools)
     finally:
         opened.close()
     if output_dir:
         save(investigation, Path(output_dir))
     return investigation
+
+
+def read_ip_map(path: str | Path) -> IpMap:
+    """The ``--ip-map`` file (CSV ``host,ip``); an unreadable or malformed one is a ``KitError``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KitError(f"--ip-map {path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    return parse_ip_map(text, f"--ip-map {Path(path).name}")
 
 
 def save(investigation: Investigation, folder: Path) -> dict[str, Any]:

@@ -465,7 +465,9 @@ def test_latency_distribution_matches_pandas(scenario_export, incident, raw, nam
     assert got["bucket_ms"].tolist() == sorted(got["bucket_ms"])
 
 
-@pytest.mark.parametrize(("name", "mode"), [*CASES, ("forward_timeout_10s", "resource"), ("idle_cut", "azurediagnostics")])
+@pytest.mark.parametrize(
+    ("name", "mode"), [*CASES, ("forward_timeout_10s", "resource"), ("idle_cut", "azurediagnostics")]
+)
 def test_failure_fingerprint_matches_pandas(scenario_export, incident, raw, name, mode):
     """Failed and late calls per region, destination, reason, source, backend answer and second elapsed."""
     got = run_local(scenario_export, incident, name, mode, "failure_fingerprint")

@@ -136,7 +136,7 @@ def test_an_empty_window_renders_and_says_insufficient_data(tmp_path):
     document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     assert document["verdict"] == "insufficient_data"
     assert document["destinations"] == [] and document["mitigations"] == []
-    assert "Not enough traffic to judge" in (out / "report.html").read_text(encoding="utf-8")
+    assert "Not enough to judge" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_relative_paths_mean_the_callers_folder(tmp_path):

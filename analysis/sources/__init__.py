@@ -33,6 +33,14 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+def absent_columns(source: Source) -> tuple[str, ...]:
+    """Documented columns of the source's table that its rows lack altogether (a projected export).
+
+    Only a local export can lack columns; a Log Analytics or ADX table has its whole schema.
+    """
+    return tuple(getattr(source, "absent_columns", ()))
+
+
 def absolute(spec: str) -> str:
     """The same source named so that it means the same from any working directory.
 
