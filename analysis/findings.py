@@ -92,9 +92,9 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
     )
 
 
-def pool_entry(pool: PoolAssessment, assessments: list[Assessment]) -> dict[str, Any]:
-    """One SNAT pool: where, which hosts, its ports, its demand band, what the checks said."""
-    classes = {(a.region, a.destination): a.classification for a in assessments}
+def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classification]) -> dict[str, Any]:
+    """One SNAT pool: where, which hosts (with their classification), its ports, its demand band, what the
+    checks said."""
     failure = pool.failure
     return _plain(
         {
@@ -172,6 +172,7 @@ def build(
     """The findings document, ready for ``json.dumps``."""
     assessments = diagnosis.assessments
     coverage = diagnosis.coverage
+    classes = {a.key: a.classification for a in assessments}
     return _plain(
         {
             "kit_version": __version__,
@@ -191,7 +192,7 @@ def build(
             "ip_map": ip_map,
             "impact": impact(assessments),
             "destinations": [destination_entry(a) for a in assessments],
-            "pools": [pool_entry(p, assessments) for p in diagnosis.pools],
+            "pools": [pool_entry(p, classes) for p in diagnosis.pools],
             "timeline": timeline,
             "empirical_capacity": [
                 {
