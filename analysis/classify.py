@@ -91,8 +91,8 @@ class _Destination:
     evidence: Evidence
     assumptions: Assumptions
     coverage: Coverage
-    failing: dict[Key, tuple[Episode, ...]]
-    """The own failure episodes of every destination, for "what else failed meanwhile"."""
+    others_failing: Callable[[PoolAssessment], tuple[str, ...]]
+    """Destinations outside a pool that failed during its worst episode (``_failing_during``)."""
 
     @property
     def name(self) -> str:
@@ -102,19 +102,26 @@ class _Destination:
     def region(self) -> str:
         return self.key[0]
 
-    def others_failing(self, pool: PoolAssessment) -> tuple[str, ...]:
-        """Destinations outside ``pool`` that failed during its worst episode."""
+
+def _failing_during(failing: dict[Key, tuple[Episode, ...]]) -> Callable[[PoolAssessment], tuple[str, ...]]:
+    """For a pool, the destinations outside it that failed during its worst episode (worked out once per pool)."""
+    found: dict[str, tuple[str, ...]] = {}
+
+    def others(pool: PoolAssessment) -> tuple[str, ...]:
         episode = pool.episode
         if episode is None:
             return ()
-        end = episode.recovery if episode.recovery is not None else pd.Timestamp.max
-        members = set(pool.pool.keys())
-        found = [
-            f"{destination} ({region})" if region else destination
-            for (region, destination), runs in sorted(self.failing.items())
-            if (region, destination) not in members and any(r.onset < end and _end(r) > episode.onset for r in runs)
-        ]
-        return tuple(found)
+        if pool.id not in found:
+            members = set(pool.pool.keys())
+            found[pool.id] = tuple(
+                f"{destination} ({region})" if region else destination
+                for (region, destination), runs in sorted(failing.items())
+                if (region, destination) not in members
+                and any(r.onset < _end(episode) and _end(r) > episode.onset for r in runs)
+            )
+        return found[pool.id]
+
+    return others
 
 
 def _end(episode: Episode) -> pd.Timestamp:
@@ -375,13 +382,14 @@ def diagnose(
     by_key = minutes.groupby(KEY, sort=False) if len(minutes) else None
     inventory_figures = _inventory(inventory)
     closer = set(close)
+    others = _failing_during(own_episodes)
     assessments = []
     for (region, destination), row in figures.iterrows():
         key = (str(region), str(destination))
         own = by_key.get_group(key).reset_index(drop=True) if by_key is not None and key in closer else None
         mine = tuple(judged[p.id] for p in pools_of[key] if p.id in judged) + tuple(inferred.get(key, ()))
         evidence = Evidence(traffic(row, assumptions, key[0]), inventory_figures.get(key[1]))
-        found = _Destination(key, own, own_episodes.get(key, ()), mine, evidence, assumptions, coverage, own_episodes)
+        found = _Destination(key, own, own_episodes.get(key, ()), mine, evidence, assumptions, coverage, others)
         assessments.append(classify(found))
     assessments.sort(
         key=lambda a: (a.classification.rank, -a.evidence.traffic.connection_failures, a.region, a.destination)

@@ -8,6 +8,7 @@ estate would give. ``HOLDOUT`` is graded apart: it was not looked at while the d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
@@ -28,13 +29,23 @@ GRADED = {**SCENARIOS, **ESTATES}
 FAILING = (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE)
 
 
-def diagnosed(name, mode, incident, scenario_export, scenario_ip_map) -> Investigation:
-    """The scenario's logs investigated with what its user knows."""
-    known = incident(name).scenario.assumptions
-    settings = {"units": known.units, "log_sampling_percent": known.log_sampling_percent}
-    assumptions = Assumptions(**{k: v for k, v in settings.items() if v is not None})
-    ip_map = read_ip_map(scenario_ip_map(name)) if known.ip_map else None
-    return investigate(open_local(scenario_export(name, mode)), assumptions=assumptions, ip_map=ip_map)
+@pytest.fixture(scope="module")
+def diagnosed(incident, scenario_export, scenario_ip_map) -> Callable[..., Investigation]:
+    """A scenario's logs investigated with what its user knows (or with the defaults), once per module."""
+    cache: dict[tuple[str, str, bool], Investigation] = {}
+
+    def get(name: str, mode: str = "resource", known: bool = True) -> Investigation:
+        if (name, mode, known) not in cache:
+            told = incident(name).scenario.assumptions
+            settings = {"units": told.units, "log_sampling_percent": told.log_sampling_percent} if known else {}
+            assumptions = Assumptions(**{k: v for k, v in settings.items() if v is not None})
+            ip_map = read_ip_map(scenario_ip_map(name)) if known and told.ip_map else None
+            source = open_local(scenario_export(name, mode))
+            cache[(name, mode, known)] = investigate(source, assumptions=assumptions, ip_map=ip_map)
+            source.close()
+        return cache[(name, mode, known)]
+
+    return get
 
 
 def near(ours: list[pd.Timestamp | None], truth: list[pd.Timestamp]) -> bool:
@@ -69,35 +80,34 @@ def grade(incident: Incident, found: Investigation) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(GRADED))
-def test_scenario_is_diagnosed_as_caused(name, mode, incident, scenario_export, scenario_ip_map):
-    grade(incident(name), diagnosed(name, mode, incident, scenario_export, scenario_ip_map))
+def test_scenario_is_diagnosed_as_caused(name, mode, incident, diagnosed):
+    grade(incident(name), diagnosed(name, mode))
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(HOLDOUT))
-def test_holdout_scenario_is_diagnosed_as_caused(name, mode, incident, scenario_export, scenario_ip_map):
-    grade(incident(name), diagnosed(name, mode, incident, scenario_export, scenario_ip_map))
+def test_holdout_scenario_is_diagnosed_as_caused(name, mode, incident, diagnosed):
+    grade(incident(name), diagnosed(name, mode))
 
 
-def test_the_true_units_never_make_the_answer_worse(incident, scenario_export):
+def test_the_true_units_never_make_the_answer_worse(diagnosed):
     """A user who knows the incident had 3 units gets SNAT on orders, as one who does not."""
-    path = open_local(scenario_export("sample_three_units"))
-    for units in (1, 3):
-        found = investigate(path, assumptions=Assumptions(units=units))
-        assert found.exhausted_destinations == ["orders.contoso-backend.com:443"], units
+    for known in (True, False):
+        found = diagnosed("sample_three_units", known=known)
+        assert found.exhausted_destinations == ["orders.contoso-backend.com:443"], known
+    assert diagnosed("sample_three_units").assumptions.units == 3
 
 
-def test_without_the_map_the_shared_app_service_ip_is_an_inferred_pool(incident, scenario_export):
-    found = investigate(open_local(scenario_export("app_service_shared_ip")))
+def test_without_the_map_the_shared_app_service_ip_is_an_inferred_pool(diagnosed):
+    found = diagnosed("app_service_shared_ip", known=False)
     pools = {a.pool.id: a.pool for a in found.assessments if a.classification == Classification.SNAT_EXHAUSTION}
     (pool,) = pools.values()
     assert pool.pool.kind == PoolKind.INFERRED and len(pool.pool.members) == 3
     assert "inboundIpAddress" in found.findings["destinations"][0]["reason"]
 
 
-def test_both_modes_give_the_same_findings(scenario_export):
-    resource = investigate(open_local(scenario_export("sample", "resource"))).findings
-    legacy = investigate(open_local(scenario_export("sample", "azurediagnostics"))).findings
+def test_both_modes_give_the_same_findings(diagnosed):
+    resource, legacy = diagnosed("sample", "resource").findings, diagnosed("sample", "azurediagnostics").findings
     for document in (resource, legacy):
         document.pop("source"), document.pop("mode"), document.pop("absent_columns")
         for query in document.pop("queries"):
@@ -140,8 +150,8 @@ ORDER = [
         ("outage_during_burst", [], ["scale_out"]),
     ],
 )
-def test_mitigations_are_listed_only_where_they_apply(name, listed, not_listed, scenario_export):
-    result = investigate(open_local(scenario_export(name)))
+def test_mitigations_are_listed_only_where_they_apply(name, listed, not_listed, diagnosed):
+    result = diagnosed(name, known=False)
     ids = [m.id for m in result.mitigations]
     assert set(listed) <= set(ids), ids
     assert not set(not_listed) & set(ids), ids
@@ -165,17 +175,17 @@ def test_an_exhausted_azure_backend_gets_a_private_endpoint(incident, tmp_path):
     assert found["private_endpoint"].destinations == ("orders.azurewebsites.net:443",)
 
 
-def test_the_sample_rate_limit_names_the_driving_subscriptions(scenario_export):
-    result = investigate(open_local(scenario_export("sample")))
+def test_the_sample_rate_limit_names_the_driving_subscriptions(diagnosed):
+    result = diagnosed("sample")
     (limit,) = [m for m in result.mitigations if m.id == "rate_limit_by_key"]
     assert "partner-bulk-sync" in limit.reason and "orders-replay-job" in limit.reason
     assert "per subscription" in limit.title
 
 
-def test_the_day_headline_names_the_worst_of_its_episodes(scenario_export):
+def test_the_day_headline_names_the_worst_of_its_episodes(diagnosed):
     from analysis import narrative
 
-    findings = investigate(open_local(scenario_export("sample_day"))).findings
+    findings = diagnosed("sample_day").findings
     (orders,) = [d for d in findings["destinations"] if d["classification"] == "snat_exhaustion"]
     assert len(orders["episodes"]) == 12
     worst = max(orders["episodes"], key=lambda e: e["failures"])
