@@ -17,7 +17,7 @@ import pandas as pd
 from analysis import __version__
 from analysis.assessment import Assessment, Check, Classification, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
-from analysis.classify import Diagnosis
+from analysis.diagnosis import Diagnosis
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
 from analysis.times import iso

@@ -18,8 +18,8 @@ from analysis import findings as findings_doc
 from analysis import queries
 from analysis.assessment import Assessment, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
-from analysis.classify import Diagnosis, diagnose
 from analysis.coverage import normalised_names
+from analysis.diagnosis import Diagnosis, diagnose
 from analysis.errors import KitError
 from analysis.health import KEY, normalise
 from analysis.literals import kql_literal

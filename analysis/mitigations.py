@@ -205,35 +205,32 @@ def private_endpoint(situation: Situation) -> list[Mitigation]:
     ]
 
 
+def _public_ips(situation: Situation, ports_per_ip: int) -> tuple[float, int]:
+    """The worst pool's peak demand, and the public IPs of an egress that keep it under the sizing target."""
+    peak = situation.worst.peak_demand_high
+    return peak, max(1, math.ceil(peak / (TARGET_UTILISATION * ports_per_ip)))
+
+
 def nat_gateway(situation: Situation) -> list[Mitigation]:
     """A NAT gateway on the APIM subnet: 64,512 ports per public IP, even for one exhausted destination."""
-    peak = situation.worst.peak_demand_high
-    ips = max(1, math.ceil(peak / (TARGET_UTILISATION * NAT_GATEWAY_PORTS_PER_IP)))
-    return [
-        Mitigation(
-            MitigationId.NAT_GATEWAY,
-            f"Send outbound traffic through a NAT gateway ({ips} public IP)",
-            f"for an instance in a virtual network: a NAT gateway on its subnet gives {NAT_GATEWAY_PORTS_PER_IP:,} "
-            f"ports per public IP towards each destination IP:port, against a peak of {peak:,.0f} on "
-            f"{situation.worst.id}",
-            situation.names,
-        )
-    ]
+    peak, ips = _public_ips(situation, NAT_GATEWAY_PORTS_PER_IP)
+    reason = (
+        f"for an instance in a virtual network: a NAT gateway on its subnet gives {NAT_GATEWAY_PORTS_PER_IP:,} ports "
+        f"per public IP towards each destination IP:port, against a peak of {peak:,.0f} on {situation.worst.id}"
+    )
+    title = f"Send outbound traffic through a NAT gateway ({ips} public IP)"
+    return [Mitigation(MitigationId.NAT_GATEWAY, title, reason, situation.names)]
 
 
 def azure_firewall(situation: Situation) -> list[Mitigation]:
     """Azure Firewall as the egress: 2,496 ports per public IP per firewall instance."""
-    peak = situation.worst.peak_demand_high
-    ips = max(1, math.ceil(peak / (TARGET_UTILISATION * FIREWALL_PORTS_PER_IP)))
-    return [
-        Mitigation(
-            MitigationId.AZURE_FIREWALL,
-            f"Or route it through Azure Firewall with {ips} public IP(s)",
-            f"Azure Firewall gives {FIREWALL_PORTS_PER_IP:,} ports per public IP per instance; {ips} keep a peak of "
-            f"{peak:,.0f} under {TARGET_UTILISATION:.0%}",
-            situation.names,
-        )
-    ]
+    peak, ips = _public_ips(situation, FIREWALL_PORTS_PER_IP)
+    reason = (
+        f"Azure Firewall gives {FIREWALL_PORTS_PER_IP:,} ports per public IP per instance; {ips} keep a peak of "
+        f"{peak:,.0f} under {TARGET_UTILISATION:.0%}"
+    )
+    title = f"Or route it through Azure Firewall with {ips} public IP(s)"
+    return [Mitigation(MitigationId.AZURE_FIREWALL, title, reason, situation.names)]
 
 
 def _rate_limit(e: ExhaustedDestination, situation: Situation) -> list[Mitigation]:

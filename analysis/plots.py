@@ -110,6 +110,15 @@ def _grid(count: int, width: float = 11, height: float = 3.0, columns: int = 2) 
     return figure, flat[: max(count, 1)]
 
 
+def _finished(figure: Figure, axes: list[Axes], empty: str) -> Figure:
+    """Lay the figure out; ``empty`` is said instead of an empty panel when there was nothing to draw."""
+    if empty:
+        axes[0].text(0.5, 0.5, empty, ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+    figure.tight_layout()
+    return figure
+
+
 def demand_band_chart(pool_minutes: pd.DataFrame, pools: list[PoolAssessment]) -> Figure:
     """Per tested pool, the demand band (in flight .. every request in the hold a new connection) against
     its ports (one unit's and all units'), with its failed connects per minute on the right axis."""
@@ -137,11 +146,7 @@ def demand_band_chart(pool_minutes: pd.DataFrame, pools: list[PoolAssessment]) -
         axis.set_ylabel("ports")
         _time_axis(axis)
         axis.legend(loc="upper left", fontsize="x-small")
-    if not shown:
-        axes[0].text(0.5, 0.5, "no pool was tested", ha="center", va="center", transform=axes[0].transAxes)
-        axes[0].set_axis_off()
-    figure.tight_layout()
-    return figure
+    return _finished(figure, axes, "no pool was tested" if not shown else "")
 
 
 def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], connect_timeout_s: float) -> Figure:
@@ -174,11 +179,7 @@ def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], c
         axis.set_ylabel("calls")
         axis.set_title(f"{destination} ({region})" if region else destination, fontsize="small")
         axis.legend(loc="upper left", fontsize="x-small")
-    if not shown:
-        axes[0].text(0.5, 0.5, "no failed connects", ha="center", va="center", transform=axes[0].transAxes)
-        axes[0].set_axis_off()
-    figure.tight_layout()
-    return figure
+    return _finished(figure, axes, "no failed connects" if not shown else "")
 
 
 def what_if_chart(table: pd.DataFrame) -> Figure:

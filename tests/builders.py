@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.assumptions import Assumptions
-from analysis.classify import Diagnosis, diagnose
+from analysis.diagnosis import Diagnosis, diagnose
 from analysis.health import normalise
 from analysis.pools import IpMap
 
