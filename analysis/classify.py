@@ -19,12 +19,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from analysis.assessment import (
-    Assessment,
-    Classification,
-    Evidence,
-    PoolAssessment,
-)
+from analysis.assessment import Assessment, Check, CheckOutcome, Classification, Evidence, PoolAssessment
 from analysis.assumptions import Assumptions
 from analysis.coverage import Coverage
 from analysis.fingerprint import Key
@@ -117,11 +112,11 @@ def _connection_failures(d: Destination) -> Assessment | None:
     tested = [p for p in d.pools if p.failure is not None]
     pool = tested[0] if tested else None
     evidence = d.evidence
-    checks: tuple = ()
+    checks: tuple[Check, ...] = ()
     if pool is not None and pool.failure is not None:
         evidence = replace(evidence, failure=replace(pool.failure, other_destinations_failing=d.others_failing(pool)))
         checks = pool.checks
-    failed = ", ".join(c.name for c in checks if not c.passed) or "no pool test"
+    failed = ", ".join(c.name for c in checks if c.outcome is CheckOutcome.FAILED) or "no pool test"
     reason = (
         f"{evidence.traffic.connection_failures} failed connects ({episode.share:.0%} of calls during the episode) "
         f"not explained by its SNAT pool's ports: {failed}"

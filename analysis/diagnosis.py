@@ -10,7 +10,7 @@ and each destination is classified by ``classify``'s rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -111,6 +111,21 @@ def _own_episodes(minutes: pd.DataFrame, keys: list[Key], hold: int) -> dict[Key
     return found
 
 
+def _judge(
+    pools: Iterable[Pool],
+    minutes: pd.DataFrame,
+    prints: dict[Key, Fingerprint],
+    drivers: pd.DataFrame | None,
+    assumptions: Assumptions,
+) -> tuple[dict[str, PoolAssessment], list[pd.DataFrame]]:
+    """Each pool's assessment by id, and its minutes with the demand band."""
+    judged, frames = {}, []
+    for pool in pools:
+        judged[pool.id], frame = judge_pool(pool, minutes, prints, capacity_of(pool, drivers, assumptions), assumptions)
+        frames.append(frame)
+    return judged, frames
+
+
 def diagnose(
     health: pd.DataFrame,
     window: tuple[pd.Timestamp, pd.Timestamp],
@@ -151,26 +166,19 @@ def diagnose(
     minutes = band(minutes, assumptions, KEY)
     own_episodes = _own_episodes(minutes, failing, assumptions.port_hold_minutes)
 
-    judged: dict[str, PoolAssessment] = {}
-    frames = []
-    for pool in suspect.values():
-        judged[pool.id], pool_frame = judge_pool(
-            pool, minutes, prints, capacity_of(pool, drivers, assumptions), assumptions
-        )
-        frames.append(pool_frame)
+    judged, frames = _judge(suspect.values(), minutes, prints, drivers, assumptions)
     inferred: dict[Key, list[PoolAssessment]] = {}
     if ip_map is None:
+        # Hosts failing together that none of their own pools explain: tested as one pool.
         alone = {
             key: max(runs, key=lambda e: e.events)
             for key, runs in own_episodes.items()
             if not any(judged[p.id].exhausted for p in pools_of[key] if p.id in judged)
         }
-        for pool in infer(alone):
-            assessment, pool_frame = judge_pool(
-                pool, minutes, prints, capacity_of(pool, drivers, assumptions), assumptions
-            )
-            frames.append(pool_frame)
-            for key in pool.keys():
+        tried, tried_frames = _judge(infer(alone), minutes, prints, drivers, assumptions)
+        frames += tried_frames
+        for assessment in tried.values():
+            for key in assessment.pool.keys():
                 inferred.setdefault(key, []).append(assessment)
     every_pool = [
         judged.get(p.id) or untested(p, Capacity(assumptions.snat_ports, assumptions.units_in(p.region)), peaks)

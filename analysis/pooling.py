@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.assessment import Capacity, FailureEvidence, PoolAssessment, PoolState
+from analysis.assessment import Capacity, CheckOutcome, FailureEvidence, PoolAssessment, PoolState
 from analysis.assumptions import Assumptions
 from analysis.fingerprint import Fingerprint, Key, combine
 from analysis.health import KEY
@@ -147,7 +147,7 @@ def judge_pool(
         )
     else:
         state = PoolState.NOT_EXHAUSTED
-        failed = ", ".join(c.name for c in checks if not c.passed)
+        failed = ", ".join(c.name for c in checks if c.outcome is CheckOutcome.FAILED)
         reason = f"{failures} ({worst.share:.0%} of calls during the episode) not explained by its ports: {failed}"
     assessment = PoolAssessment(pool, state, capacity, low, high, reason, worst, tuple(found), checks, failure)
     return assessment, frame
