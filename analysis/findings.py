@@ -129,11 +129,15 @@ def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classificati
 
 
 def impact(assessments: list[Assessment]) -> dict[str, Any]:
-    """How bad, in figures: requests and failed requests over the window, affected destinations and minutes."""
+    """How bad, in figures: requests and failed requests over the window, affected destinations, episodes, minutes."""
     affected = [a for a in assessments if a.classification not in (Classification.HEALTHY, Classification.UNKNOWN)]
-    runs = [e for a in affected for e in a.episodes]
-    onsets = [e.onset for e in runs]
-    recoveries = [e.recovery for e in runs]
+    # The members of an exhausted pool share its episodes: each counts once.
+    owner = {
+        a.key: a.pool.id if a.classification is Classification.SNAT_EXHAUSTION and a.pool else a.key for a in affected
+    }
+    runs = list({(owner[a.key], e.onset): e for a in affected for e in a.episodes}.values())
+    recoveries = [e.recovery for e in runs if e.recovery is not None]
+    recovered = bool(runs) and len(recoveries) == len(runs)
     requests = sum(a.evidence.traffic.requests for a in assessments)
     failed = sum(a.evidence.traffic.connection_failures for a in assessments)
     exhausted_ = [a for a in affected if a.classification is Classification.SNAT_EXHAUSTION]
@@ -148,9 +152,9 @@ def impact(assessments: list[Assessment]) -> dict[str, Any]:
             "exhausted_destinations": len(exhausted_),
             "episodes": len(runs),
             "minutes_in_episodes": sum(e.bad_minutes for e in runs),
-            "first_onset": min(onsets) if onsets else None,
-            "last_recovery": None if not recoveries or None in recoveries else max(r for r in recoveries if r),
-            "recovered": bool(recoveries) and None not in recoveries,
+            "first_onset": min(e.onset for e in runs) if runs else None,
+            "last_recovery": max(recoveries) if recovered else None,
+            "recovered": recovered,
         }
     )
 
