@@ -1,4 +1,4 @@
-"""What the classifier says about one destination, as types: its class, the checks and the evidence.
+"""What the diagnosis says about each destination and each SNAT pool, as types: classes, checks, evidence.
 
 Every later step (verdict, mitigations, findings, report, explorer) reads these
 types, never a dict by key, so a figure that only some destinations have is an
@@ -15,21 +15,35 @@ from enum import StrEnum
 from typing import Any
 
 from analysis.onset import Episode
+from analysis.pools import Pool
 
 
 class Classification(StrEnum):
-    """What a destination suffered; the values are the findings.json strings, most affected first."""
+    """What a destination suffered; the values are the findings.json strings, most affected first.
+
+    ``UNKNOWN``: the logs cannot tell (a column the checks need is missing, or only failed
+    requests were logged); never reported as healthy.
+    """
 
     SNAT_EXHAUSTION = "snat_exhaustion"
     BACKEND_UNREACHABLE = "backend_unreachable"
     BACKEND_ERRORS = "backend_errors"
     SLOW_BACKEND = "slow_backend"
     HEALTHY = "healthy"
+    UNKNOWN = "unknown"
 
     @property
     def rank(self) -> int:
         """Position in the order above: 0 for SNAT exhaustion, the most affected."""
         return list(Classification).index(self)
+
+
+class CheckOutcome(StrEnum):
+    """How one SNAT check came out; ``NOT_JUDGED`` when the data cannot answer it (it does not pass)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_JUDGED = "not_judged"
 
 
 @dataclass(frozen=True)
@@ -43,8 +57,12 @@ class Check:
     name: str
     measured: float | None
     threshold: float | tuple[float, float]
-    passed: bool
+    outcome: CheckOutcome
     detail: str
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is CheckOutcome.PASSED
 
 
 @dataclass(frozen=True)
@@ -55,12 +73,17 @@ class Traffic:
     http_5xx: int
     backend_5xx: int
     connection_failures: int
+    """Failed connects of its own calls: connection failures (calls cut near 240 s apart) plus masked ones."""
     timeouts: int
+    side_call_failures: int
     failure_share: float
     backend_5xx_share: float
     peak_snat_demand: float
+    """The top of the demand band at its peak: in flight + every request in the hold a new connection."""
+    peak_demand_low: float
+    """The bottom of the band at its peak: the requests in flight."""
     peak_utilisation: float
-    demand_failure_correlation: float | None
+    """``peak_snat_demand`` against the capacity of its region."""
     median_p95_backend_ms: float | None
     worst_p95_backend_ms: float | None
 
@@ -76,7 +99,7 @@ class InventoryFigures:
 
 @dataclass(frozen=True)
 class FailureEvidence:
-    """Figures of the worst connection-failure episode; every destination with such an episode has them."""
+    """Figures of the worst connection-failure episode of the pool a destination was judged in."""
 
     episode_failure_share: float
     episodes: int
@@ -84,8 +107,19 @@ class FailureEvidence:
     recovery_lag_minutes: float | None
     p95_backend_ms_before_onset: float | None
     demand_at_onset: float
+    """Top of the demand band at onset."""
+    demand_at_onset_low: float
+    """Bottom of the demand band (in flight) at onset."""
     utilisation_at_onset: float
+    """Top of the band at onset against the smallest capacity the pool may have had."""
     low_load_failure_share: float
+    correlation_in_flight: float | None
+    correlation_requests: float | None
+    """Spearman correlation of the failure rate with each end of the band (in flight, requests in the hold)."""
+    share_at_timeout: float | None
+    share_fast: float | None
+    """Shares of the failed connects that ended at a timeout, and in under a second."""
+    masked_failures: int
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,8 @@ class Evidence:
     traffic: Traffic
     inventory: InventoryFigures | None = None
     failure: FailureEvidence | None = None
+    missing: tuple[str, ...] = ()
+    """What the logs lack for judging this destination (columns, successful requests)."""
     implied_min_requests_per_connection: float | None = None
     """Set for a healthy destination whose estimated demand passed the capacity: it must reuse connections."""
 
@@ -104,6 +140,8 @@ class Evidence:
         for part in (self.traffic, self.inventory, self.failure):
             if part is not None:
                 flat.update(dataclasses.asdict(part))
+        if self.missing:
+            flat["missing"] = list(self.missing)
         if self.implied_min_requests_per_connection is not None:
             flat["implied_min_requests_per_connection"] = self.implied_min_requests_per_connection
         return flat
@@ -115,21 +153,91 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """The ports of one pool: per unit, the region's units, and whether few callers carried the load.
+
+    Traffic reaches a unit by a hash of the client connection, so when fewer callers than
+    units sent most of the calls, their connections may all have landed on one unit.
+    """
+
+    ports_per_unit: int
+    units: int
+    concentrated: bool = False
+
+    @property
+    def high(self) -> int:
+        """The ports when the load spreads evenly over the units."""
+        return self.ports_per_unit * self.units
+
+    @property
+    def low(self) -> int:
+        """The fewest ports the load may have had: one unit's when a few callers carried it."""
+        return self.ports_per_unit if self.concentrated else self.high
+
+
+class PoolState(StrEnum):
+    """What the checks said about a pool; the values are the findings.json strings."""
+
+    EXHAUSTED = "exhausted"
+    NOT_EXHAUSTED = "not_exhausted"
+    NOT_TESTED = "not_tested"
+    """No connection-failure episode: nothing to test."""
+
+
+@dataclass(frozen=True)
+class PoolAssessment:
+    """One pool: its members, capacity, demand band, and the SNAT checks on its worst episode."""
+
+    pool: Pool
+    state: PoolState
+    capacity: Capacity
+    peak_demand_low: float
+    peak_demand_high: float
+    reason: str
+    episode: Episode | None = None
+    episodes: tuple[Episode, ...] = ()
+    checks: tuple[Check, ...] = ()
+    failure: FailureEvidence | None = None
+
+    @property
+    def id(self) -> str:
+        return self.pool.id
+
+    @property
+    def exhausted(self) -> bool:
+        return self.state is PoolState.EXHAUSTED
+
+
+@dataclass(frozen=True)
 class Assessment:
-    """What one destination did during the window, and why it was classified so."""
+    """What one destination did during the window in one region, and why it was classified so."""
 
     destination: str
+    region: str
     classification: Classification
     reason: str
     episode: Episode | None
+    """The worst episode (most failures, or the worst slow stretch); ``episodes`` holds them all."""
     evidence: Evidence
     checks: tuple[Check, ...] = ()
+    episodes: tuple[Episode, ...] = ()
+    pool: PoolAssessment | None = None
+    """The pool it was judged in (the exhausted one, for SNAT exhaustion)."""
 
     def __post_init__(self) -> None:
         if self.classification is Classification.SNAT_EXHAUSTION and (
-            self.episode is None or self.evidence.failure is None
+            self.episode is None or self.evidence.failure is None or self.pool is None
         ):
-            raise ValueError(f"{self.destination}: SNAT exhaustion needs its failure episode and its evidence")
+            raise ValueError(f"{self.destination}: SNAT exhaustion needs its failure episode, evidence and pool")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.region, self.destination
+
+    @property
+    def label(self) -> str:
+        """``host:port``, with the region when the logs name one."""
+        return f"{self.destination} ({self.region})" if self.region else self.destination
 
 
 @dataclass(frozen=True)
@@ -139,28 +247,34 @@ class ExhaustedDestination:
     assessment: Assessment
     episode: Episode
     failure: FailureEvidence
+    pool: PoolAssessment
 
     @property
     def destination(self) -> str:
         return self.assessment.destination
 
     @property
+    def label(self) -> str:
+        return self.assessment.label
+
+    @property
     def peak_snat_demand(self) -> float:
-        """Most connections opened in one port-hold window, over the whole window."""
-        return self.assessment.evidence.traffic.peak_snat_demand
+        """The top of its pool's demand band at the pool's peak."""
+        return self.pool.peak_demand_high
 
     @property
     def demand_at_onset(self) -> float:
-        """Estimated connections when the failures began: the capacity the logs reveal."""
+        """The top of the band when the failures began: the most ports the pool can have had then."""
         return self.failure.demand_at_onset
 
 
 def exhausted(assessments: Iterable[Assessment]) -> list[ExhaustedDestination]:
     """The destinations classified as SNAT exhaustion, in the order given."""
     return [
-        ExhaustedDestination(a, a.episode, a.evidence.failure)
+        ExhaustedDestination(a, a.episode, a.evidence.failure, a.pool)
         for a in assessments
         if a.classification is Classification.SNAT_EXHAUSTION
         and a.episode is not None
         and a.evidence.failure is not None
+        and a.pool is not None
     ]

@@ -109,7 +109,7 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.investigation import query_window, window_for
     from analysis.outfolder import Kind, claim, target
     from analysis.render import render
-    from analysis.report import metrics_target, second_witness
+    from analysis.report import metrics_target, read_ip_map, second_witness
     from analysis.sharing import shown_spec
     from analysis.sources import absolute, open_source
     from analysis.sources.metrics import MetricRequest
@@ -119,6 +119,8 @@ def _report(args: argparse.Namespace) -> int:
     assumptions = from_params(_key_values(args.param))
     notes = annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
+    if args.ip_map:
+        read_ip_map(args.ip_map)  # a malformed map stops here, before any query
     specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
     shown = ",".join(shown_spec(spec) for spec in specs)
     options = _source_options(args)
@@ -148,13 +150,14 @@ def _report(args: argparse.Namespace) -> int:
             "metrics_region": metric[1] if metric else "",
             "redact": args.redact,
             "annotations": notes,
+            "ip_map": str(Path(args.ip_map).expanduser().resolve()) if args.ip_map else "",
             **assumptions.as_dict(),
         }
         with _replay_in_kernel(options.cache):
             render(
                 out,
                 parameters,
-                shown={**parameters, "source": shown},
+                shown={**parameters, "source": shown, "ip_map": Path(args.ip_map).name if args.ip_map else ""},
                 progress=say,
                 verbose=args.verbose,
                 progress_bar=sys.stderr.isatty() and not args.quiet,
@@ -216,7 +219,7 @@ def _queries_show(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from analysis import queries
     from analysis.investigation import window_for
-    from analysis.sources import Request, absolute, open_source, run_request
+    from analysis.sources import Request, open_source, run_request
     from analysis.sources.engine_errors import for_the_writer, in_kql_terms
     from analysis.times import optional_time
 
@@ -336,8 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
-        "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
-        "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
+        "Microsoft), units (during the incident, every region; default 1), 'units.REGION' (one region's units), "
+        "requests_per_connection (least reuse; default 1 = none), port_hold_minutes (4), connect_timeout_s (21), "
+        "log_sampling_percent (of successful requests logged; default 100), slow_p95_ms (3000), min_requests (200)",
+    )
+    report.add_argument(
+        "--ip-map",
+        metavar="FILE",
+        help="CSV with columns host,ip (a host may have several rows): hosts on one IP share one SNAT pool; "
+        "resolve the backend names (nslookup; App Service: the app's inbound IP) to write it",
     )
     report.add_argument(
         "--annotate",

@@ -90,7 +90,7 @@ def png(figure: Figure) -> bytes:
 
 def chart_png(found: Investigation, destination: str | None = None) -> bytes:
     """The over-time chart of one destination, or of all (the exhausted ones highlighted) when None."""
-    demand = found.demand
+    demand = found.diagnosis.timeseries
     if destination is not None:
         demand = demand[demand["destination"] == destination]
     return png(plots.destinations_over_time(demand, found.assumptions.snat_capacity, found.exhausted_destinations))

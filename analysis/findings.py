@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 
 from analysis import __version__
-from analysis.assessment import Assessment, exhausted
+from analysis.assessment import Assessment, Check, Classification, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
+from analysis.diagnosis import Diagnosis
 from analysis.mitigations import Mitigation
+from analysis.onset import Episode
 from analysis.times import iso
 from analysis.verdict import Verdict
 
@@ -40,14 +42,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _episode(episode: Episode) -> dict[str, Any]:
+    return {
+        "onset": episode.onset,
+        "peak": episode.peak,
+        "recovery": episode.recovery,
+        "failures": episode.events,
+        "requests": episode.requests,
+    }
+
+
+def _check(check: Check) -> dict[str, Any]:
+    threshold = list(check.threshold) if isinstance(check.threshold, tuple) else check.threshold
+    return {
+        "name": check.name,
+        "passed": check.passed,
+        "outcome": check.outcome,
+        "measured": check.measured,
+        "threshold": threshold,
+        "detail": check.detail,
+    }
+
+
 def destination_entry(assessment: Assessment) -> dict[str, Any]:
-    """One destination of the document: the headline figures, then all the evidence and the checks."""
+    """One destination of the document: the headline figures, its episodes, then all the evidence and the checks."""
     evidence = assessment.evidence
     traffic = evidence.traffic
     episode = assessment.episode
     return _plain(
         {
             "destination": assessment.destination,
+            "region": assessment.region,
+            "pool": assessment.pool.id if assessment.pool is not None else None,
             "classification": assessment.classification,
             "reason": assessment.reason,
             "requests": traffic.requests,
@@ -55,11 +81,80 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
             "connection_failures": traffic.connection_failures,
             "p95_backend_ms": evidence.p95_backend_ms,
             "peak_snat_demand": traffic.peak_snat_demand,
+            "peak_demand_low": traffic.peak_demand_low,
             "onset": episode.onset if episode else None,
             "peak": episode.peak if episode else None,
             "recovery": episode.recovery if episode else None,
+            "episodes": [_episode(e) for e in assessment.episodes],
             "evidence": evidence.as_dict(),
-            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in assessment.checks],
+            "checks": [_check(c) for c in assessment.checks],
+        }
+    )
+
+
+def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classification]) -> dict[str, Any]:
+    """One SNAT pool: where, which hosts (with their classification), its ports, its demand band, what the
+    checks said."""
+    failure = pool.failure
+    return _plain(
+        {
+            "id": pool.id,
+            "region": pool.pool.region,
+            "ip": pool.pool.ip,
+            "port": pool.pool.port,
+            "kind": pool.pool.kind,
+            "members": [
+                {
+                    "destination": m.destination,
+                    "weight": round(m.weight, 3),
+                    "classification": classes.get((pool.pool.region, m.destination)),
+                }
+                for m in pool.pool.members
+            ],
+            "units": pool.capacity.units,
+            "ports_per_unit": pool.capacity.ports_per_unit,
+            "capacity": pool.capacity.high,
+            "capacity_low": pool.capacity.low,
+            "few_callers": pool.capacity.concentrated,
+            "peak_demand_low": pool.peak_demand_low,
+            "peak_demand_high": pool.peak_demand_high,
+            "demand_at_onset_low": failure.demand_at_onset_low if failure else None,
+            "demand_at_onset_high": failure.demand_at_onset if failure else None,
+            "state": pool.state,
+            "reason": pool.reason,
+            "episodes": [_episode(e) for e in pool.episodes],
+            "checks": [_check(c) for c in pool.checks],
+        }
+    )
+
+
+def impact(assessments: list[Assessment]) -> dict[str, Any]:
+    """How bad, in figures: requests and failed requests over the window, affected destinations, episodes, minutes."""
+    affected = [a for a in assessments if a.classification not in (Classification.HEALTHY, Classification.UNKNOWN)]
+    # The members of an exhausted pool share its episodes: each counts once.
+    owner = {
+        a.key: a.pool.id if a.classification is Classification.SNAT_EXHAUSTION and a.pool else a.key for a in affected
+    }
+    runs = list({(owner[a.key], e.onset): e for a in affected for e in a.episodes}.values())
+    recoveries = [e.recovery for e in runs if e.recovery is not None]
+    recovered = bool(runs) and len(recoveries) == len(runs)
+    requests = sum(a.evidence.traffic.requests for a in assessments)
+    failed = sum(a.evidence.traffic.connection_failures for a in assessments)
+    exhausted_ = [a for a in affected if a.classification is Classification.SNAT_EXHAUSTION]
+    return _plain(
+        {
+            "requests": requests,
+            "http_5xx": sum(a.evidence.traffic.http_5xx for a in assessments),
+            "failed_connects": failed,
+            "failed_connects_share": round(failed / requests, 4) if requests else 0.0,
+            "snat_failed_connects": sum(a.evidence.traffic.connection_failures for a in exhausted_),
+            "affected_destinations": len(affected),
+            "exhausted_destinations": len(exhausted_),
+            "episodes": len(runs),
+            "minutes_in_episodes": sum(e.bad_minutes for e in runs),
+            "first_onset": min(e.onset for e in runs) if runs else None,
+            "last_recovery": max(recoveries) if recovered else None,
+            "recovered": recovered,
         }
     )
 
@@ -71,14 +166,18 @@ def build(
     source: str,
     mode: str,
     assumptions: Assumptions,
-    assessments: list[Assessment],
+    diagnosis: Diagnosis,
     timeline: list[dict[str, Any]],
     mitigations: list[Mitigation],
     what_if: pd.DataFrame,
     queries: Iterable[dict[str, Any]],
     platform_metric: dict[str, Any] | None = None,
+    ip_map: bool = False,
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched."""
+    assessments = diagnosis.assessments
+    coverage = diagnosis.coverage
+    classes = {a.key: a.classification for a in assessments}
     document = _plain(
         {
             "kit_version": __version__,
@@ -88,13 +187,26 @@ def build(
             "source": source,
             "mode": mode,
             "assumptions": assumptions.as_dict() | {"snat_capacity": assumptions.snat_capacity},
+            "logging": {
+                "sampling_percent": coverage.sampling_percent,
+                "error_only": coverage.error_only,
+                "statement": coverage.logging,
+            },
+            "missing": list(coverage.missing),
+            "absent_columns": list(coverage.absent_columns),
+            "ip_map": ip_map,
+            "impact": impact(assessments),
             "destinations": [destination_entry(a) for a in assessments],
+            "pools": [pool_entry(p, classes) for p in diagnosis.pools],
             "timeline": timeline,
             "empirical_capacity": [
                 {
                     "destination": e.destination,
+                    "region": e.assessment.region,
+                    "pool": e.pool.id,
                     "demand_at_onset": e.demand_at_onset,
-                    "assumed_capacity": assumptions.snat_capacity,
+                    "demand_at_onset_low": e.failure.demand_at_onset_low,
+                    "assumed_capacity": e.pool.capacity.low,
                 }
                 for e in exhausted(assessments)
             ],

@@ -16,15 +16,17 @@ import pandas as pd
 
 from analysis import findings as findings_doc
 from analysis import queries
-from analysis.assessment import Assessment, exhausted
+from analysis.assessment import Assessment, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
-from analysis.classify import assess_all, failing_destinations
+from analysis.coverage import normalised_names
+from analysis.diagnosis import Diagnosis, diagnose
 from analysis.errors import KitError
-from analysis.health import complete_minutes
+from analysis.health import KEY, normalise
 from analysis.mitigations import Mitigation, recommend
-from analysis.onset import Episode
-from analysis.snat import snat_demand, what_if, what_if_settings
-from analysis.sources import Request, Source, run_request
+from analysis.onset import bad_minutes
+from analysis.pools import IpMap
+from analysis.snat import what_if, what_if_settings
+from analysis.sources import Request, Source, absent_columns, run_request
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -99,6 +101,102 @@ def window_for(
     return start, end
 
 
+Key = tuple[str, str]
+DRIVER_COLUMNS = ["region", "destination", "key_kind", "key", "requests", "share", "connection_failures"]
+
+
+def failing_spans(health: pd.DataFrame) -> dict[Key, tuple[pd.Timestamp, pd.Timestamp]]:
+    """Each (region, destination) with two or more minutes of sustained failed connects of any kind
+    (unanswered timeouts and client disconnects included), and the span from the first to the last.
+
+    This depends on no assumption, so whose load drivers to fetch is known as soon as the health
+    query has run: a superset of the destinations any assumptions can find exhausted.
+    """
+    failures = (
+        health["connection_failures"]
+        - health["idle_cuts"]
+        + health["unanswered_timeouts"]
+        + health["unanswered_client_failures"]
+    )
+    bad = health[bad_minutes(failures, health["requests"])]
+    spans = bad.groupby(KEY)["minute"].agg(["min", "max", "count"])
+    one = pd.Timedelta(minutes=1)
+    return {
+        (str(region), str(destination)): (row["min"], row["max"] + one)
+        for (region, destination), row in spans.iterrows()
+        if row["count"] >= 2
+    }
+
+
+def load_drivers(
+    source: Source, spans: dict[Key, tuple[pd.Timestamp, pd.Timestamp]]
+) -> tuple[pd.DataFrame, dict[Key, QueryRun]]:
+    """Who sent the calls to each failing destination, in its region, while it failed."""
+    runs, frames = {}, []
+    for (region, destination), (start, end) in spans.items():
+        run = run_query(
+            source, "load_drivers", {"start": start, "end": end, "destination": destination, "region": region}
+        )
+        runs[(region, destination)] = run
+        frames.append(run.result.assign(region=region, destination=destination))
+    drivers = pd.concat(frames, ignore_index=True)[DRIVER_COLUMNS] if frames else pd.DataFrame(columns=DRIVER_COLUMNS)
+    return drivers, runs
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """What the source returned for one window: everything the analysis reads, queried once."""
+
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    source: str
+    mode: str
+    health: pd.DataFrame = field(repr=False)
+    """The minutes with traffic of every (region, destination) (``health.normalise``): sparse."""
+    inventory: pd.DataFrame = field(repr=False)
+    errors: pd.DataFrame = field(repr=False)
+    fingerprint: pd.DataFrame = field(repr=False)
+    """The failure fingerprint query's result: failures per reason, source, answer and second elapsed."""
+    drivers: pd.DataFrame = field(repr=False)
+    """Load drivers of every destination with sustained failed connects: only those can be classified
+    as SNAT exhaustion, whatever the assumptions."""
+    runs: tuple[QueryRun, ...] = field(repr=False)
+    """The window-wide queries (health, inventory, errors, fingerprint), in the order they ran."""
+    driver_runs: dict[Key, QueryRun] = field(repr=False)
+    """The load-driver query per candidate (region, destination)."""
+    absent_columns: tuple[str, ...] = ()
+    """Documented columns the source's rows lack (a projected export)."""
+
+    @property
+    def duration_s(self) -> float:
+        """Time spent in the source for this window."""
+        return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
+
+
+def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> WindowData:
+    """Run every query the analysis of one window needs, whatever the assumptions will be."""
+    window = window_for(source, start, end)
+    span = {"start": window[0], "end": window[1]}
+    health_run = run_query(source, "destination_health", span)
+    inventory_run = run_query(source, "destination_inventory", span)
+    errors_run = run_query(source, "error_breakdown", span)
+    fingerprint_run = run_query(source, "failure_fingerprint", span)
+    health = normalise(health_run.result)
+    drivers, driver_runs = load_drivers(source, failing_spans(health))
+    return WindowData(
+        window=window,
+        source=source.description,
+        mode=source.mode,
+        health=health,
+        inventory=inventory_run.result,
+        errors=errors_run.result,
+        fingerprint=fingerprint_run.result,
+        drivers=drivers,
+        runs=(health_run, inventory_run, errors_run, fingerprint_run),
+        driver_runs=driver_runs,
+        absent_columns=absent_columns(source),
+    )
+
+
 @dataclass(frozen=True)
 class Investigation:
     """Everything the report shows, computed once."""
@@ -107,19 +205,35 @@ class Investigation:
     source: str
     mode: str
     assumptions: Assumptions
-    demand: pd.DataFrame = field(repr=False)
-    assessments: list[Assessment]
+    diagnosis: Diagnosis = field(repr=False)
     verdict: Verdict
     timeline: list[dict[str, Any]]
     mitigations: list[Mitigation]
     what_if: pd.DataFrame = field(repr=False)
     errors: pd.DataFrame = field(repr=False)
     drivers: pd.DataFrame = field(repr=False)
+    fingerprint: pd.DataFrame = field(repr=False)
     runs: list[QueryRun] = field(repr=False)
     queried: list[QueryRun] = field(default_factory=list, repr=False)
     """Every query the window needed, reported or not: what a replay of this investigation asks for."""
     platform_metric: dict[str, Any] | None = None
     """The logs set beside the ``Requests`` platform metric (``analysis.witness``), when it was fetched."""
+    ip_map: IpMap | None = field(default=None, repr=False)
+    absent_columns: tuple[str, ...] = ()
+    """Documented columns the source's rows lack (a projected export), kept with the saved results."""
+
+    @property
+    def assessments(self) -> list[Assessment]:
+        return self.diagnosis.assessments
+
+    @property
+    def pools(self) -> list[PoolAssessment]:
+        return self.diagnosis.pools
+
+    @property
+    def minutes(self) -> pd.DataFrame:
+        """Every minute of the destinations looked at closely, with failures and the demand band."""
+        return self.diagnosis.minutes
 
     @property
     def exhausted_destinations(self) -> list[str]:
@@ -135,114 +249,63 @@ class Investigation:
             source=self.source,
             mode=self.mode,
             assumptions=self.assumptions,
-            assessments=self.assessments,
+            diagnosis=self.diagnosis,
             timeline=self.timeline,
             mitigations=self.mitigations,
             what_if=self.what_if,
             queries=[run.record() for run in self.runs],
             platform_metric=self.platform_metric,
+            ip_map=self.ip_map is not None,
         )
 
 
-def load_drivers(
-    source: Source, failing: dict[str, Episode], window_end: pd.Timestamp
-) -> tuple[pd.DataFrame, dict[str, QueryRun]]:
-    """Who sent the calls to each failing destination while it failed."""
-    runs, frames = {}, []
-    for destination, episode in failing.items():
-        run = run_query(
-            source,
-            "load_drivers",
-            {
-                "start": episode.onset,
-                "end": episode.recovery if episode.recovery is not None else window_end,
-                "destination": destination,
-            },
-        )
-        runs[destination] = run
-        frames.append(run.result.assign(destination=destination))
-    columns = ["destination", "key_kind", "key", "requests", "share", "connection_failures"]
-    drivers = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    return drivers, runs
-
-
-@dataclass(frozen=True)
-class WindowData:
-    """What the source returned for one window: everything the analysis reads, queried once."""
-
-    window: tuple[pd.Timestamp, pd.Timestamp]
-    source: str
-    mode: str
-    health: pd.DataFrame = field(repr=False)
-    """Every minute of every destination (``health.complete_minutes``)."""
-    inventory: pd.DataFrame = field(repr=False)
-    errors: pd.DataFrame = field(repr=False)
-    drivers: pd.DataFrame = field(repr=False)
-    """Load drivers of every destination with a connection-failure episode: only those can be
-    classified as SNAT exhaustion, whatever the assumptions."""
-    runs: tuple[QueryRun, ...] = field(repr=False)
-    """The window-wide queries (health, inventory, errors), in the order they ran."""
-    driver_runs: dict[str, QueryRun] = field(repr=False)
-    """The load-driver query per candidate destination."""
-
-    @property
-    def duration_s(self) -> float:
-        """Time spent in the source for this window."""
-        return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
-
-
-def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> WindowData:
-    """Run every query the analysis of one window needs, whatever the assumptions will be."""
-    window = window_for(source, start, end)
-    span = {"start": window[0], "end": window[1]}
-    health_run = run_query(source, "destination_health", span)
-    inventory_run = run_query(source, "destination_inventory", span)
-    errors_run = run_query(source, "error_breakdown", span)
-    health = complete_minutes(health_run.result, *window)
-    drivers, driver_runs = load_drivers(source, failing_destinations(health), window[1])
-    return WindowData(
-        window=window,
-        source=source.description,
-        mode=source.mode,
-        health=health,
-        inventory=inventory_run.result,
-        errors=errors_run.result,
-        drivers=drivers,
-        runs=(health_run, inventory_run, errors_run),
-        driver_runs=driver_runs,
-    )
-
-
-def recompute(data: WindowData, assumptions: Assumptions) -> Investigation:
+def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None = None) -> Investigation:
     """The investigation of ``data``'s window under ``assumptions``; pure, no query runs.
 
     Gives the same findings as ``investigate`` on the same window and assumptions
     (only the recorded query durations differ), so the explorer and the report agree.
     """
-    demand = snat_demand(data.health, assumptions)
-    assessments = assess_all(demand, assumptions, data.inventory)
-    verdict = decide(assessments, demand, assumptions)
+    diagnosis = diagnose(
+        data.health,
+        data.window,
+        data.fingerprint,
+        assumptions,
+        inventory=data.inventory,
+        drivers=data.drivers,
+        absent_columns=normalised_names(data.absent_columns, data.mode),
+        ip_map=ip_map,
+    )
+    assessments = diagnosis.assessments
+    verdict = decide(assessments, data.health, assumptions, diagnosis.coverage)
     found = exhausted(assessments)
-    names = [e.destination for e in found]
-    drivers = data.drivers[data.drivers["destination"].isin(names)].reset_index(drop=True)
-    mitigations = recommend(assessments, demand, assumptions, drivers)
-    peak = max((e.peak_snat_demand for e in found), default=0.0)
-    table = what_if(demand, names, assumptions, what_if_settings(assumptions, peak)) if found else pd.DataFrame()
+    keys = {e.assessment.key for e in found}
+    in_found = pd.MultiIndex.from_frame(data.drivers[KEY]).isin(list(keys)) if len(data.drivers) else []
+    drivers = data.drivers[in_found].reset_index(drop=True) if len(data.drivers) else data.drivers
+    mitigations = recommend(assessments, diagnosis.minutes, assumptions, drivers, diagnosis.coverage, ip_map)
+    table = pd.DataFrame()
+    if found:
+        worst = max((e.pool for e in found), key=lambda p: p.peak_demand_high)
+        pools = {e.pool.id for e in found}
+        replayed = diagnosis.pool_minutes[diagnosis.pool_minutes["pool"].isin(pools)]
+        settings = what_if_settings(assumptions, worst.capacity.units, worst.peak_demand_high)
+        table = what_if(replayed, assumptions, settings)
     return Investigation(
         window=data.window,
         source=data.source,
         mode=data.mode,
         assumptions=assumptions,
-        demand=demand,
-        assessments=assessments,
+        diagnosis=diagnosis,
         verdict=verdict,
         timeline=timeline(assessments),
         mitigations=mitigations,
         what_if=table,
         errors=data.errors,
         drivers=drivers,
-        runs=[*data.runs, *(data.driver_runs[name] for name in names if name in data.driver_runs)],
+        fingerprint=data.fingerprint,
+        runs=[*data.runs, *(data.driver_runs[key] for key in sorted(keys) if key in data.driver_runs)],
         queried=[*data.runs, *data.driver_runs.values()],
+        ip_map=ip_map,
+        absent_columns=data.absent_columns,
     )
 
 
@@ -251,6 +314,7 @@ def investigate(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
     assumptions: Assumptions | None = None,
+    ip_map: IpMap | None = None,
 ) -> Investigation:
     """Run the whole diagnosis for one window of one source."""
-    return recompute(query_window(source, start, end), assumptions or Assumptions())
+    return recompute(query_window(source, start, end), assumptions or Assumptions(), ip_map)

@@ -1,8 +1,10 @@
-"""Mitigations sized to this incident, in the order a responder would try them.
+"""Mitigations sized to this incident and this estate, in the order a responder would try them.
 
 Each is listed only when the data says it applies, with the reason from the data.
 ``RULES`` is that order: a rule is a small function of the situation that returns
 the mitigations it finds (often none); adding a mitigation is adding one rule.
+Figures: NAT gateway 64,512 ports per public IP; Azure Firewall 2,496 ports per
+public IP per instance; private endpoints only for services that offer them.
 """
 
 from __future__ import annotations
@@ -14,39 +16,49 @@ from enum import StrEnum
 
 import pandas as pd
 
-from analysis.assessment import Assessment, ExhaustedDestination, exhausted
+from analysis.assessment import Assessment, ExhaustedDestination, PoolAssessment, exhausted
 from analysis.assumptions import TARGET_UTILISATION, Assumptions
+from analysis.coverage import Coverage
+from analysis.pooling import dominant_keys, drivers_of
+from analysis.pools import IpMap, PoolKind, host
 
 NAT_GATEWAY_PORTS_PER_IP = 64_512
-AZURE_SERVICE_SUFFIXES = (
-    ".azurewebsites.net",
-    ".cloudapp.azure.com",
-    ".cloudapp.net",
-    ".blob.core.windows.net",
-    ".table.core.windows.net",
-    ".queue.core.windows.net",
-    ".database.windows.net",
-    ".documents.azure.com",
-    ".servicebus.windows.net",
-    ".vault.azure.net",
-    ".azurecontainerapps.io",
-    ".azure-api.net",
-)
+FIREWALL_PORTS_PER_IP = 2_496
+#: Azure services a private endpoint reaches (their public host names); traffic over one uses no SNAT port.
+PRIVATE_ENDPOINT_SUFFIXES = {
+    ".azurewebsites.net": "App Service / Functions",
+    ".blob.core.windows.net": "Storage",
+    ".table.core.windows.net": "Storage",
+    ".queue.core.windows.net": "Storage",
+    ".file.core.windows.net": "Storage",
+    ".dfs.core.windows.net": "Storage",
+    ".openai.azure.com": "Azure OpenAI",
+    ".cognitiveservices.azure.com": "Azure AI services",
+    ".search.windows.net": "Azure AI Search",
+    ".database.windows.net": "Azure SQL",
+    ".documents.azure.com": "Cosmos DB",
+    ".vault.azure.net": "Key Vault",
+}
+#: Requests in flight holding this share of the ports make the backend's speed the first lever.
+IN_FLIGHT_SHARE = 0.25
 POOR_REUSE = 2.0
 CACHEABLE_GET_SHARE = 0.6
 MAX_CACHE_HIT_SHARE = 0.1
-DOMINANT_KEY_SHARE = 0.5
-RATE_LIMIT_KEYS = ("subscription", "caller_ip")  # what rate-limit-by-key can count by
+#: What rate-limit-by-key can count by, and the column that must be in the logs to name the keys.
+RATE_LIMIT_KEYS = {"subscription": "ApimSubscriptionId", "caller_ip": "CallerIpAddress"}
 
 
 class MitigationId(StrEnum):
     """Stable names for machines; the values are the findings.json strings."""
 
+    BACKEND_LATENCY = "backend_latency"
     SCALE_OUT = "scale_out"
     SPREAD_BACKEND_IPS = "spread_backend_ips"
     PRIVATE_ENDPOINT = "private_endpoint"
     NAT_GATEWAY = "nat_gateway"
+    AZURE_FIREWALL = "azure_firewall"
     RATE_LIMIT_BY_KEY = "rate_limit_by_key"
+    LIMIT_CONCURRENCY = "limit_concurrency"
     CONNECTION_REUSE = "connection_reuse"
     CACHE_RESPONSES = "cache_responses"
 
@@ -63,127 +75,172 @@ class Mitigation:
 
 @dataclass(frozen=True)
 class Situation:
-    """What the rules read: every assessment, the exhausted destinations and the worst of them."""
+    """What the rules read: every assessment, the exhausted destinations and pools, the worst pool."""
 
     assessments: list[Assessment]
     exhausted: list[ExhaustedDestination]
-    frame: pd.DataFrame
+    minutes: pd.DataFrame
     assumptions: Assumptions
     load_drivers: pd.DataFrame | None
+    coverage: Coverage
+    ip_map: IpMap | None
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(e.destination for e in self.exhausted)
+        return tuple(dict.fromkeys(e.destination for e in self.exhausted))
 
     @property
-    def worst(self) -> ExhaustedDestination:
-        """The exhausted destination with the highest peak demand (the first of equals)."""
-        return max(self.exhausted, key=lambda e: e.peak_snat_demand)
+    def pools(self) -> list[PoolAssessment]:
+        """The exhausted pools, each once, the highest demand first."""
+        unique = {e.pool.id: e.pool for e in self.exhausted}
+        return sorted(unique.values(), key=lambda p: -p.peak_demand_high)
+
+    @property
+    def worst(self) -> PoolAssessment:
+        return self.pools[0]
 
 
-def host(destination: str) -> str:
-    """``"api.contoso.com:443"`` -> ``"api.contoso.com"``."""
-    return destination.rsplit(":", 1)[0]
+def _in_flight_drives(pool: PoolAssessment) -> bool:
+    """The calls in flight hold a large part of the ports, or the failures follow them best."""
+    f = pool.failure
+    follows = (
+        f is not None
+        and f.correlation_in_flight is not None
+        and (f.correlation_requests is None or f.correlation_in_flight > f.correlation_requests)
+    )
+    return follows or pool.peak_demand_low >= IN_FLIGHT_SHARE * pool.capacity.low
 
 
-def is_azure_service(destination: str) -> bool:
-    """Whether the host is an Azure PaaS endpoint reachable through a private or service endpoint.
+def is_private_endpoint_service(destination: str) -> str | None:
+    """The Azure service behind the host when it offers private endpoints, else None.
 
-    >>> is_azure_service("orders.azurewebsites.net:443"), is_azure_service("api.contoso.com:443")
-    (True, False)
+    >>> is_private_endpoint_service("orders.azurewebsites.net:443"), is_private_endpoint_service("vm.cloudapp.net:443")
+    ('App Service / Functions', None)
     """
-    return host(destination).lower().endswith(AZURE_SERVICE_SUFFIXES)
+    name = host(destination).lower()
+    return next((service for suffix, service in PRIVATE_ENDPOINT_SUFFIXES.items() if name.endswith(suffix)), None)
 
 
-def dominant_keys(drivers: pd.DataFrame, most: int = 3) -> pd.DataFrame:
-    """The fewest top keys (at most ``most``) that together sent ``DOMINANT_KEY_SHARE`` of the calls.
-
-    >>> keys = pd.DataFrame({"key": ["a", "b", "c"], "share": [0.4, 0.35, 0.1]})
-    >>> dominant_keys(keys)["key"].tolist()
-    ['a', 'b']
-    """
-    ordered = drivers.sort_values("share", ascending=False).head(most)
-    reached = ordered["share"].cumsum() >= DOMINANT_KEY_SHARE
-    if not reached.any():
-        return ordered.iloc[0:0]
-    return ordered.iloc[: int(reached.to_numpy().argmax()) + 1]
+def backend_latency(situation: Situation) -> list[Mitigation]:
+    """A slow backend holds a port per call in flight: its speed is the first lever (the seed doc's first step)."""
+    found = []
+    for pool in situation.pools:
+        if not _in_flight_drives(pool) or pool.failure is None:
+            continue
+        before = pool.failure.p95_backend_ms_before_onset
+        found.append(
+            Mitigation(
+                MitigationId.BACKEND_LATENCY,
+                "Make the backend answer faster",
+                f"up to {pool.peak_demand_low:,.0f} calls were in flight to {pool.id} at once, each holding a port "
+                f"of its {pool.capacity.low:,}; every second the backend saves frees ports"
+                + (f" (backend p95 before the failures: {before:,.0f} ms)" if before is not None else ""),
+                pool.pool.destinations,
+            )
+        )
+    return found
 
 
 def scale_out(situation: Situation) -> list[Mitigation]:
-    """Enough units to keep the worst destination's peak under the target, and at least one more."""
+    """Enough units to keep the worst pool's peak under the target, and at least one more."""
     a, worst = situation.assumptions, situation.worst
-    peak = worst.peak_snat_demand
-    units = max(a.units + 1, math.ceil(peak / (TARGET_UTILISATION * a.snat_ports)))
-    return [
-        Mitigation(
-            MitigationId.SCALE_OUT,
-            f"Scale out to {units} units",
-            f"peak estimated demand {peak:.0f} connections on {worst.destination}; {units} units x "
-            f"{a.snat_ports} ports keep it under {TARGET_UTILISATION:.0%} of capacity "
-            f"(now {a.units} unit(s), {peak / a.snat_capacity:.0%})",
-            situation.names,
+    peak, units_now = worst.peak_demand_high, worst.capacity.units
+    units = max(units_now + 1, math.ceil(peak / (TARGET_UTILISATION * a.snat_ports)))
+    where = f" in {worst.pool.region}" if worst.pool.region else ""
+    reason = (
+        f"peak demand up to {peak:,.0f} ports on {worst.id}; {units} units x {a.snat_ports:,} ports keep it under "
+        f"{TARGET_UTILISATION:.0%} of capacity (now {units_now} unit(s){where})"
+    )
+    if worst.capacity.concentrated:
+        reason += (
+            "; few callers sent most of the calls and traffic reaches a unit by a hash of the client connection, so "
+            "more units may not spread their connections: limit those callers too"
         )
-    ]
+    return [Mitigation(MitigationId.SCALE_OUT, f"Scale out to {units} units{where}", reason, situation.names)]
+
+
+def _ips_now(pool: PoolAssessment, ip_map: IpMap | None) -> int:
+    """How many IPs the pool's hosts resolve to (1 when no map says)."""
+    if ip_map is None or pool.pool.kind is not PoolKind.IP:
+        return 1
+    return max(len(ip_map.ips(host(d))) for d in pool.pool.destinations)
 
 
 def spread_backend_ips(situation: Situation) -> list[Mitigation]:
-    """Ports are per destination IP:port: enough backend IPs to keep each under the target, when one is not."""
-    a, peak = situation.assumptions, situation.worst.peak_snat_demand
-    ips = math.ceil(peak / (TARGET_UTILISATION * a.snat_capacity))
-    if ips < 2:
-        return []
-    return [
-        Mitigation(
-            MitigationId.SPREAD_BACKEND_IPS,
-            f"Spread the backend over {ips} IP addresses",
-            f"ports are per destination IP:port; {ips} IPs share {peak:.0f} connections at "
-            f"{peak / ips / a.snat_capacity:.0%} of capacity each",
-            situation.names,
+    """Ports are per destination IP:port: enough backend IPs to keep each under the target, when there are fewer."""
+    found = []
+    for pool in situation.pools:
+        now = _ips_now(pool, situation.ip_map)
+        total = pool.peak_demand_high * now
+        ips = math.ceil(total / (TARGET_UTILISATION * pool.capacity.low))
+        if ips <= now:
+            continue
+        known = "by the --ip-map" if situation.ip_map is not None else "taken as 1: give --ip-map to count them"
+        found.append(
+            Mitigation(
+                MitigationId.SPREAD_BACKEND_IPS,
+                f"Spread the backend over {ips} IP addresses",
+                f"ports are per destination IP:port; it resolves to {now} ({known}); {ips} IPs share "
+                f"{total:,.0f} ports of demand at {total / ips / pool.capacity.low:.0%} of {pool.capacity.low:,} each",
+                pool.pool.destinations,
+            )
         )
-    ]
+    return found
 
 
 def private_endpoint(situation: Situation) -> list[Mitigation]:
-    """An exhausted Azure service can be reached without SNAT at all."""
-    azure = tuple(name for name in situation.names if is_azure_service(name))
+    """An exhausted Azure service that offers private endpoints can be reached without SNAT at all."""
+    services = {name: is_private_endpoint_service(name) for name in situation.names}
+    azure = tuple(name for name, service in services.items() if service)
     if not azure:
         return []
+    kinds = ", ".join(sorted({s for s in services.values() if s}))
     return [
         Mitigation(
             MitigationId.PRIVATE_ENDPOINT,
-            "Reach the backend through VNet integration with a private or service endpoint",
-            f"{', '.join(azure)} is an Azure service; traffic over a private endpoint does not use SNAT ports",
+            "Reach the backend through a private endpoint (VNet-connected APIM)",
+            f"{', '.join(azure)} is {kinds}, which offers private endpoints; traffic over one uses no SNAT port",
             azure,
         )
     ]
 
 
+def _public_ips(situation: Situation, ports_per_ip: int) -> tuple[float, int]:
+    """The worst pool's peak demand, and the public IPs of an egress that keep it under the sizing target."""
+    peak = situation.worst.peak_demand_high
+    return peak, max(1, math.ceil(peak / (TARGET_UTILISATION * ports_per_ip)))
+
+
 def nat_gateway(situation: Situation) -> list[Mitigation]:
-    """Many destinations near their capacity at once: more outbound ports for all of them."""
-    near = [a.destination for a in situation.assessments if a.evidence.traffic.peak_utilisation >= TARGET_UTILISATION]
-    if len(situation.exhausted) < 2 and len(near) < 3:
-        return []
-    return [
-        Mitigation(
-            MitigationId.NAT_GATEWAY,
-            "Route outbound traffic through a NAT gateway or Azure Firewall",
-            f"{len(near)} destinations passed {TARGET_UTILISATION:.0%} of capacity; a NAT gateway gives "
-            f"{NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP",
-            tuple(near),
-        )
-    ]
-
-
-def _rate_limit(destination: str, drivers: pd.DataFrame, assumptions: Assumptions) -> list[Mitigation]:
-    """rate-limit-by-key on the subscriptions or callers that drove the burst, with a limit per key."""
-    allowed_per_minute = (
-        TARGET_UTILISATION
-        * assumptions.snat_capacity
-        * assumptions.requests_per_connection
-        / assumptions.port_hold_minutes
+    """A NAT gateway on the APIM subnet: 64,512 ports per public IP, even for one exhausted destination."""
+    peak, ips = _public_ips(situation, NAT_GATEWAY_PORTS_PER_IP)
+    reason = (
+        f"for an instance in a virtual network: a NAT gateway on its subnet gives {NAT_GATEWAY_PORTS_PER_IP:,} ports "
+        f"per public IP towards each destination IP:port, against a peak of {peak:,.0f} on {situation.worst.id}"
     )
-    for kind in RATE_LIMIT_KEYS:
-        keys = dominant_keys(drivers[(drivers["destination"] == destination) & (drivers["key_kind"] == kind)])
+    title = f"Send outbound traffic through a NAT gateway ({ips} public IP)"
+    return [Mitigation(MitigationId.NAT_GATEWAY, title, reason, situation.names)]
+
+
+def azure_firewall(situation: Situation) -> list[Mitigation]:
+    """Azure Firewall as the egress: 2,496 ports per public IP per firewall instance."""
+    peak, ips = _public_ips(situation, FIREWALL_PORTS_PER_IP)
+    reason = (
+        f"Azure Firewall gives {FIREWALL_PORTS_PER_IP:,} ports per public IP per instance; {ips} keep a peak of "
+        f"{peak:,.0f} under {TARGET_UTILISATION:.0%}"
+    )
+    title = f"Or route it through Azure Firewall with {ips} public IP(s)"
+    return [Mitigation(MitigationId.AZURE_FIREWALL, title, reason, situation.names)]
+
+
+def _rate_limit(e: ExhaustedDestination, situation: Situation) -> list[Mitigation]:
+    """rate-limit-by-key on the subscriptions or callers that drove the burst, with a limit per key."""
+    a = situation.assumptions
+    allowed_per_minute = TARGET_UTILISATION * e.pool.capacity.low * a.requests_per_connection / a.port_hold_minutes
+    for kind, column in RATE_LIMIT_KEYS.items():
+        if situation.coverage.lacks(column):
+            continue
+        keys = dominant_keys(drivers_of(situation.load_drivers, [e.assessment.key], kind))
         if keys.empty:
             continue
         share = float(keys["share"].sum())
@@ -193,38 +250,61 @@ def _rate_limit(destination: str, drivers: pd.DataFrame, assumptions: Assumption
             Mitigation(
                 MitigationId.RATE_LIMIT_BY_KEY,
                 f"Add rate-limit-by-key per {kind.replace('_', ' ')} (about {limit} calls per 60 s each)",
-                f"{named} sent {share:.0%} of the calls to {destination} while it failed; {limit} calls per 60 s "
+                f"{named} sent {share:.0%} of the calls to {e.label} while it failed; {limit} calls per 60 s "
                 f"per key keeps them within {TARGET_UTILISATION:.0%} of the ports at "
-                f"{assumptions.requests_per_connection:g} request(s) per connection",
-                (destination,),
+                f"{a.requests_per_connection:g} request(s) per connection",
+                (e.destination,),
             )
         ]
     return []
 
 
 def rate_limit_by_key(situation: Situation) -> list[Mitigation]:
-    """Per exhausted destination, when the load drivers name a few keys that sent most of its calls."""
-    drivers = situation.load_drivers
-    if drivers is None:
+    """Per exhausted destination, when the load drivers name a few keys that sent most of its calls
+    (and the logs carry the column that names them)."""
+    if situation.load_drivers is None:
         return []
-    return [m for e in situation.exhausted for m in _rate_limit(e.destination, drivers, situation.assumptions)]
+    return [m for e in situation.exhausted for m in _rate_limit(e, situation)]
+
+
+def limit_concurrency(situation: Situation) -> list[Mitigation]:
+    """Cap the calls in flight when they hold the ports: each open call is a port."""
+    found = []
+    for pool in situation.pools:
+        if not _in_flight_drives(pool):
+            continue
+        cap = math.floor(TARGET_UTILISATION * pool.capacity.low)
+        found.append(
+            Mitigation(
+                MitigationId.LIMIT_CONCURRENCY,
+                f"Add limit-concurrency (max-count about {cap} in all) on the APIs calling it",
+                f"up to {pool.peak_demand_low:,.0f} calls to {pool.id} were in flight at once; a cap keeps the "
+                f"open connections under {TARGET_UTILISATION:.0%} of its {pool.capacity.low:,} ports while the backend "
+                f"is slow",
+                pool.pool.destinations,
+            )
+        )
+    return found
 
 
 def connection_reuse(situation: Situation) -> list[Mitigation]:
-    """Failing at about the capacity in plain requests means connections are hardly reused."""
+    """Failing when every request in the hold as a new connection is about the capacity: hardly any reuse."""
     a = situation.assumptions
     found = []
-    for e in situation.exhausted:
-        reuse = a.requests_per_connection * e.demand_at_onset / a.snat_capacity
+    for pool in situation.pools:
+        failure = pool.failure
+        if failure is None or _in_flight_drives(pool):
+            continue
+        reuse = a.requests_per_connection * failure.demand_at_onset / pool.capacity.low
         if reuse <= POOR_REUSE:
             found.append(
                 Mitigation(
                     MitigationId.CONNECTION_REUSE,
                     "Keep backend connections alive and reused",
-                    f"{e.destination} failed once about {e.demand_at_onset:.0f} requests had been sent "
-                    f"in {a.port_hold_minutes} minutes, roughly {reuse:.1f} request(s) per connection: "
-                    f"the backend or a proxy closes connections (check Connection: close and keep-alive settings)",
-                    (e.destination,),
+                    f"{pool.id} failed once about {failure.demand_at_onset:,.0f} requests had been sent in "
+                    f"{a.port_hold_minutes} minutes, roughly {reuse:.1f} request(s) per connection: the backend or a "
+                    f"proxy closes connections (check Connection: close and keep-alive settings)",
+                    pool.pool.destinations,
                 )
             )
     return found
@@ -232,9 +312,9 @@ def connection_reuse(situation: Situation) -> list[Mitigation]:
 
 def cache_responses(situation: Situation) -> list[Mitigation]:
     """Mostly GETs and hardly any cache hits: every cached answer is a connection not opened."""
-    frame, found = situation.frame, []
+    frame, found = situation.minutes, []
     for e in situation.exhausted:
-        own = frame[frame["destination"] == e.destination]
+        own = frame[(frame["region"] == e.assessment.region) & (frame["destination"] == e.destination)]
         requests = own["requests"].sum()
         gets = own["get_requests"].sum() / requests if requests else 0.0
         hits = own["cache_hits"].sum() / requests if requests else 0.0
@@ -243,7 +323,7 @@ def cache_responses(situation: Situation) -> list[Mitigation]:
                 Mitigation(
                     MitigationId.CACHE_RESPONSES,
                     "Cache responses in APIM (cache-lookup / cache-store)",
-                    f"{gets:.0%} of calls to {e.destination} are GETs and {hits:.0%} were served from cache",
+                    f"{gets:.0%} of calls to {e.label} are GETs and {hits:.0%} were served from cache",
                     (e.destination,),
                 )
             )
@@ -252,11 +332,14 @@ def cache_responses(situation: Situation) -> list[Mitigation]:
 
 # In the order a responder would try them.
 RULES: tuple[Callable[[Situation], list[Mitigation]], ...] = (
+    backend_latency,
     scale_out,
     spread_backend_ips,
     private_endpoint,
     nat_gateway,
+    azure_firewall,
     rate_limit_by_key,
+    limit_concurrency,
     connection_reuse,
     cache_responses,
 )
@@ -264,13 +347,15 @@ RULES: tuple[Callable[[Situation], list[Mitigation]], ...] = (
 
 def recommend(
     assessments: list[Assessment],
-    frame: pd.DataFrame,
+    minutes: pd.DataFrame,
     assumptions: Assumptions,
     load_drivers: pd.DataFrame | None = None,
+    coverage: Coverage | None = None,
+    ip_map: IpMap | None = None,
 ) -> list[Mitigation]:
     """What to do about the SNAT exhaustion found; nothing when there is none."""
     found = exhausted(assessments)
     if not found:
         return []
-    situation = Situation(assessments, found, frame, assumptions, load_drivers)
+    situation = Situation(assessments, found, minutes, assumptions, load_drivers, coverage or Coverage(), ip_map)
     return [mitigation for rule in RULES for mitigation in rule(situation)]

@@ -17,13 +17,21 @@ from analysis.verdict import Outcome
 HEADLINES = {
     Outcome.SNAT_EXHAUSTION: "SNAT port exhaustion",
     Outcome.NO_SNAT_EVIDENCE: "No evidence of SNAT port exhaustion",
-    Outcome.INSUFFICIENT_DATA: "Not enough traffic to judge",
+    Outcome.INSUFFICIENT_DATA: "Not enough to judge",
 }
 NO_MITIGATION = "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
 NO_WHAT_IF = "Nothing to replay: no destination was exhausted."
 # A gateway may call thousands of destinations; the report shows this many in full, the most
 # affected first (the findings' order), and names the rest in one list.
 SHOWN_DESTINATIONS = 20
+NOT_RECOVERED = "not recovered by the end of the window"
+MARKS = {"passed": "pass", "failed": "FAIL", "not_judged": "n/a"}
+POOL_KINDS = {
+    "ip": "hosts on one IP (from --ip-map)",
+    "host": "one host, taken as one IP",
+    "unmapped": "not in --ip-map: its own pool",
+    "inferred": "inferred: hosts failing together",
+}
 
 
 def _minute(text: str | None) -> str:
@@ -34,8 +42,42 @@ def _words(classification: str) -> str:
     return md(classification.replace("_", " "))
 
 
+def _name(entry: dict[str, Any]) -> str:
+    """The destination, with its region when the logs carry one (plain text, for tables)."""
+    return f"{entry['destination']} ({entry['region']})" if entry.get("region") else entry["destination"]
+
+
+def _label(entry: dict[str, Any]) -> str:
+    """``_name`` as Markdown text."""
+    return md(_name(entry))
+
+
+def _worst(episodes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return max(episodes, key=lambda e: e["failures"]) if episodes else None
+
+
+def _episodes_line(entry: dict[str, Any]) -> str:
+    """The worst episode's times and failures, and how many there were in all."""
+    episodes = entry["episodes"]
+    worst = _worst(episodes)
+    if worst is None:
+        return f"from {_minute(entry['onset'])} to {_minute(entry['recovery'])} UTC"
+    end = _minute(worst["recovery"]) + " UTC" if worst["recovery"] else NOT_RECOVERED
+    text = f"worst episode {_minute(worst['onset'])} UTC to {end}, peak {_minute(worst['peak'])}"
+    if entry["classification"] in (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE):
+        text += f", {worst['failures']:,} failed connects"
+    if len(episodes) > 1:
+        total = sum(e["failures"] for e in episodes)
+        text += f"; {len(episodes)} episodes in the window" + (
+            f" ({total:,} failed connects in all)"
+            if entry["classification"] in (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE)
+            else ""
+        )
+    return text
+
+
 def summary(findings: dict[str, Any]) -> str:
-    """The verdict, the window and the destinations that matter, in a few lines."""
+    """The verdict, the window, what the logs could tell, and the destinations that matter, in a few lines."""
     window = findings["window"]
     lines = [
         f"## Verdict: {HEADLINES[findings['verdict']]}",
@@ -43,7 +85,7 @@ def summary(findings: dict[str, Any]) -> str:
         f"**{md(findings['verdict_reason'])}.**",
         "",
         f"Window: {_minute(window['start'])} to {_minute(window['end'])} UTC; source: {md(findings['source'])}; "
-        f"logging mode: {code(findings['mode'])}.",
+        f"logging mode: {code(findings['mode'])}. {md(findings['logging']['statement'])}",
         "",
     ]
     for query in findings["queries"]:
@@ -53,42 +95,63 @@ def summary(findings: dict[str, Any]) -> str:
                 f"{md(warning)}.",
                 "",
             ]
+    if findings["missing"]:
+        lines += ["**What the logs lack:**", "", *[f"- {md(m)}" for m in findings["missing"]], ""]
+        lines += [
+            "Export the gateway logs with every column of the table (or at least `LastErrorReason`, `BackendTime`, "
+            "`BackendResponseCode`, `LastErrorElapsed`), from a diagnostic setting at verbosity 'information'.",
+            "",
+        ]
     for entry in shown(findings):
-        if entry["classification"] == Classification.HEALTHY:
+        if entry["classification"] in (Classification.HEALTHY, Classification.UNKNOWN):
             continue
+        pool = f" (SNAT pool {md(entry['pool'])})" if entry["classification"] == Classification.SNAT_EXHAUSTION else ""
         lines.append(
-            f"- **{md(entry['destination'])}**: {_words(entry['classification'])} from {_minute(entry['onset'])}"
-            f" to {_minute(entry['recovery'])} UTC; {md(entry['reason'])}."
+            f"- **{_label(entry)}**{pool}: {_words(entry['classification'])}, {_episodes_line(entry)}; "
+            f"{md(entry['reason'])}."
         )
+    unknown = [_label(e) for e in findings["destinations"] if e["classification"] == Classification.UNKNOWN]
+    if unknown:
+        lines.append(f"- **{len(unknown)} destination(s) unknown**: {', '.join(unknown)}.")
     return "\n".join(lines)
 
 
 def assumptions(findings: dict[str, Any]) -> str:
     """The SNAT demand model in plain words, with the figures it used."""
     a = findings["assumptions"]
+    regions = a["units_by_region"]
+    units = f"{a['units']} unit(s)" + (
+        " (" + ", ".join(f"{name}: {count}" for name, count in regions.items()) + ")" if regions else ""
+    )
     text = (
         "### How SNAT demand is estimated\n\n"
-        f"Each backend connection takes one SNAT port for its destination IP and port. A closed connection keeps "
-        f"its port for **{a['port_hold_minutes']} more minutes**, so the ports a destination needs at any minute are "
-        f"about the connections it opened in the last {a['port_hold_minutes']} minutes. Connections opened are the "
-        f"requests divided by **{a['requests_per_connection']:g} request(s) per connection** "
-        f"(1 = no reuse, the worst case). "
-        f"Capacity is **{a['snat_ports']:,} ports per unit x {a['units']} unit(s) = {a['snat_capacity']:,}** "
-        f"per destination.\n\n"
+        "Each backend connection takes one SNAT port for its destination IP and port while it is open, and keeps it "
+        f"for **{a['port_hold_minutes']} more minutes** after it closes. Ports belong to each gateway unit of each "
+        "region, so a pool is a region's ports towards one destination IP and port; hosts on one IP share it.\n\n"
+        "The logs show two ends of the demand: the **requests in flight** (busy time of the answered backend calls "
+        "in a minute / 60,000 ms) hold at least that many connections; if every request opened a new connection "
+        f"(at {a['requests_per_connection']:g} request(s) per connection), the ports in use are at most the requests "
+        f"in flight plus the requests of the last {a['port_hold_minutes']} minutes. The truth lies in that band: "
+        "the checks hold over the whole band and never depend on a guessed reuse.\n\n"
+        f"Capacity is **{a['snat_ports']:,} ports per unit x {units}** per destination IP and port. Traffic reaches a "
+        "unit by a hash of the client connection: when a few callers carried the load, their connections may sit "
+        "on one unit, whose ports are then all they had.\n\n"
         f"*Assumption:* Microsoft does not publish APIM's SNAT ports per unit (azure-docs issue #109030). "
         f"{a['snat_ports']:,} is the Azure Load Balancer default for pools of 1-50 instances; set "
-        f"`--param snat_ports=...`, `units=...` and `requests_per_connection=...` to what you know."
+        '`--param snat_ports=...`, `units=...` (or `"units.<region>=..."`) to what you know. A dropped SYN is taken '
+        f"to fail after **{a['connect_timeout_s']:g} s** (`connect_timeout_s`)."
     )
     empirical = findings["empirical_capacity"]
     if empirical:
         text += (
             "\n\n**Empirical capacity:** "
             + "; ".join(
-                f"failures on {md(e['destination'])} began at an estimated {e['demand_at_onset']:,.0f} connections "
-                f"({e['demand_at_onset'] / e['assumed_capacity']:.0%} of the assumed {e['assumed_capacity']:,})"
+                f"failures in pool {md(e['pool'])} began while its demand was between "
+                f"{e['demand_at_onset_low']:,.0f} and {e['demand_at_onset']:,.0f} ports "
+                f"(assumed {e['assumed_capacity']:,})"
                 for e in empirical
             )
-            + ". A figure far from 100 % means the capacity or the reuse assumption is off."
+            + ". A capacity outside that band means the capacity assumption is off."
         )
     return text
 
@@ -98,15 +161,17 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
             "destination": e["destination"],
+            "region": e["region"] or "-",
             "classification": e["classification"],
             "requests": e["requests"],
             "HTTP 5xx": e["http_5xx"],
-            "connection failures": e["connection_failures"],
+            "failed connects": e["connection_failures"],
             "failure share": f"{e['evidence']['failure_share']:.1%}",
             "p95 backend (ms)": None if e["p95_backend_ms"] is None else round(e["p95_backend_ms"]),
-            "peak SNAT demand": round(e["peak_snat_demand"]),
+            "peak demand (ports)": f"{e['peak_demand_low']:,.0f}-{e['peak_snat_demand']:,.0f}",
+            "episodes": len(e["episodes"]),
             "onset (UTC)": _minute(e["onset"]),
-            "recovery (UTC)": _minute(e["recovery"]),
+            "recovery (UTC)": _minute(e["recovery"]) if e["onset"] is None or e["recovery"] else NOT_RECOVERED,
         }
         for e in shown(findings)
     ]
@@ -129,6 +194,49 @@ def not_shown(findings: dict[str, Any]) -> str:
     return f"**{len(rest):,} more destinations**, not shown in full (every figure is in findings.json): {listed}."
 
 
+def pools_table(findings: dict[str, Any]) -> pd.DataFrame:
+    """The SNAT pools that were tested (or hold several hosts): members, ports, demand band, state."""
+    rows = [
+        {
+            "pool": p["id"],
+            "kind": POOL_KINDS[p["kind"]],
+            "members": ", ".join(m["destination"] for m in p["members"]),  # escaped by markup.table
+            "units": p["units"],
+            "ports": f"{p['capacity_low']:,}" + (f"-{p['capacity']:,}" if p["capacity"] != p["capacity_low"] else ""),
+            "peak demand (ports)": f"{p['peak_demand_low']:,.0f}-{p['peak_demand_high']:,.0f}",
+            "state": p["state"].replace("_", " "),
+        }
+        for p in findings["pools"]
+        if p["state"] != "not_tested" or len(p["members"]) > 1
+    ]
+    return pd.DataFrame(rows)
+
+
+def pools_note(findings: dict[str, Any]) -> str:
+    """How the pools were formed, and how to confirm an inferred one."""
+    pools = findings["pools"]
+    lines = []
+    if findings["ip_map"]:
+        lines.append("Pools come from the `--ip-map`: hosts resolving to one IP share its ports.")
+        unmapped = sorted({m["destination"] for p in pools if p["kind"] == "unmapped" for m in p["members"]})
+        if unmapped:
+            lines.append(f"Not in the map, so each taken as its own pool: {md(', '.join(unmapped))}.")
+    else:
+        lines.append(
+            "No `--ip-map` was given: each host is taken as one IP of its own, and hosts whose failures began within "
+            "two minutes of each other are tested as one pool when each alone does not explain them."
+        )
+    inferred = [p for p in pools if p["kind"] == "inferred"]
+    for pool in inferred:
+        names = md(", ".join(m["destination"] for m in pool["members"]))
+        lines.append(
+            f"The pool {md(pool['id'])} is inferred ({names}): confirm that they share an IP by resolving the names "
+            "(`nslookup`; for App Service, the app's inbound IP: `az webapp show --query inboundIpAddress`), "
+            "then give the map with `--ip-map FILE` (CSV `host,ip`)."
+        )
+    return "\n\n".join(lines)
+
+
 def evidence(findings: dict[str, Any]) -> str:
     """Per affected destination: why it was classified so, check by check."""
     parts = []
@@ -136,15 +244,35 @@ def evidence(findings: dict[str, Any]) -> str:
         busy = "implied_min_requests_per_connection" in entry["evidence"]
         if entry["classification"] == Classification.HEALTHY and not busy:
             continue
-        parts.append(f"#### {md(entry['destination'])}: {_words(entry['classification'])}\n\n{md(entry['reason'])}.")
+        parts.append(f"#### {_label(entry)}: {_words(entry['classification'])}\n\n{md(entry['reason'])}.")
+        if entry["checks"]:
+            parts.append(f"\nChecks on its SNAT pool {md(entry['pool'])}:\n")
         for check in entry["checks"]:
-            mark = "pass" if check["passed"] else "FAIL"
-            parts.append(f"- \\[{mark}\\] {code(check['name'])}: {md(check['detail'])}")
+            parts.append(f"- \\[{MARKS[check['outcome']]}\\] {code(check['name'])}: {md(check['detail'])}")
         others = entry["evidence"].get("other_destinations_failing")
         if others is not None:
             listed = ", ".join(md(name) for name in others) if others else "none"
             parts.append(f"- other destinations failing at the same time: {listed}")
     return "\n".join(parts) if parts else "No destination shows trouble."
+
+
+def episodes_table(findings: dict[str, Any]) -> pd.DataFrame:
+    """Every episode of every affected destination: onset, peak, recovery, failures."""
+    return pd.DataFrame(
+        [
+            {
+                "destination": _name(e),
+                "classification": e["classification"].replace("_", " "),
+                "onset (UTC)": _minute(episode["onset"]),
+                "peak (UTC)": _minute(episode["peak"]),
+                "recovery (UTC)": _minute(episode["recovery"]) if episode["recovery"] else NOT_RECOVERED,
+                "events": episode["failures"],
+                "requests": episode["requests"],
+            }
+            for e in findings["destinations"]
+            for episode in e["episodes"]
+        ]
+    )
 
 
 def mitigations(findings: dict[str, Any]) -> str:
@@ -161,7 +289,7 @@ def timeline_table(findings: dict[str, Any]) -> pd.DataFrame:
         [
             {
                 "time (UTC)": _minute(e["time"]),
-                "destination": e["destination"],
+                "destination": _name(e),
                 "event": e["event"],
                 "classification": e["classification"].replace("_", " "),
             }

@@ -43,8 +43,12 @@ def episodes(
     requests: pd.Series,
     min_minutes: int = 2,
     max_gap: int = 2,
+    severity: pd.Series | None = None,
 ) -> list[Episode]:
     """Episodes of one destination; the series are aligned and sorted by minute.
+
+    Bad minutes at most ``max_gap`` minutes apart belong to one episode. The peak is
+    the minute of the episode with the highest ``severity`` (the most events when None).
 
     >>> minute = pd.Series(pd.date_range("2025-01-01 10:00", periods=10, freq="min"))
     >>> events = pd.Series([0, 1, 0, 5, 9, 0, 7, 0, 0, 0])
@@ -57,6 +61,7 @@ def episodes(
     flags = bad.reset_index(drop=True).to_numpy()
     events = events.reset_index(drop=True)
     requests = requests.reset_index(drop=True)
+    worst = (events if severity is None else severity).reset_index(drop=True).fillna(-1).to_numpy()
     runs: list[list[int]] = []
     for position in [i for i, flag in enumerate(flags) if flag]:
         if runs and position - runs[-1][-1] <= max_gap + 1:
@@ -73,7 +78,7 @@ def episodes(
         found.append(
             Episode(
                 onset=pd.Timestamp(minutes.iloc[first]),
-                peak=pd.Timestamp(minutes.iloc[int(window_events.to_numpy().argmax()) + first]),
+                peak=pd.Timestamp(minutes.iloc[int(worst[span].argmax()) + first]),
                 recovery=pd.Timestamp(minutes.iloc[last + 1]) if last + 1 < len(minutes) else None,
                 bad_minutes=len(run),
                 events=int(window_events.sum()),

@@ -26,10 +26,11 @@ import pandas as pd
 from analysis import findings as findings_doc
 from analysis import witness
 from analysis.annotations import loads as read_annotations
-from analysis.assumptions import from_params
+from analysis.assumptions import from_params, param_text
 from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
 from analysis.investigation import Investigation, QueryRun, investigate, run_query
+from analysis.pools import IpMap, parse_ip_map
 from analysis.sharing import shared
 from analysis.sources import Source, SourceOptions, open_source, split_specs
 from analysis.sources.cache import CacheFolder, CacheReplay, keep_beside
@@ -114,21 +115,24 @@ def run(
     metrics_region: str | None = None,
     redact: bool = False,
     annotations: str | None = None,
+    ip_map: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
     """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results.
 
     ``redact`` replaces caller IPs, subscription ids and user ids by pseudonyms in everything;
-    ``annotations`` (JSON text, see ``analysis.annotations``) is checked here, shown by the notebook.
+    ``annotations`` (JSON text, see ``analysis.annotations``) is checked here, shown by the notebook;
+    ``ip_map`` is the path of a ``host,ip`` file that groups hosts into SNAT pools.
     """
-    settings = from_params({name: str(value) for name, value in assumptions.items()})
+    settings = from_params({name: param_text(value) for name, value in assumptions.items()})
+    pools = read_ip_map(ip_map) if ip_map else None
     read_annotations(annotations or "")
     window_start, window_end = optional_time("start", start), optional_time("end", end)
     options = SourceOptions.from_environment()
     inner = open_source(source, mode or None, options)
     opened = shared(source, inner, redact=redact)
     try:
-        investigation = investigate(opened, window_start, window_end, settings)
+        investigation = investigate(opened, window_start, window_end, settings, pools)
         target = metrics_target(split_specs(source), metrics_resource, metrics_region, inner, investigation.window)
         if target is not None:
             runs, section = second_witness(opened, investigation.window, target, options)
@@ -145,12 +149,23 @@ def run(
     return investigation
 
 
+def read_ip_map(path: str | Path) -> IpMap:
+    """The ``--ip-map`` file (CSV ``host,ip``); an unreadable or malformed one is a ``KitError``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KitError(f"--ip-map {path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    return parse_ip_map(text, f"--ip-map {Path(path).name}")
+
+
 def save(investigation: Investigation, folder: Path) -> dict[str, Any]:
     """Write ``findings.json`` and the query results (a cache folder); return the findings document."""
     document = investigation.findings
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FINDINGS_FILE).write_text(findings_doc.dumps(document), encoding="utf-8")
-    results = CacheFolder.create(folder / RESULTS_DIR, investigation.source, investigation.mode)
+    results = CacheFolder.create(
+        folder / RESULTS_DIR, investigation.source, investigation.mode, investigation.absent_columns
+    )
     for query_run in investigation.queried or investigation.runs:
         query_run.result.attrs.setdefault("duration_s", query_run.duration_s)
         results.store(query_run.name, query_run.kql, query_run.parameters, query_run.result)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.modes import Mode
-from analysis.sources import Request, Source, run_request
+from analysis.sources import Request, Source, absent_columns, run_request
 
 #: Set to any text to get the same pseudonyms in every report made with it (a fleet run sets one).
 KEY_VARIABLE = "APIM_SNAT_REDACT_KEY"
@@ -129,6 +129,10 @@ class SharedSource:
     def run_request(self, request: Request) -> pd.DataFrame:
         """A packaged query, handed on as a request, so a cache or a split behind this still sees it."""
         return self._shown(run_request(self.inner, request))
+
+    @property
+    def absent_columns(self) -> tuple[str, ...]:
+        return absent_columns(self.inner)
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         return self.inner.time_range()

@@ -7,8 +7,9 @@ from enum import StrEnum
 
 import pandas as pd
 
-from analysis.assessment import Assessment, Classification, exhausted
+from analysis.assessment import Assessment, Classification, ExhaustedDestination, exhausted
 from analysis.assumptions import Assumptions
+from analysis.coverage import Coverage
 
 MIN_ACTIVE_MINUTES = 10
 
@@ -29,25 +30,34 @@ class Verdict:
     reason: str
 
 
-def decide(assessments: list[Assessment], frame: pd.DataFrame, assumptions: Assumptions) -> Verdict:
-    """SNAT only when a destination was classified so; too little traffic is said, not guessed.
+def decide(
+    assessments: list[Assessment], health: pd.DataFrame, assumptions: Assumptions, coverage: Coverage | None = None
+) -> Verdict:
+    """SNAT only when a destination was classified so; logs that cannot tell, or too little traffic, are said.
 
     >>> print(decide([], pd.DataFrame({"minute": [], "requests": []}), Assumptions()).verdict)
     insufficient_data
     """
-    requests = int(frame["requests"].sum()) if len(frame) else 0
-    active = int(frame.loc[frame["requests"] > 0, "minute"].nunique()) if len(frame) else 0
+    missing = coverage.missing if coverage is not None else ()
+    if missing:
+        return Verdict(Outcome.INSUFFICIENT_DATA, f"the logs cannot tell: they lack {'; '.join(missing)}")
+    requests = int(health["requests"].sum()) if len(health) else 0
+    active = int(health.loc[health["requests"] > 0, "minute"].nunique()) if len(health) else 0
     if requests < assumptions.min_requests or active < MIN_ACTIVE_MINUTES:
         return Verdict(
             Outcome.INSUFFICIENT_DATA,
             f"{requests} requests in {active} minutes with traffic; judging needs at least "
             f"{assumptions.min_requests} requests over {MIN_ACTIVE_MINUTES} minutes",
         )
-    names = [e.destination for e in exhausted(assessments)]
-    if names:
-        return Verdict(Outcome.SNAT_EXHAUSTION, f"SNAT port exhaustion on {', '.join(names)}")
+    found = exhausted(assessments)
+    if found:
+        names = ", ".join(dict.fromkeys(e.label for e in found))
+        return Verdict(Outcome.SNAT_EXHAUSTION, f"SNAT port exhaustion on {names}; {_worst_episode(found)}")
+    unknown = [a.label for a in assessments if a.classification is Classification.UNKNOWN]
+    if unknown:
+        return Verdict(Outcome.INSUFFICIENT_DATA, f"the logs cannot tell what happened on {', '.join(unknown)}")
     troubled = [
-        f"{a.destination} ({a.classification})" for a in assessments if a.classification is not Classification.HEALTHY
+        f"{a.label} ({a.classification})" for a in assessments if a.classification is not Classification.HEALTHY
     ]
     if troubled:
         return Verdict(
@@ -57,21 +67,35 @@ def decide(assessments: list[Assessment], frame: pd.DataFrame, assumptions: Assu
     return Verdict(Outcome.NO_SNAT_EVIDENCE, f"all {len(assessments)} destinations healthy over {requests} requests")
 
 
+def _minute(when: pd.Timestamp) -> str:
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def _worst_episode(found: list[ExhaustedDestination]) -> str:
+    """The worst episode of the exhausted pools (most failures), and how many there were."""
+    runs = {(e.pool.id, r.onset): (e.pool, r) for e in found for r in e.pool.episodes}
+    pool, worst = max(runs.values(), key=lambda item: item[1].events)
+    end = f"{_minute(worst.recovery)} UTC" if worst.recovery is not None else "not recovered by the end of the window"
+    text = f"worst episode {_minute(worst.onset)} UTC to {end} ({worst.events:,} failed connects in {pool.id})"
+    if len(runs) > 1:
+        text += f", {len(runs)} episodes in all"
+    return text
+
+
 def timeline(assessments: list[Assessment]) -> list[dict[str, object]]:
-    """Onset, peak and recovery of every affected destination, in time order."""
+    """Onset, peak and recovery of every episode of every affected destination, in time order."""
     events = []
     for assessment in assessments:
-        episode = assessment.episode
-        if episode is None:
-            continue
-        for event, when in (("onset", episode.onset), ("peak", episode.peak), ("recovery", episode.recovery)):
-            if when is not None:
-                events.append(
-                    {
-                        "time": when,
-                        "destination": assessment.destination,
-                        "event": event,
-                        "classification": assessment.classification,
-                    }
-                )
-    return sorted(events, key=lambda e: (e["time"], e["destination"]))
+        for episode in assessment.episodes or ((assessment.episode,) if assessment.episode else ()):
+            for event, when in (("onset", episode.onset), ("peak", episode.peak), ("recovery", episode.recovery)):
+                if when is not None:
+                    events.append(
+                        {
+                            "time": when,
+                            "destination": assessment.destination,
+                            "region": assessment.region,
+                            "event": event,
+                            "classification": assessment.classification,
+                        }
+                    )
+    return sorted(events, key=lambda e: (e["time"], e["region"], e["destination"]))

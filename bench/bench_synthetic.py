@@ -1,32 +1,30 @@
-"""Wall time of generating the sample incident (what `make sample` and many tests pay).
+"""Time to generate every library scenario, and its rows (the tests generate each one once).
 
-Prints the median of a few runs of the generator on the sample scenario, and its row count.
-
-    .venv/bin/python -m bench.bench_synthetic [RUNS]
+.venv/bin/python -m bench.bench_synthetic
 """
 
 from __future__ import annotations
 
-import statistics
-import sys
 import time
 
 from analysis.synthetic import generate
-from analysis.synthetic.library import scenario
+from analysis.synthetic.library import ESTATES, HOLDOUT, SCENARIOS
 
 
-def main(runs: int = 3) -> None:
-    seconds, rows = [], 0
-    for _ in range(runs):
-        began = time.perf_counter()
-        rows = len(generate(scenario("sample")).logs)
-        seconds.append(time.perf_counter() - began)
-    print(f"sample incident: {rows:,} rows")
-    print(
-        f"generate:        {statistics.median(seconds):6.2f} s (median of {runs}; runs: "
-        f"{', '.join(f'{s:.2f}' for s in seconds)})"
-    )
+def main() -> None:
+    total = 0.0
+    for label, group in (("scenarios", SCENARIOS), ("estates", ESTATES), ("holdout", HOLDOUT)):
+        for name, scenario in group.items():
+            started = time.perf_counter()
+            incident = generate(scenario)
+            seconds = time.perf_counter() - started
+            total += seconds
+            print(
+                f"{label:9} {name:32} {len(incident.all_requests):>8,} requests "
+                f"{len(incident.logs):>8,} rows  {seconds:5.2f} s"
+            )
+    print(f"all scenarios: {total:.1f} s")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    main()

@@ -63,3 +63,17 @@ def sample_portal_export(incident, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sample") / "gateway_logs_portal_export.csv"
     write_portal_export(incident("sample").logs, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def scenario_ip_map(incident, tmp_path_factory) -> Callable[[str], Path]:
+    """Path of the ``host,ip`` map (the ``--ip-map`` file) of a scenario's backend hosts, written once."""
+    folder = tmp_path_factory.mktemp("ip_maps")
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            cache[name] = incident(name).write_ip_map(folder / f"{name}.ip_map.csv")
+        return cache[name]
+
+    return get

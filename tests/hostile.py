@@ -43,11 +43,10 @@ SHOWN_COLUMNS = (
     "ApimSubscriptionId",
     "CallerIpAddress",
     "LastErrorMessage",
-    "LastErrorSource",
     "LastErrorSection",
 )
-# Every other string column is planted in one row of PLANT_EVERY, so the reasons, methods and cache
-# states the diagnosis counts keep their meaning in the other rows.
+# Every other string column is planted in one row of PLANT_EVERY, so the reasons, error sources, regions,
+# methods and cache states the diagnosis counts keep their meaning in the other rows.
 PLANT_EVERY = 7
 FILE_NAME = "logs<img src=x onerror=alert(1)>[x](javascript:alert(1)).parquet"
 

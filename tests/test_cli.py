@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from analysis import __version__, outfolder, queries
@@ -39,6 +40,14 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
         (["report", "--param", "colour=red", "--out", "{out}"], "unknown parameter 'colour'"),
         (["report", "--param", "units", "--out", "{out}"], "--param takes NAME=VALUE"),
         (["report", "--mode", "legacy", "--out", "{out}"], "invalid choice: 'legacy'"),
+        (["report", "--param", "units.West Europe=0", "--out", "{out}"], "'units_by_region' is out of range"),
+        (["report", "--param", "log_sampling_percent=0", "--out", "{out}"], "'log_sampling_percent' is out of range"),
+        (["report", "--ip-map", "{columns}", "--out", "{out}"], "missing column ip"),
+        (["report", "--ip-map", "{address}", "--out", "{out}"], "line 3: '20.1.1.999' is not an IP address"),
+        (
+            ["report", "--ip-map", "/nonexistent/map.csv", "--out", "{out}"],
+            "--ip-map /nonexistent/map.csv: cannot read",
+        ),
         (["report"], "the following arguments are required: --out"),
         (["explode"], "invalid choice: 'explode'"),
     ],
@@ -46,7 +55,10 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, args, message):
     notes = tmp_path / "notes.parquet"
     notes.write_text("not parquet", encoding="utf-8")
-    args = [a.format(out=tmp_path / "out", notes=notes) for a in args]
+    columns, address = tmp_path / "columns.csv", tmp_path / "address.csv"
+    columns.write_text("host,address\norders.azurewebsites.net,20.1.1.1\n", encoding="utf-8")
+    address.write_text("host,ip\norders.azurewebsites.net,20.1.1.1\nsearch.azurewebsites.net,20.1.1.999\n")
+    args = [a.format(out=tmp_path / "out", notes=notes, columns=columns, address=address) for a in args]
     code, err = run_cli(capsys, *args)
     assert code == 2
     lines = [line for line in err.splitlines() if "error:" in line]
@@ -87,9 +99,13 @@ def test_help_explains_every_option(capsys):
         "--mode",
         "--param",
         "--out",
+        "--ip-map",
         "snat_ports",
         "units",
+        "units.REGION",
         "requests_per_connection",
+        "log_sampling_percent",
+        "connect_timeout_s",
     ):
         assert option in out
 
@@ -154,6 +170,7 @@ def test_queries_list_names_each_query_with_its_description(capsys):
         "destination_health",
         "destination_inventory",
         "error_breakdown",
+        "failure_fingerprint",
         "latency_distribution",
         "load_drivers",
         "logged_requests",
@@ -204,7 +221,8 @@ def test_version(capsys):
 
 def test_query_takes_the_same_default_source_as_report(capsys):
     assert main(["query", "--format", "csv", "--kql", "GatewayRequests | summarize n = count()"]) == 0
-    assert capsys.readouterr().out.split() == ["n", "52500"]
+    rows = pq.read_metadata(SAMPLE_DIR / "gateway_logs.parquet").num_rows
+    assert capsys.readouterr().out.split() == ["n", str(rows)]
 
 
 @pytest.mark.parametrize("command", ["report", "query"])

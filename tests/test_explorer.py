@@ -85,14 +85,22 @@ def test_an_assumption_recomputes_without_querying(ui, counted):
     assert ui.investigation is not before and ui.investigation.assumptions.units == 3
     assert "3,072" in ui.verdict.value
     assert ui.investigation.assumptions.snat_capacity == 3072
-    # At three units the onset sits far below capacity: the failures are no longer explained by SNAT.
+    # Two jobs sent most of the burst: their connections may sit on one unit, so three units still ran out.
+    assert "SNAT port exhaustion" in ui.verdict.value and EXHAUSTED in ui.verdict.value
+    (pool,) = [p for p in ui.investigation.pools if p.exhausted]
+    assert (pool.capacity.low, pool.capacity.high) == (1024, 3072)
+    assert "may not spread their connections" in ui.mitigations.value
+
+    ui.snat_ports.value = 8192
+    assert counted.calls == 0
+    # Eight times the ports: the top of the band at onset sits far below them, so SNAT no longer explains it.
     assert "No evidence of SNAT port exhaustion" in ui.verdict.value
     assert "Nothing to replay" in ui.what_if.value
 
-    ui.units.value = 1
+    ui.snat_ports.value, ui.units.value = 1024, 1
     ui.requests_per_connection.value = 2.0
     assert counted.calls == 0
-    assert ui.investigation.demand["snat_demand"].max() == pytest.approx(before.demand["snat_demand"].max() / 2)
+    assert ui.investigation.minutes["opened"].max() == pytest.approx(before.minutes["opened"].max() / 2)
 
 
 def test_changing_the_window_queries_again_and_keeps_recent_windows(ui, counted):
@@ -101,7 +109,7 @@ def test_changing_the_window_queries_again_and_keeps_recent_windows(ui, counted)
     assert first >= 3  # health, inventory, errors (plus load drivers)
     assert ui.investigation.window[1] - ui.investigation.window[0] == ui.window.value[1] - ui.window.value[0]
     assert "(50 min)" in ui.verdict.value
-    assert ui.investigation.demand["minute"].nunique() == 50
+    assert ui.investigation.minutes["minute"].nunique() == 50
 
     ui.window.index = (0, len(ui.window.options) - 1)
     assert counted.calls == first  # the whole window was queried when the explorer opened

@@ -31,10 +31,11 @@ def test_the_verdict_line_says_the_answer_the_capacity_and_the_window(found):
 
 
 def test_text_from_the_logs_is_escaped_everywhere(found):
+    assessments = [replace(a, destination=HOSTILE + ":443", region=HOSTILE) for a in found.assessments[:1]]
     hostile = replace(
         found,
         verdict=Verdict(Outcome.NO_SNAT_EVIDENCE, HOSTILE),
-        assessments=[replace(a, destination=HOSTILE + ":443") for a in found.assessments[:1]],
+        diagnosis=replace(found.diagnosis, assessments=assessments),
     )
     for shown in (
         views.verdict_html(hostile, 0.0),
@@ -47,7 +48,7 @@ def test_text_from_the_logs_is_escaped_everywhere(found):
 
 def test_mitigations_are_numbered_in_order_or_said_to_be_none(found):
     shown = views.mitigations_html(found.mitigations)
-    assert shown.startswith("<ol><li><b>Scale out to 3 units</b>")
+    assert shown.startswith("<ol><li><b>Scale out to 3 units in West Europe</b>")
     assert shown.count("<li>") == len(found.mitigations)
     assert views.mitigations_html([]) == narrative.NO_MITIGATION
 

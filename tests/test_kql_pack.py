@@ -243,6 +243,22 @@ def expected_latency(requests: pd.DataFrame, destination: str = "") -> pd.DataFr
     return pd.DataFrame(out)
 
 
+def expected_fingerprint(requests: pd.DataFrame) -> pd.DataFrame:
+    """Failed and late successful calls per region, destination, reason, source, answered or not and whole
+    second elapsed (capped at 300)."""
+    rows = scoped(requests)
+    failed = rows["LastErrorReason"].isin(["BackendConnectionFailure", "Timeout", "ClientConnectionFailure"])
+    late = rows["ResponseCode"].between(200, 399) & (rows["BackendTime"].astype("Float64") >= 1000)
+    rows = rows[failed | late.fillna(False)].copy()
+    elapsed = rows["LastErrorElapsed"].astype("Float64").fillna(rows["BackendTime"].astype("Float64"))
+    rows["elapsed_s"] = (elapsed // 1000).clip(upper=300)
+    rows["answered"] = rows["BackendResponseCode"].notna()
+    keys = ["Region", "Destination", "LastErrorReason", "LastErrorSource", "answered", "elapsed_s"]
+    counted = rows.groupby(keys, dropna=False).size().reset_index(name="requests")
+    names = ["region", "destination", "reason", "source", "answered", "elapsed_s"]
+    return counted.rename(columns=dict(zip(keys, names, strict=True)))[[*names, "requests"]]
+
+
 def assert_same_rows(got: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
     """Same columns in the same order; same rows whatever their order; counts exact, floats to 1e-12."""
     assert list(got.columns) == list(expected.columns)
@@ -449,14 +465,27 @@ def test_latency_distribution_matches_pandas(scenario_export, incident, raw, nam
     assert got["bucket_ms"].tolist() == sorted(got["bucket_ms"])
 
 
-@pytest.mark.parametrize("query", ["destination_inventory", "error_breakdown", "load_drivers", "latency_distribution"])
+@pytest.mark.parametrize(
+    ("name", "mode"), [*CASES, ("forward_timeout_10s", "resource"), ("idle_cut", "azurediagnostics")]
+)
+def test_failure_fingerprint_matches_pandas(scenario_export, incident, raw, name, mode):
+    """Failed and late calls per region, destination, reason, source, backend answer and second elapsed."""
+    got = run_local(scenario_export, incident, name, mode, "failure_fingerprint")
+    expected = expected_fingerprint(raw(name))
+    assert not expected.empty
+    assert_same_rows(got.drop(columns="sample_message"), expected, list(expected.columns[:-1]))
+
+
+@pytest.mark.parametrize(
+    "query", ["destination_inventory", "error_breakdown", "load_drivers", "latency_distribution", "failure_fingerprint"]
+)
 def test_both_logging_modes_give_equal_frames(scenario_export, incident, query):
     """The same requests logged in either mode give the same result (the sample message aside,
     which is any message of its group)."""
     values = {"destination": exhausted(incident, "sample")} if query == "load_drivers" else {}
     resource = run_local(scenario_export, incident, "sample", "resource", query, **values)
     legacy = run_local(scenario_export, incident, "sample", "azurediagnostics", query, **values)
-    if query == "error_breakdown":
+    if query in ("error_breakdown", "failure_fingerprint"):
         resource, legacy = resource.drop(columns="sample_message"), legacy.drop(columns="sample_message")
     pd.testing.assert_frame_equal(resource, legacy, check_dtype=False)
 
@@ -466,7 +495,8 @@ def test_both_logging_modes_give_equal_frames(scenario_export, incident, query):
 # ---------------------------------------------------------------------------------------------
 
 BOUNDS = {
-    "destination_health": ["minute", "destination"],
+    "destination_health": ["minute", "region", "destination"],
+    "failure_fingerprint": ["region", "destination", "reason", "source", "answered", "elapsed_s"],
     "destination_inventory": ["destination"],
     "error_breakdown": ["destination", "reason", "source", "section"],
     "load_drivers": ["key_kind", "key"],
@@ -485,13 +515,16 @@ def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, q
     got = run_local(scenario_export, incident, "sample", "resource", query)
     requests = raw("sample")
     destinations = scoped(requests)["Destination"].nunique()
+    regions = scoped(requests)["Region"].nunique()
     errors = requests[requests["LastErrorReason"] != ""]
     error_kinds = len(errors.drop_duplicates(["LastErrorReason", "LastErrorSource", "LastErrorSection"]))
     minutes = int((WINDOW["end"] - WINDOW["start"]) / pd.Timedelta(minutes=1))
     assert not got.empty
     assert not got.duplicated(BOUNDS[query]).any()
     limit = {
-        "destination_health": destinations * minutes,
+        "destination_health": destinations * minutes * regions,
+        # Per destination: three reasons or success, own or side call, answered or not, seconds 0 to 300.
+        "failure_fingerprint": destinations * regions * 4 * 2 * 2 * 301,
         "destination_inventory": destinations,
         "error_breakdown": (destinations + 1) * error_kinds,  # + 1: errors raised before any backend
         "load_drivers": len(DRIVER_KEYS) * 100,  # shares of one kind sum to 1, each kept one is >= 1 %

@@ -86,8 +86,11 @@ def test_portal_csv_export_reads_like_parquet(tmp_path, incident):
             "BackendTime",
             "TotalTime",
             "LastErrorReason",
+            "LastErrorSource",
+            "LastErrorElapsed",
             "Method",
             "Cache",
+            "Region",
         ],
     )
     text = csv.read_text(encoding="utf-8").splitlines()

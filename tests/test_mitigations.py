@@ -1,22 +1,82 @@
-"""Mitigations: sized to the incident, listed only where they apply."""
+"""Mitigations: sized to the incident and the estate, listed only where they apply, in a fixed order."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from analysis.assumptions import Assumptions
-from analysis.classify import assess
-from analysis.mitigations import recommend
-from tests.builders import BURST, SNAT_FAILURES, demand_of, frame
+from analysis.coverage import Coverage
+from analysis.mitigations import RULES, MitigationId, is_private_endpoint_service, recommend
+from analysis.pools import parse_ip_map
+from tests.builders import BURST, REGION, SNAT_FAILURES, diagnosis_of, frame
+
+DRIVERS = pd.DataFrame(
+    {
+        "region": REGION,
+        "destination": "orders.azurewebsites.net:443",
+        "key_kind": ["subscription", "subscription", "caller_ip"],
+        "key": ["bulk-sync", "web", "52.1.2.3"],
+        "requests": [800, 200, 800],
+        "share": [0.8, 0.2, 0.8],
+        "connection_failures": [0, 0, 0],
+    }
+)
+
+
+def found(*frames, drivers=None, coverage=None, ip_map=None, assumptions=None):
+    diagnosis = diagnosis_of(*frames, drivers=drivers, ip_map=ip_map, assumptions=assumptions)
+    settings = assumptions or Assumptions()
+    return {m.id: m for m in recommend(diagnosis.assessments, diagnosis.minutes, settings, drivers, coverage, ip_map)}
 
 
 def test_mitigations_are_sized_and_only_when_they_apply():
-    demand = demand_of(frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES))
-    assessments = [assess(demand, "orders.azurewebsites.net:443", Assumptions())]
-    found = {m.id: m for m in recommend(assessments, demand, Assumptions())}
-    peak = assessments[0].evidence.traffic.peak_snat_demand
-    assert peak == 1600
-    assert found["scale_out"].title == "Scale out to 3 units"  # 1600 / (0.75 * 1024) = 2.08 -> 3
-    assert found["spread_backend_ips"].title == "Spread the backend over 3 IP addresses"
-    assert "private_endpoint" in found and "cache_responses" in found and "connection_reuse" in found
-    assert "nat_gateway" not in found and "rate_limit_by_key" not in found
-    quiet = demand_of(frame("ok:443", [100] * 20, [0] * 20))
-    assert recommend([assess(quiet, "ok:443", Assumptions())], quiet, Assumptions()) == []
+    listed = found(frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES), drivers=DRIVERS)
+    assert listed["scale_out"].title == "Scale out to 3 units in West Europe"  # 1600 / (0.75 * 1024) = 2.08 -> 3
+    assert listed["spread_backend_ips"].title == "Spread the backend over 3 IP addresses"
+    assert "it resolves to 1 (taken as 1" in listed["spread_backend_ips"].reason
+    assert "App Service" in listed["private_endpoint"].reason
+    assert "64,512 ports per public IP" in listed["nat_gateway"].reason
+    assert listed["azure_firewall"].title == "Or route it through Azure Firewall with 1 public IP(s)"
+    assert "bulk-sync (80%)" in listed["rate_limit_by_key"].reason
+    assert {"cache_responses", "connection_reuse"} <= set(listed)
+    assert {"backend_latency", "limit_concurrency"}.isdisjoint(listed), "70 ms calls hold next to no ports"
+    quiet = diagnosis_of(frame("ok:443", [100] * 20, [0] * 20))
+    assert recommend(quiet.assessments, quiet.minutes, Assumptions()) == []
+
+
+def test_a_slow_backend_holding_the_ports_is_told_to_answer_faster_first():
+    slow = frame(
+        "pricing.x.net:443", BURST, SNAT_FAILURES, busy_ms=[60_000.0 * (600 if f else 5) for f in SNAT_FAILURES]
+    )
+    listed = list(found(slow))
+    assert listed[0] == "backend_latency" and "limit_concurrency" in listed
+    assert "connection_reuse" not in listed
+
+
+def test_rate_limits_need_the_column_that_names_the_callers():
+    orders = frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES)
+    no_subscription = found(orders, drivers=DRIVERS, coverage=Coverage(absent_columns=("ApimSubscriptionId",)))
+    assert "per caller ip" in no_subscription["rate_limit_by_key"].title
+    blind = Coverage(absent_columns=("ApimSubscriptionId", "CallerIpAddress"))
+    assert "rate_limit_by_key" not in found(orders, drivers=DRIVERS, coverage=blind)
+
+
+def test_spreading_counts_the_ips_the_map_gives_and_few_callers_make_scaling_out_doubtful():
+    orders = frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES)
+    two = parse_ip_map("host,ip\norders.azurewebsites.net,20.1.1.1\norders.azurewebsites.net,20.1.1.2\n")
+    spread = found(orders, ip_map=two, drivers=DRIVERS)["spread_backend_ips"]
+    assert "it resolves to 2 (by the --ip-map)" in spread.reason
+    few = found(orders, drivers=DRIVERS, assumptions=Assumptions(units=2))["scale_out"]
+    assert "may not spread their connections" in few.reason
+
+
+def test_private_endpoints_only_for_services_that_have_them():
+    assert is_private_endpoint_service("kv.vault.azure.net:443") == "Key Vault"
+    assert is_private_endpoint_service("ai.openai.azure.com:443") == "Azure OpenAI"
+    assert is_private_endpoint_service("search.cloudapp.azure.com:443") is None
+    vm = frame("search.cloudapp.azure.com:443", BURST, SNAT_FAILURES)
+    assert "private_endpoint" not in found(vm)
+
+
+def test_the_table_is_in_the_order_a_responder_tries_them():
+    assert [rule.__name__ for rule in RULES] == [m.value for m in MitigationId]

@@ -16,20 +16,31 @@ HOSTILE = "<img src=x onerror=alert(1)>[x](javascript:alert(1))![t](http://h/b.p
 
 def destination(name: str, classification: str = "healthy", requests: int = 500) -> dict[str, Any]:
     affected = classification != "healthy"
+    episode = {
+        "onset": "2025-02-25T09:20:00Z",
+        "peak": "2025-02-25T09:25:00Z",
+        "recovery": None,
+        "failures": 3,
+        "requests": 300,
+    }
     return {
         "destination": name,
+        "region": f"{name} region" if affected else "",
+        "pool": f"{name} pool",
         "classification": classification,
         "reason": f"because {name}",
         "requests": requests,
         "http_5xx": 3 if affected else 0,
         "connection_failures": 3 if affected else 0,
         "p95_backend_ms": 80.0,
+        "peak_demand_low": 2.0,
         "peak_snat_demand": 10.0,
-        "onset": "2025-02-25T09:20:00Z" if affected else None,
+        "onset": episode["onset"] if affected else None,
         "peak": None,
         "recovery": None,
+        "episodes": [episode] if affected else [],
         "evidence": {"failure_share": 0.01, "other_destinations_failing": [name] if affected else None},
-        "checks": [{"name": f"check {name}", "passed": False, "detail": f"detail {name}"}] if affected else [],
+        "checks": [{"name": f"check {name}", "outcome": "failed", "detail": f"detail {name}"}] if affected else [],
     }
 
 
@@ -40,6 +51,10 @@ def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
         "window": {"start": "2025-02-25T09:00:00Z", "end": "2025-02-25T10:00:00Z"},
         "source": f"local file {HOSTILE}.parquet",
         "mode": "resource",
+        "logging": {"statement": HOSTILE},
+        "missing": [HOSTILE],
+        "ip_map": False,
+        "pools": [],
         "destinations": list(destinations),
         "queries": [{"name": "q", "mode": "resource", "warnings": [HOSTILE], "kql": f"T | where x == '{HOSTILE}'"}],
         "mitigations": [{"id": "scale_out", "title": HOSTILE, "reason": HOSTILE, "destinations": []}],

@@ -86,7 +86,10 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
     )
     assert external == []
     assert "require.min.js" not in html and "mathjax" not in html.lower()
-    assert html.count("data:image/png;base64,") >= 2
+    # Over time, the failure fingerprint, the demand band against capacity, the what-if.
+    assert html.count("data:image/png;base64,") >= 4
+    for heading in ("SNAT pools", "How the calls failed", "Demand against capacity, per pool", "Episodes and timeline"):
+        assert heading in html
     assert "Verdict: SNAT port exhaustion" in html
     assert "report.run(" not in html and "from analysis import" not in html
 
@@ -120,7 +123,29 @@ def test_an_empty_window_renders_and_says_insufficient_data(tmp_path):
     document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     assert document["verdict"] == "insufficient_data"
     assert document["destinations"] == [] and document["mitigations"] == []
-    assert "Not enough traffic to judge" in (out / "report.html").read_text(encoding="utf-8")
+    assert "Not enough to judge" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_an_ip_map_and_units_per_region_reach_the_report(tmp_path, scenario_export, scenario_ip_map):
+    """Three App Service apps on one inbound IP, mapped: one pool, every app exhausted and naming it."""
+    out = tmp_path / "shared"
+    source = f"file:{scenario_export('app_service_shared_ip')}"
+    render(
+        out,
+        "--source",
+        source,
+        "--ip-map",
+        str(scenario_ip_map("app_service_shared_ip")),
+        "--param",
+        "units.West Europe=1",
+    )
+    document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert document["ip_map"] is True and document["assumptions"]["units_by_region"] == {"West Europe": 1}
+    (pool,) = [p for p in document["pools"] if p["state"] == "exhausted"]
+    assert pool["kind"] == "ip" and len(pool["members"]) == 3
+    apps = [d for d in document["destinations"] if d["destination"].endswith(".azurewebsites.net:443")]
+    assert {(d["classification"], d["pool"]) for d in apps} == {("snat_exhaustion", pool["id"])}
+    assert "Pools come from the <code>--ip-map</code>" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_relative_paths_mean_the_callers_folder(tmp_path):

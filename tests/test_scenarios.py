@@ -1,43 +1,150 @@
-"""Every look-alike scenario, in both logging modes: each destination classified as caused, onsets within 2 minutes."""
+"""Every library scenario, in both logging modes, graded against its truth: the classification of each
+(region, destination), its SNAT pool, its episodes and their onsets (within 2 minutes), and the verdict.
+
+The truth comes from the generator's port model, never from the classifier; the scenario's own
+assumptions (the units the user knows, the logging setting, an ``--ip-map``) are what a user who knows the
+estate would give. ``HOLDOUT`` is graded apart: it was not looked at while the diagnosis was built.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from analysis.investigation import investigate
+from analysis.assessment import Assessment, Classification
+from analysis.assumptions import Assumptions
+from analysis.investigation import Investigation, investigate
+from analysis.pools import PoolKind
+from analysis.report import read_ip_map
 from analysis.sources.local import open_local
-from analysis.synthetic.library import SCENARIOS
+from analysis.synthetic import Incident
+from analysis.synthetic.library import ESTATES, HOLDOUT, SCENARIOS
 
-ONSET_TOLERANCE = pd.Timedelta(minutes=2)
-
-
-@pytest.mark.parametrize("mode", ["resource", "azurediagnostics"])
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario_is_diagnosed_as_caused(name, mode, incident, scenario_export):
-    truth = incident(name).truth
-    result = investigate(open_local(scenario_export(name, mode)))
-    got = {a.destination: a for a in result.assessments}
-    assert set(got) == set(truth)
-    for destination, expected in truth.items():
-        assessment = got[destination]
-        assert assessment.classification == expected.classification, (destination, assessment.reason)
-        if expected.onset is not None:
-            assert abs(assessment.episode.onset - expected.onset) <= ONSET_TOLERANCE, destination
-        if expected.recovery is not None:
-            assert abs(assessment.episode.recovery - expected.recovery) <= ONSET_TOLERANCE, destination
-    exhausted = any(t.classification == "snat_exhaustion" for t in truth.values())
-    assert result.verdict.verdict == ("snat_exhaustion" if exhausted else "no_snat_evidence")
+TOLERANCE = pd.Timedelta(minutes=2)
+MODES = ("resource", "azurediagnostics")
+GRADED = {**SCENARIOS, **ESTATES}
+FAILING = (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE)
 
 
-def test_both_modes_give_the_same_findings(scenario_export):
-    resource = investigate(open_local(scenario_export("sample", "resource"))).findings
-    legacy = investigate(open_local(scenario_export("sample", "azurediagnostics"))).findings
+@pytest.fixture(scope="module")
+def diagnosed(incident, scenario_export, scenario_ip_map) -> Callable[..., Investigation]:
+    """A scenario's logs investigated with what its user knows (or with the defaults), once per module."""
+    cache: dict[tuple[str, str, bool], Investigation] = {}
+
+    def get(name: str, mode: str = "resource", known: bool = True) -> Investigation:
+        if (name, mode, known) not in cache:
+            told = incident(name).scenario.assumptions
+            settings = {"units": told.units, "log_sampling_percent": told.log_sampling_percent} if known else {}
+            assumptions = Assumptions(**{k: v for k, v in settings.items() if v is not None})
+            ip_map = read_ip_map(scenario_ip_map(name)) if known and told.ip_map else None
+            source = open_local(scenario_export(name, mode))
+            cache[(name, mode, known)] = investigate(source, assumptions=assumptions, ip_map=ip_map)
+            source.close()
+        return cache[(name, mode, known)]
+
+    return get
+
+
+def near(ours: list[pd.Timestamp | None], truth: list[pd.Timestamp]) -> bool:
+    """Every true time has one of ours within the tolerance."""
+    return all(any(o is not None and abs(o - t) <= TOLERANCE for o in ours) for t in truth)
+
+
+def grade(incident: Incident, found: Investigation) -> None:
+    """Assert that the investigation says what the truth says, destination by destination."""
+    regions_logged = "Region" in incident.logs.columns
+    got: dict[tuple[str, str], Assessment] = {a.key: a for a in found.assessments}
+    expected = {((t.region if regions_logged else ""), t.destination): t for t in incident.truth.values() if t.in_logs}
+    assert set(got) == set(expected)
+    ip_map = incident.scenario.assumptions.ip_map
+    for key, truth in expected.items():
+        ours = got[key]
+        assert ours.classification == truth.classification, (key, ours.reason)
+        if truth.classification == Classification.SNAT_EXHAUSTION:
+            pool = ours.pool
+            assert pool is not None and pool.exhausted
+            hosts_sharing = {m for p in truth.pools for m in incident.pools[p].members}
+            assert set(pool.pool.destinations) <= hosts_sharing, (key, pool.id)
+            if ip_map:
+                assert pool.pool.kind == PoolKind.IP
+                assert (truth.region, pool.pool.ip, pool.pool.port) in {tuple(p) for p in truth.pools}
+        if truth.episodes and truth.classification in FAILING:
+            assert len(ours.episodes) == len(truth.episodes), (key, ours.episodes)
+            assert near([e.onset for e in ours.episodes], [s for s, _ in truth.episodes]), key
+            assert near([e.recovery for e in ours.episodes], [e for _, e in truth.episodes if e is not None]), key
+    assert found.verdict.verdict == incident.expected_verdict, found.verdict.reason
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(GRADED))
+def test_scenario_is_diagnosed_as_caused(name, mode, incident, diagnosed):
+    grade(incident(name), diagnosed(name, mode))
+
+
+#: Holdout scenarios the diagnosis gets wrong, and how: recorded, not patched (strict: a fix shows up as a failure).
+HOLDOUT_MISSES = {
+    "holdout_slow_keepalive_15s": "a slow keep-alive backend behind a 15 s forward-request timeout: its dropped SYNs "
+    "end as Timeout at 15 s like its slowest calls, and the successes spread over 2-14 s, so the timeouts are not "
+    "taken as failed connects and it is called slow_backend instead of snat_exhaustion",
+    "holdout_two_ips_spread": "ports near exhaustion on two IPs delay first SYNs (successes 3 and 9 s late): the p95 "
+    "reaches 3.1 s and the healthy destination is called slow_backend",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=HOLDOUT_MISSES[name]))
+        if name in HOLDOUT_MISSES
+        else name
+        for name in sorted(HOLDOUT)
+    ],
+)
+def test_holdout_scenario_is_diagnosed_as_caused(name, mode, incident, diagnosed):
+    grade(incident(name), diagnosed(name, mode))
+
+
+def test_the_true_units_never_make_the_answer_worse(diagnosed):
+    """A user who knows the incident had 3 units gets SNAT on orders, as one who does not."""
+    for known in (True, False):
+        found = diagnosed("sample_three_units", known=known)
+        assert found.exhausted_destinations == ["orders.contoso-backend.com:443"], known
+    assert diagnosed("sample_three_units").assumptions.units == 3
+
+
+def test_without_the_map_the_shared_app_service_ip_is_an_inferred_pool(diagnosed):
+    found = diagnosed("app_service_shared_ip", known=False)
+    pools = {a.pool.id: a.pool for a in found.assessments if a.classification == Classification.SNAT_EXHAUSTION}
+    (pool,) = pools.values()
+    assert pool.pool.kind == PoolKind.INFERRED and len(pool.pool.members) == 3
+    assert "inboundIpAddress" in found.findings["destinations"][0]["reason"]
+
+
+def test_both_modes_give_the_same_findings(diagnosed):
+    resource, legacy = diagnosed("sample", "resource").findings, diagnosed("sample", "azurediagnostics").findings
     for document in (resource, legacy):
-        document.pop("source"), document.pop("mode")
+        document.pop("source"), document.pop("mode"), document.pop("absent_columns")
         for query in document.pop("queries"):
             assert query["rows"] > 0
     assert resource == legacy
+
+
+ORDER = [
+    "backend_latency",
+    "scale_out",
+    "spread_backend_ips",
+    "private_endpoint",
+    "nat_gateway",
+    "azure_firewall",
+    "rate_limit_by_key",
+    "limit_concurrency",
+    "connection_reuse",
+    "cache_responses",
+]
 
 
 @pytest.mark.parametrize(
@@ -45,46 +152,33 @@ def test_both_modes_give_the_same_findings(scenario_export):
     [
         (
             "sample",
-            ["scale_out", "spread_backend_ips", "rate_limit_by_key", "connection_reuse", "cache_responses"],
-            ["private_endpoint", "nat_gateway"],
-        ),
-        ("two_exhausted", ["scale_out", "nat_gateway"], []),
-        (
-            "no_incident",
-            [],
             [
                 "scale_out",
                 "spread_backend_ips",
-                "private_endpoint",
                 "nat_gateway",
                 "rate_limit_by_key",
                 "connection_reuse",
                 "cache_responses",
             ],
+            ["private_endpoint", "backend_latency", "limit_concurrency"],
         ),
+        ("two_exhausted", ["scale_out", "nat_gateway"], []),
+        ("slow_backend_keepalive", ["backend_latency", "limit_concurrency"], ["connection_reuse"]),
+        ("no_incident", [], ORDER),
         ("outage_during_burst", [], ["scale_out"]),
     ],
 )
-def test_mitigations_are_listed_only_where_they_apply(name, listed, not_listed, scenario_export):
-    result = investigate(open_local(scenario_export(name)))
+def test_mitigations_are_listed_only_where_they_apply(name, listed, not_listed, diagnosed):
+    result = diagnosed(name, known=False)
     ids = [m.id for m in result.mitigations]
     assert set(listed) <= set(ids), ids
     assert not set(not_listed) & set(ids), ids
-    order = [
-        "scale_out",
-        "spread_backend_ips",
-        "private_endpoint",
-        "nat_gateway",
-        "rate_limit_by_key",
-        "connection_reuse",
-        "cache_responses",
-    ]
-    assert ids == sorted(ids, key=order.index), "in the order a responder would try them"
+    assert ids == sorted(ids, key=ORDER.index), "in the order a responder would try them"
+    if name == "slow_backend_keepalive":
+        assert ids[0] == "backend_latency"
 
 
 def test_an_exhausted_azure_backend_gets_a_private_endpoint(incident, tmp_path):
-    from dataclasses import replace
-
     from analysis.synthetic import generate
     from analysis.synthetic.exports import write_parquet
 
@@ -99,8 +193,23 @@ def test_an_exhausted_azure_backend_gets_a_private_endpoint(incident, tmp_path):
     assert found["private_endpoint"].destinations == ("orders.azurewebsites.net:443",)
 
 
-def test_the_sample_rate_limit_names_the_driving_subscriptions(scenario_export):
-    result = investigate(open_local(scenario_export("sample")))
+def test_the_sample_rate_limit_names_the_driving_subscriptions(diagnosed):
+    result = diagnosed("sample")
     (limit,) = [m for m in result.mitigations if m.id == "rate_limit_by_key"]
     assert "partner-bulk-sync" in limit.reason and "orders-replay-job" in limit.reason
     assert "per subscription" in limit.title
+
+
+def test_the_day_headline_names_the_worst_of_its_episodes(diagnosed):
+    from analysis import narrative
+
+    findings = diagnosed("sample_day").findings
+    (orders,) = [d for d in findings["destinations"] if d["classification"] == "snat_exhaustion"]
+    assert len(orders["episodes"]) == 12
+    worst = max(orders["episodes"], key=lambda e: e["failures"])
+    onset = worst["onset"][:16].replace("T", " ")
+    headline = findings["verdict_reason"]
+    assert f"worst episode {onset} UTC" in headline and "12 episodes in all" in headline
+    line = [text for text in narrative.summary(findings).splitlines() if text.startswith("- **orders")][0]
+    assert f"worst episode {onset} UTC" in line
+    assert f"{worst['failures']:,} failed connects; 12 episodes in the window" in line

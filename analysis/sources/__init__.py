@@ -130,6 +130,14 @@ class SourceOptions:
         return cls(cache=Path(cache), offline=offline, **given)
 
 
+def absent_columns(source: Source) -> tuple[str, ...]:
+    """Documented columns of the source's table that its rows lack altogether (a projected export).
+
+    Only a local export can lack columns; a Log Analytics or ADX table has its whole schema.
+    """
+    return tuple(getattr(source, "absent_columns", ()))
+
+
 def absolute(spec: str) -> str:
     """The same source named so that it means the same from any working directory.
 

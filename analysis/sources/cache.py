@@ -35,7 +35,7 @@ from analysis import __version__
 from analysis.assets import SAMPLE_LOGS, sample_dir
 from analysis.errors import KitError
 from analysis.modes import check_mode
-from analysis.sources import Request, Source, run_request
+from analysis.sources import Request, Source, absent_columns, run_request
 from analysis.times import iso, parse_utc
 
 FORMAT = 1
@@ -144,9 +144,11 @@ class CacheFolder:
     path: Path
     source: str
     mode: str
+    absent_columns: tuple[str, ...] = ()
+    """Documented columns the source's rows lack (a projected export): the diagnosis must know."""
 
     @classmethod
-    def create(cls, path: Path, source: str, mode: str) -> CacheFolder:
+    def create(cls, path: Path, source: str, mode: str, absent_columns: Sequence[str] = ()) -> CacheFolder:
         """The folder for ``source`` in ``mode``, made if missing; one written by a newer kit is refused."""
         path = Path(path)
         if (path / MANIFEST).exists():
@@ -155,11 +157,17 @@ class CacheFolder:
                 return found
         try:
             path.mkdir(parents=True, exist_ok=True)
-            manifest = {"format": FORMAT, "kit_version": __version__, "source": source, "mode": str(mode)}
+            manifest = {
+                "format": FORMAT,
+                "kit_version": __version__,
+                "source": source,
+                "mode": str(mode),
+                "absent_columns": list(absent_columns),
+            }
             _write_atomically(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         except OSError as err:
             raise KitError(f"cannot write the cache folder {path}: {err.strerror or err}") from None
-        return cls(path, source, str(mode))
+        return cls(path, source, str(mode), tuple(absent_columns))
 
     @classmethod
     def open(cls, path: Path, mode: str | None = None) -> CacheFolder:
@@ -170,6 +178,7 @@ class CacheFolder:
             manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
             fmt, written_by = int(manifest["format"]), str(manifest["kit_version"])
             source, found_mode = str(manifest["source"]), str(manifest["mode"])
+            absent = tuple(str(name) for name in manifest.get("absent_columns", []))
         except FileNotFoundError:
             inside = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
             if inside:
@@ -182,7 +191,7 @@ class CacheFolder:
             raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
         if mode and check_mode(mode) != found_mode:
             raise KitError(f"{where} holds results of mode '{found_mode}', not '{check_mode(mode).value}'")
-        return cls(path, source, found_mode)
+        return cls(path, source, found_mode, absent)
 
     def _stem(self, name: str, kql: str) -> str:
         return f"{_UNSAFE.sub('_', name)}-{_sha256(kql)[:16]}"
@@ -305,7 +314,9 @@ class CachedSource:
     @classmethod
     def wrap(cls, inner: Source, specs: Sequence[str], root: Path, refresh: bool = False) -> CachedSource:
         """``inner`` cached in its folder under ``root``."""
-        folder = CacheFolder.create(cache_folder(root, specs, inner.mode), inner.description, inner.mode)
+        folder = CacheFolder.create(
+            cache_folder(root, specs, inner.mode), inner.description, inner.mode, absent_columns(inner)
+        )
         return cls(inner, folder, refresh)
 
     @property
@@ -315,6 +326,10 @@ class CachedSource:
     @property
     def description(self) -> str:
         return self.inner.description
+
+    @property
+    def absent_columns(self) -> tuple[str, ...]:
+        return absent_columns(self.inner)
 
     def run(self, kql: str) -> pd.DataFrame:
         return self.keep("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
@@ -372,6 +387,10 @@ class CacheReplay:
     def description(self) -> str:
         """The source the results came from, as it described itself then."""
         return self.folder.source
+
+    @property
+    def absent_columns(self) -> tuple[str, ...]:
+        return self.folder.absent_columns
 
     def answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
         """The result ``found`` gives; none or a damaged one is a ``KitError`` naming ``what``."""

@@ -25,6 +25,9 @@ REQUIRED_COLUMNS = {
     Mode.RESOURCE: ("TimeGenerated", "BackendUrl", "ResponseCode"),
     Mode.AZURE_DIAGNOSTICS: ("TimeGenerated", "backendUrl_s", "responseCode_d"),
 }
+# A legacy export projected without these columns still holds gateway rows (only those carry backendUrl_s):
+# the mode's query selects them by these values, so they are implied rather than empty.
+IMPLIED = {Mode.AZURE_DIAGNOSTICS: {"Category": "GatewayLogs", "ResourceProvider": "MICROSOFT.APIMANAGEMENT"}}
 _READERS = {
     ".parquet": ("read_parquet", "Parquet"),
     ".csv": ("read_csv", "CSV"),
@@ -71,6 +74,8 @@ class LocalSource:
     path: Path
     mode: str
     connection: duckdb.DuckDBPyConnection = field(repr=False)
+    absent_columns: tuple[str, ...] = ()
+    """Documented columns of the table the file lacks (read as empty): the diagnosis names those it needs."""
 
     @property
     def table(self) -> str:
@@ -182,10 +187,13 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         if name in renamed:
             raw = renamed[name]
             expression = _column_expression(con, raw, source_types[raw], kusto_type)
+        elif name in IMPLIED.get(detected, {}):
+            expression = _sql_string(IMPLIED[detected][name])
         elif kusto_type == "string":
             expression = "''"
         else:
             expression = f"CAST(NULL AS {KUSTO_TO_DUCKDB.get(kusto_type, 'VARCHAR')})"
         select.append(f"{expression} AS {_quote(name)}")
     con.sql(f"CREATE VIEW {detected.table} AS SELECT {', '.join(select)} FROM src")
-    return LocalSource(path=path, mode=detected, connection=con)
+    absent = tuple(name for name in schema(detected) if name not in renamed)
+    return LocalSource(path=path, mode=detected, connection=con, absent_columns=absent)

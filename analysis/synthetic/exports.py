@@ -113,7 +113,13 @@ def to_azure_diagnostics(logs: pd.DataFrame) -> pd.DataFrame:
 
     Numbers become ``real`` (``*_d``), ``TotalTime`` becomes ``DurationMs``;
     every column of ``kql/schema/AzureDiagnostics.columns.csv`` is present.
+    A projection (an export of some columns only) stays one: the same
+    columns under their legacy names.
     """
+    kept = {target: source for target, source in LEGACY_SAME_VALUE.items() if source in logs.columns}
+    if len(kept) < len(LEGACY_SAME_VALUE):
+        projection = pd.DataFrame({target: logs[source] for target, source in kept.items()}, index=logs.index)
+        return conform(projection, AZURE_DIAGNOSTICS)[list(kept)]
     frame = pd.DataFrame({target: logs[source] for target, source in LEGACY_SAME_VALUE.items()}, index=logs.index)
     parts = {rid: _resource_parts(rid) for rid in logs["_ResourceId"].unique()}
     for field in ("SubscriptionId", "ResourceGroup", "Resource", "ResourceId"):

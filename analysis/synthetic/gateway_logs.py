@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analysis.schema import GATEWAY_LOGS, conform
-from analysis.synthetic.outcomes import CONNECTION_MESSAGES, TIMEOUT_MESSAGE, Outcome, Outcomes
+from analysis.synthetic.outcomes import MESSAGES, Outcome, Outcomes
 from analysis.synthetic.scenarios import Caller, Destination, Scenario
 from analysis.synthetic.traffic import MICROS_PER_MINUTE, Calls
 
@@ -89,60 +89,62 @@ def _urls(
     return front, back
 
 
-def _errors_json(reason: str, message: str, elapsed: int) -> str:
+def _errors_json(reason: str, message: str, elapsed: int, source: str, section: str) -> str:
     return json.dumps(
-        [{"elapsed": elapsed, "source": ERROR_SOURCE, "section": ERROR_SECTION, "reason": reason, "message": message}],
+        [{"elapsed": elapsed, "source": source, "section": section, "reason": reason, "message": message}],
         separators=(",", ":"),
     )
 
 
-def _timings(
-    outcome: npt.NDArray[np.int8], backend_ms: npt.NDArray[np.float64], rng: np.random.Generator
-) -> dict[str, npt.NDArray[np.int64]]:
+def _timings(out: Outcomes, rng: np.random.Generator) -> dict[str, npt.NDArray[np.int64]]:
     """Gateway overhead, client, cache and backend milliseconds, and their total."""
+    outcome = out.outcome
     n = len(outcome)
     overhead = np.round(np.exp(1.0 + 0.5 * rng.standard_normal(n))).astype(np.int64) + 1
     client = np.where(
         outcome == Outcome.OK, np.round(np.exp(0.8 + 1.1 * rng.standard_normal(n))), np.round(rng.uniform(0, 2, n))
     ).astype(np.int64)
     cache = np.where(outcome == Outcome.CACHE_HIT, rng.integers(0, 3, n), 0).astype(np.int64)
-    backend = np.round(np.nan_to_num(backend_ms)).astype(np.int64)
-    return {
-        "overhead": overhead,
-        "client": client,
-        "cache": cache,
-        "backend": backend,
-        "total": overhead + client + cache + backend,
-    }
+    backend = np.round(np.nan_to_num(out.backend_ms)).astype(np.int64)
+    side = np.round(np.where(outcome == Outcome.SIDE_CALL_FAILURE, out.elapsed_ms, 0.0)).astype(np.int64)
+    total = overhead + client + cache + backend + side
+    return {"overhead": overhead, "client": client, "cache": cache, "backend": backend, "total": total}
 
 
-def _error_columns(out: Outcomes, elapsed: npt.NDArray[np.int64]) -> dict[str, np.ndarray]:
-    """``LastError*`` and ``Errors`` values: set for connection failures and timeouts only."""
+#: Outcome -> (LastErrorReason, LastErrorSource, LastErrorSection) of a failed request.
+ERROR_OF: dict[int, tuple[str, str, str]] = {
+    Outcome.CONNECTION_FAILURE: ("BackendConnectionFailure", ERROR_SOURCE, ERROR_SECTION),
+    Outcome.TIMEOUT: ("Timeout", ERROR_SOURCE, ERROR_SECTION),
+    Outcome.CLIENT_FAILURE: ("ClientConnectionFailure", ERROR_SOURCE, ERROR_SECTION),
+    Outcome.SIDE_CALL_FAILURE: ("BackendConnectionFailure", "send-request", "inbound"),
+}
+
+
+def _error_columns(out: Outcomes, overhead: npt.NDArray[np.int64]) -> dict[str, np.ndarray]:
+    """``LastError*`` and ``Errors`` values, set for failed requests only (not for backend answers)."""
     outcome = out.outcome
-    failed = np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT])
-    reason = np.where(
-        outcome == Outcome.CONNECTION_FAILURE,
-        "BackendConnectionFailure",
-        np.where(outcome == Outcome.TIMEOUT, "Timeout", ""),
-    )
-    messages = np.array(CONNECTION_MESSAGES + (TIMEOUT_MESSAGE, ""), dtype=object)
-    index = np.where(
-        outcome == Outcome.CONNECTION_FAILURE,
-        out.message,
-        np.where(outcome == Outcome.TIMEOUT, len(CONNECTION_MESSAGES), len(CONNECTION_MESSAGES) + 1),
-    )
-    message = messages[index]
-    errors = np.full(len(outcome), "", dtype=object)
-    for i in np.flatnonzero(failed):
-        errors[i] = _errors_json(str(reason[i]), str(message[i]), int(elapsed[i]))
-    return {
-        "LastErrorReason": reason,
-        "LastErrorMessage": message,
-        "LastErrorSource": np.where(failed, ERROR_SOURCE, ""),
-        "LastErrorSection": np.where(failed, ERROR_SECTION, ""),
-        "LastErrorElapsed": np.where(failed, elapsed, -1),
-        "Errors": errors,
+    n = len(outcome)
+    columns = {
+        name: np.full(n, "", dtype=object)
+        for name in ("LastErrorReason", "LastErrorSource", "LastErrorSection", "Errors")
     }
+    for kind, values in ERROR_OF.items():
+        mask = outcome == kind
+        for name, value in zip(("LastErrorReason", "LastErrorSource", "LastErrorSection"), values, strict=False):
+            columns[name][mask] = value
+    failed = out.message >= 0
+    message = np.where(failed, np.array(MESSAGES + ("",), dtype=object)[out.message], "")
+    elapsed = np.where(failed, overhead + np.round(np.nan_to_num(out.elapsed_ms)).astype(np.int64), -1)
+    errors = columns["Errors"]
+    for i in np.flatnonzero(failed):
+        errors[i] = _errors_json(
+            str(columns["LastErrorReason"][i]),
+            str(message[i]),
+            int(elapsed[i]),
+            str(columns["LastErrorSource"][i]),
+            str(columns["LastErrorSection"][i]),
+        )
+    return {**columns, "LastErrorMessage": message, "LastErrorElapsed": elapsed}
 
 
 def _sizes(
@@ -150,7 +152,7 @@ def _sizes(
 ) -> dict[str, np.ndarray]:
     """Request and response sizes in bytes: small for errors and 204s, lognormal bodies otherwise."""
     n = len(outcome)
-    failed = np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT])
+    failed = np.isin(outcome, list(ERROR_OF))
     body = np.round(np.exp(7.4 + 0.8 * rng.standard_normal(n))).astype(np.int64)
     response_size = np.select(
         [response == 204, outcome == Outcome.APP_ERROR, failed, outcome == Outcome.NOT_FOUND],
@@ -168,7 +170,7 @@ def _destination_columns(
     """Row values of one destination, unsorted, as plain arrays (``-1`` standing for null numbers)."""
     calls, out, dest = draw.calls, draw.outcomes, draw.destination
     ops, outcome, n = dest.operations, draw.outcomes.outcome, len(draw.calls)
-    backend = outcome != Outcome.CACHE_HIT
+    backend = ~np.isnan(out.backend_ms)
 
     def per_op(values: list[object]) -> np.ndarray:
         return np.array(values, dtype=object)[calls.operation]
@@ -182,14 +184,15 @@ def _destination_columns(
         [
             outcome == Outcome.NOT_FOUND,
             outcome == Outcome.APP_ERROR,
-            np.isin(outcome, [Outcome.CONNECTION_FAILURE, Outcome.TIMEOUT]),
+            outcome == Outcome.CLIENT_FAILURE,
+            np.isin(outcome, list(ERROR_OF)),
         ],
-        [404, out.app_status, 500],
+        [404, out.app_status, 0, 500],
         default=success,
     ).astype(np.int32)
     answered = np.isin(outcome, [Outcome.OK, Outcome.NOT_FOUND, Outcome.APP_ERROR])
-    times = _timings(outcome, out.backend_ms, rng)
-    errors = _error_columns(out, times["overhead"] + times["backend"])
+    times = _timings(out, rng)
+    errors = _error_columns(out, times["overhead"])
     sizes = _sizes(outcome, response, method, rng)
     url, backend_url = _urls(draw, scenario, rng)
     cache = np.where(
@@ -218,6 +221,7 @@ def _destination_columns(
         **sizes,
         **errors,
         "IsRequestSuccess": (response >= 200) & (response < 400),
+        "Region": np.array([r.name for r in scenario.gateway_regions], dtype=object)[calls.region],
         "ClientProtocol": np.where(rng.random(n) < 0.3, "HTTP/2", "HTTP/1.1"),
         "ClientTlsVersion": np.where(rng.random(n) < 0.35, "1.3", "1.2"),
     }
@@ -254,7 +258,6 @@ def build_rows(
     frame["Timestamp"] = time
     frame["CorrelationId"] = _uuids(rng, n)
     frame["ApiRevision"] = "1"
-    frame["Region"] = scenario.region
     frame["Category"] = "GatewayLogs"
     frame["Type"] = GATEWAY_LOGS
     frame["OperationName"] = "Microsoft.ApiManagement/GatewayLogs"

@@ -1,8 +1,12 @@
-"""Named scenarios: the embedded sample incident and one scenario per look-alike.
+"""Named scenarios: the embedded sample incident, one scenario per look-alike, real estates, and a holdout.
 
-Each scenario isolates one thing a diagnosis must get right (SNAT versus an
-outage, a slow backend, application errors, gaps and noise), and each stays
-under 60k rows so tests that generate them stay fast.
+``SCENARIOS`` are the first look-alikes: each isolates one thing a diagnosis
+must get right (SNAT versus an outage, a slow backend, application errors,
+gaps and noise). ``ESTATES`` are incidents shaped like real APIM estates
+(shared IPs, regions, units, keep-alive pools, timeouts, logging settings)
+and further look-alikes. ``HOLDOUT`` varies the same physics with other
+seeds, hosts, magnitudes and timings, for judging a diagnosis on incidents it
+was not tuned on. Each stays near or under 60k rows, except ``sample_day``.
 """
 
 from __future__ import annotations
@@ -11,91 +15,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from analysis.errors import KitError
-from analysis.synthetic.scenarios import (
-    BATCH_CALLER,
-    Behaviour,
-    Burst,
-    Caller,
-    Destination,
-    Noise,
-    Operation,
-    Scenario,
-    Window,
-)
-
-#: A second job on the same partner network, so a burst has two driving keys.
-REPLAY_CALLER = Caller("orders-replay-job", "52.174.18.204", "partner-integration")
-
-ORDERS_OPS = (
-    Operation("orders-api", "orders/v1", "get-order", "GET", "/orders/{id}", 5.0),
-    Operation("orders-api", "orders/v1", "list-orders", "GET", "/orders", 2.0, "?customerId={id}&page={n}"),
-    Operation("orders-api", "orders/v1", "create-order", "POST", "/orders", 2.0),
-    Operation("orders-api", "orders/v1", "update-order-status", "PUT", "/orders/{id}/status", 1.0),
-)
-INVENTORY_OPS = (
-    Operation("inventory-api", "inventory", "get-item", "GET", "/api/items/{id}", 6.0),
-    Operation("inventory-api", "inventory", "list-items", "GET", "/api/items", 2.0, "?page={n}&pageSize=50"),
-    Operation("inventory-api", "inventory", "reserve-item", "POST", "/api/reservations", 1.0),
-)
-ERP_OPS = (
-    Operation("erp-api", "erp", "get-customer", "GET", "/customers/{id}", 3.0),
-    Operation("erp-api", "erp", "create-invoice", "POST", "/invoices", 1.0),
-)
-PAYMENTS_OPS = (
-    Operation("payments-api", "payments/v2", "create-charge", "POST", "/charges", 4.0),
-    Operation("payments-api", "payments/v2", "get-charge", "GET", "/charges/{id}", 3.0),
-    Operation("payments-api", "payments/v2", "create-refund", "POST", "/refunds", 1.0),
-)
-SEARCH_OPS = (
-    Operation("search-api", "search", "search-products", "GET", "/query", 5.0, "?q=sku{id}&page={n}"),
-    Operation("search-api", "search", "suggest", "GET", "/suggest", 2.0, "?prefix=sku{id}"),
-)
-SHIPPING_OPS = (
-    Operation("shipping-api", "shipping/v1", "get-rates", "GET", "/rates/{id}", 3.0),
-    Operation("shipping-api", "shipping/v1", "create-shipment", "POST", "/shipments", 1.0),
-)
-
-ORDERS = Destination(
-    "https://orders.contoso-backend.com",
-    ORDERS_OPS,
-    100.0,
-    requests_per_connection=20.0,
-    latency_ms=85.0,
-    backend_id="orders-backend",
-)
-INVENTORY = Destination(
-    "https://inventory.azurewebsites.net",
-    INVENTORY_OPS,
-    90.0,
-    requests_per_connection=40.0,
-    latency_ms=45.0,
-    cache_hit_share=0.3,
-)
-LEGACY_ERP = Destination(
-    "https://legacy-erp.fabrikam.net:8443/erp/api",
-    ERP_OPS,
-    40.0,
-    requests_per_connection=25.0,
-    latency_ms=180.0,
-    backend_id="erp",
-)
-PAYMENTS = Destination(
-    "https://payments.contoso.com", PAYMENTS_OPS, 60.0, requests_per_connection=30.0, latency_ms=120.0
-)
-SEARCH = Destination(
-    "https://search.cloudapp.azure.com", SEARCH_OPS, 30.0, requests_per_connection=30.0, latency_ms=70.0
-)
-SHIPPING = Destination(
-    "https://shipping.fabrikam.net", SHIPPING_OPS, 45.0, requests_per_connection=35.0, latency_ms=95.0
-)
-
-
-def snat(
-    destination: Destination, start: int, end: int, multiplier: float, reuse: float = 1.5, ramp: int = 3
-) -> Destination:
-    """``destination`` with poor connection reuse and a burst driven by batch jobs."""
-    burst = Burst(start, end, multiplier, ramp_minutes=ramp, drivers=(BATCH_CALLER, REPLAY_CALLER), driver_share=0.88)
-    return replace(destination, behaviour=Behaviour.SNAT, requests_per_connection=reuse, bursts=(burst,))
+from analysis.synthetic.estates import estate_scenarios, holdout_scenarios
+from analysis.synthetic.parts import INVENTORY, LEGACY_ERP, ORDERS, PAYMENTS, SEARCH, SHIPPING, snat
+from analysis.synthetic.scenarios import Behaviour, Burst, Noise, Scenario, Window
 
 
 def _build() -> dict[str, Scenario]:
@@ -209,15 +131,18 @@ def _build() -> dict[str, Scenario]:
 
 
 SCENARIOS: dict[str, Scenario] = _build()
+ESTATES: dict[str, Scenario] = {s.name: s for s in estate_scenarios(SCENARIOS["sample"], SCENARIOS["snat_only"])}
+HOLDOUT: dict[str, Scenario] = {s.name: s for s in holdout_scenarios()}
+ALL: dict[str, Scenario] = {**SCENARIOS, **ESTATES, **HOLDOUT}
 
 
 def scenario(name: str) -> Scenario:
-    """The library scenario called ``name``.
+    """The library scenario called ``name`` (from any of the three sets).
 
     >>> scenario("sample").duration_minutes
     120
     """
     try:
-        return SCENARIOS[name]
+        return ALL[name]
     except KeyError:
-        raise KitError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+        raise KitError(f"unknown scenario {name!r}; known: {', '.join(ALL)}") from None

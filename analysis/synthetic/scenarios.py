@@ -1,9 +1,11 @@
 """The declarative model of a synthetic incident.
 
-A :class:`Scenario` says what traffic an APIM instance carried and what went
-wrong at which backend; the generator turns it into gateway log rows and the
-ground truth. Everything here is frozen so a scenario can be shared between
-tests and the library without one caller changing it under another.
+A :class:`Scenario` says what traffic an APIM instance carried, through which
+regions and gateway units, to which backends (host names and the IPs they
+resolve to), what went wrong where, and how the diagnostic setting logged it;
+the generator turns it into gateway log rows and the ground truth. Everything
+here is frozen so a scenario can be shared between tests and the library
+without one caller changing it under another.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from analysis.errors import KitError
+from analysis.synthetic.diagnostics import Assumptions, DiagnosticSetting
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class Behaviour(StrEnum):
-    """What a backend does during its :class:`Window`.
+    """What a backend does (during its :class:`Window` where it needs one).
 
     Every destination is subject to the SNAT port model whatever its
     behaviour; ``SNAT`` only says the scenario means it to run out of ports.
+    ``REFUSES_UNDER_LOAD`` is a backend that refuses or resets connections
+    whenever its request rate passes ``overload_rpm`` (no window).
     """
 
     HEALTHY = "healthy"
@@ -31,6 +36,22 @@ class Behaviour(StrEnum):
     SLOW = "slow"
     APP_ERRORS = "app_errors"
     OUTAGE = "outage"
+    REFUSES_UNDER_LOAD = "refuses_under_load"
+
+
+class OutageKind(StrEnum):
+    """How an unreachable backend fails a connection attempt.
+
+    ``REFUSED``: the host answers the SYN with a reset (nothing listening, or
+    a firewall rejecting): fails in milliseconds. ``DNS``: the name does not
+    resolve: fails in milliseconds. ``BLACKHOLE``: the SYNs go unanswered
+    (host down, a firewall dropping): fails at the connect timeout, whatever
+    the load.
+    """
+
+    REFUSED = "refused"
+    DNS = "dns"
+    BLACKHOLE = "blackhole"
 
 
 @dataclass(frozen=True)
@@ -55,12 +76,24 @@ class Window:
 
 @dataclass(frozen=True)
 class Caller:
-    """An API consumer: APIM subscription, client IP and product."""
+    """An API consumer: APIM subscription, client IP and product.
+
+    ``region`` pins the caller to one gateway region (clients are routed to
+    the nearest region); empty spreads its calls over the regions by their
+    shares. ``connections`` is how many client connections carry its calls:
+    0 means many (a population of devices: calls spread evenly over the
+    region's units); ``k`` means ``k`` long-lived connections, each kept on
+    one unit chosen by a hash of the connection. ``timeout_s`` is when the
+    client gives up on a call (None: it waits for the gateway's answer).
+    """
 
     subscription: str
     ip: str
     product: str
     weight: float = 1.0
+    region: str = ""
+    connections: int = 0
+    timeout_s: float | None = None
 
 
 #: The nightly batch job that drives bursts unless a burst names other drivers.
@@ -82,7 +115,8 @@ class Burst:
 
     The extra traffic ramps up over ``ramp_minutes`` and comes mostly
     (``driver_share``) from ``drivers``, so that a later per-key analysis can
-    name who caused it.
+    name who caused it; the drivers' own ``region`` and ``connections`` say
+    where it lands.
     """
 
     start_minute: int
@@ -133,14 +167,51 @@ def destination_key(url: str) -> str:
     return f"{parts.hostname.lower()}:{parts.port or DEFAULT_PORTS[parts.scheme]}"
 
 
+def _public_ip(text: str, where: str) -> str:
+    """``text`` if it is a public IP address; SNAT applies to public destinations only."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise KitError(f"{where}: {text!r} is not an IP address") from None
+    if not address.is_global:
+        raise KitError(f"{where}: SNAT applies to public destinations only, not {text}")
+    return str(address)
+
+
+@dataclass(frozen=True)
+class SideCall:
+    """A ``send-request`` the API's policy makes on every call (a token or lookup endpoint).
+
+    During ``window`` the side host fails a ``failure_share`` of the calls the
+    way ``outage_kind`` says; the request then fails before it is forwarded,
+    logged against the API's ``BackendUrl`` with ``LastErrorSource`` ``send-request``.
+    """
+
+    url: str
+    window: Window
+    failure_share: float = 0.9
+    outage_kind: OutageKind = OutageKind.REFUSED
+
+    def __post_init__(self) -> None:
+        destination_key(self.url)
+
+    @property
+    def key(self) -> str:
+        return destination_key(self.url)
+
+
 @dataclass(frozen=True)
 class Destination:
-    """One backend (one host:port, hence one pool of SNAT ports).
+    """One backend host:port.
 
-    ``requests_per_connection`` is connection reuse: 1 opens a new connection
-    for every request. ``latency_ms`` is the median of a lognormal backend
-    latency. ``window`` is when a ``slow``, ``app_errors`` or ``outage``
-    behaviour applies; those three kinds need one.
+    ``ips`` are the addresses the host resolves to (calls spread evenly over
+    them); empty means one made-up public IP of its own. Hosts sharing an IP
+    and port share that pool of SNAT ports. ``requests_per_connection`` is
+    connection reuse: 1 opens (and closes) a new connection for every
+    request; above 1 the gateway keeps a pool of connections open and the
+    backend closes each after that many requests. ``latency_ms`` is the
+    median of a lognormal backend latency. ``window`` is when a ``slow``,
+    ``app_errors`` or ``outage`` behaviour applies; those three kinds need one.
     """
 
     base_url: str
@@ -155,8 +226,12 @@ class Destination:
     slow_latency_ms: float = 6000.0
     error_share: float = 0.4
     outage_failure_share: float = 0.99
+    outage_kind: OutageKind = OutageKind.REFUSED
+    overload_rpm: float = 0.0
     cache_hit_share: float = 0.0
     backend_id: str = ""
+    ips: tuple[str, ...] = ()
+    side_call: SideCall | None = None
 
     def __post_init__(self) -> None:
         host = urlsplit(self.base_url).hostname or ""
@@ -167,6 +242,10 @@ class Destination:
         if literal is not None and not literal.is_global:
             raise KitError(f"{self.base_url}: SNAT applies to public destinations only, not {host}")
         destination_key(self.base_url)
+        for ip in self.ips:
+            _public_ip(ip, self.base_url)
+        if literal is not None and self.ips and self.ips != (str(literal),):
+            raise KitError(f"{self.base_url}: an IP literal resolves to itself only")
         if not self.operations:
             raise KitError(f"{self.base_url}: a destination needs at least one operation")
         if self.requests_per_connection < 1:
@@ -174,10 +253,37 @@ class Destination:
         needs_window = self.behaviour in (Behaviour.SLOW, Behaviour.APP_ERRORS, Behaviour.OUTAGE)
         if needs_window and self.window is None:
             raise KitError(f"{self.base_url}: behaviour {self.behaviour} needs a window")
+        if self.behaviour == Behaviour.REFUSES_UNDER_LOAD and self.overload_rpm <= 0:
+            raise KitError(f"{self.base_url}: behaviour {self.behaviour} needs overload_rpm")
 
     @property
     def key(self) -> str:
         return destination_key(self.base_url)
+
+    @property
+    def host(self) -> str:
+        return self.key.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.key.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region of the APIM instance: its own gateway units, each with its own SNAT ports.
+
+    ``share`` is the part of the traffic of callers not pinned to a region
+    that this region receives (shares are normalised over the regions).
+    """
+
+    name: str
+    units: int = 1
+    share: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.name or self.units < 1 or self.share < 0:
+            raise KitError(f"region {self.name!r}: needs a name, units >= 1 and share >= 0")
 
 
 @dataclass(frozen=True)
@@ -187,8 +293,8 @@ class Noise:
     ``dropped_minutes`` vanish from the logs entirely (ingestion gaps; the
     traffic still happened and still held ports). ``isolated_failure_rate`` is
     the chance that any call to a ``healthy`` destination fails with a one-off
-    connection failure (other behaviours are left clean so each stays a
-    pure example of itself).
+    connection failure (a pooled connection the backend had closed; other
+    behaviours are left clean so each stays a pure example of itself).
     """
 
     dropped_minutes: tuple[int, ...] = ()
@@ -197,10 +303,18 @@ class Noise:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A whole incident: when, how long, which backends, which APIM instance.
+    """A whole incident: when, how long, which backends, which APIM instance, how it was logged.
 
-    ``start`` is naive UTC. SNAT capacity is ``snat_ports * units``: each unit
-    is an instance with its own ports, and load spreads over them.
+    ``start`` is naive UTC. A one-region instance is described by ``region``
+    and ``units``; a multi-region (Premium) instance by ``regions``, which
+    then replaces both. Each unit is a gateway instance with ``snat_ports``
+    ports per destination IP and port of its own. ``connect_timeout_s`` is
+    when a connection attempt whose SYNs go unanswered gives up (Windows:
+    SYN retransmissions after 3 and 6 more seconds, giving up 12 s later);
+    ``forward_timeout_s`` is the ``forward-request`` timeout (default 300 s).
+    ``logging`` is the diagnostic setting, ``export_columns`` the columns the
+    user's export kept (empty: the whole table), ``assumptions`` what a user
+    who knows the estate would tell the kit.
     """
 
     name: str
@@ -214,10 +328,15 @@ class Scenario:
     callers: tuple[Caller, ...] = DEFAULT_CALLERS
     service: str = "contoso-apim"
     region: str = "West Europe"
+    regions: tuple[Region, ...] = ()
     resource_group: str = "rg-apim-prod"
     azure_subscription_id: str = "6f1d2c4b-8a3e-4f57-9b21-0c7e5d9a3f18"
     workspace_id: str = "a4c8e2f1-5b7d-4e93-8f06-2d1b9c7e4a53"
-    forward_timeout_s: int = 60
+    connect_timeout_s: float = 21.0
+    forward_timeout_s: float = 300.0
+    logging: DiagnosticSetting = field(default_factory=DiagnosticSetting)
+    export_columns: tuple[str, ...] = ()
+    assumptions: Assumptions = field(default_factory=Assumptions)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is not None:
@@ -230,8 +349,29 @@ class Scenario:
             raise KitError(f"scenario {self.name}: one Destination per host:port, repeated {duplicates}")
         if self.snat_ports < 1 or self.units < 1:
             raise KitError(f"scenario {self.name}: snat_ports and units must be positive")
+        names = [r.name for r in self.gateway_regions]
+        if len(set(names)) != len(names) or sum(r.share for r in self.gateway_regions) <= 0:
+            raise KitError(f"scenario {self.name}: regions need distinct names and a positive total share")
+        pinned = {c.region for c in self.callers} | {
+            d.region for dest in self.destinations for b in dest.bursts for d in b.drivers
+        }
+        unknown = sorted(pinned - {""} - set(names))
+        if unknown:
+            raise KitError(f"scenario {self.name}: callers pinned to unknown regions {unknown}")
+
+    @property
+    def gateway_regions(self) -> tuple[Region, ...]:
+        """The instance's regions: ``regions``, or the single ``region`` with ``units``."""
+        return self.regions or (Region(self.region, self.units),)
+
+    @property
+    def multi_region(self) -> bool:
+        return len(self.gateway_regions) > 1
 
     @property
     def capacity(self) -> int:
-        """SNAT ports available towards one destination across all units."""
-        return self.snat_ports * self.units
+        """Ports towards one destination IP:port in the first region if its load spread evenly over its units.
+
+        The ports are per unit: one unit can run out while this total is not reached.
+        """
+        return self.snat_ports * self.gateway_regions[0].units

@@ -1,8 +1,12 @@
-"""Who calls which operation of one destination, and when.
+"""Who calls which operation of one destination, when, and along which path.
 
 Draws the individual calls of one destination minute by minute from its load
 profile (baseline with a gentle swell, plus bursts), and attributes burst
-traffic mostly to the burst's drivers so the culprit is visible per key.
+traffic mostly to the burst's drivers so the culprit is visible per key. Each
+call is then routed: to a region (the caller's, or by the regions' shares), to
+a unit of that region (by a hash of the client connection that carries it) and
+to one of the IPs the host resolves to; and it gets the backend latency it
+would see with a connection ready.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analysis.synthetic.scenarios import Caller, Destination
+from analysis.synthetic.addressing import connection_unit, destination_ips
+from analysis.synthetic.scenarios import Behaviour, Caller, Destination, Region
 
 MICROS_PER_MINUTE = 60_000_000
 #: Relative amplitude and period (minutes) of the slow swell of baseline load.
@@ -21,17 +26,34 @@ SWELL_PERIOD_MINUTES = 90.0
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, eq=False)
 class Calls:
-    """The calls of one destination, one array element per call (unsorted)."""
+    """The calls of one destination, one array element per call (unsorted).
+
+    ``region`` indexes the scenario's regions, ``unit`` the units of that
+    region, ``ip`` the destination's IPs. ``latency_ms`` is how long the
+    backend takes to answer once connected. ``side_failure`` marks calls whose
+    ``send-request`` side call failed, so they never reached the backend.
+    """
 
     minute: IntArray
     offset_us: IntArray
     operation: IntArray
     caller: IntArray
     cache_hit: BoolArray
+    region: IntArray
+    unit: IntArray
+    ip: IntArray
+    latency_ms: FloatArray
+    side_failure: BoolArray
+
+    @property
+    def backend(self) -> BoolArray:
+        """Calls the gateway forwards to the backend."""
+        return ~self.cache_hit & ~self.side_failure
 
     def __len__(self) -> int:
         return len(self.minute)
@@ -79,14 +101,74 @@ def _pick(rng: np.random.Generator, size: int, weights: npt.ArrayLike) -> IntArr
     return rng.choice(len(p), size=size, p=p / p.sum()).astype(np.int64)
 
 
+def in_window(minute: IntArray, destination: Destination, kind: Behaviour) -> BoolArray:
+    """Calls falling inside the destination's window, if its behaviour is ``kind``."""
+    window = destination.window
+    if destination.behaviour != kind or window is None:
+        return np.zeros(len(minute), dtype=bool)
+    return (minute >= window.start_minute) & (minute < window.end_minute)
+
+
+def _regions_of(
+    caller: IntArray, callers: tuple[Caller, ...], regions: tuple[Region, ...], rng: np.random.Generator
+) -> IntArray:
+    """Region of each call: the caller's own, else drawn by the regions' shares."""
+    names = [r.name for r in regions]
+    pinned = np.array([names.index(c.region) if c.region else -1 for c in callers], dtype=np.int64)[caller]
+    drawn = _pick(rng, len(caller), [r.share for r in regions])
+    return np.where(pinned >= 0, pinned, drawn)
+
+
+def _units_of(
+    caller: IntArray,
+    region: IntArray,
+    callers: tuple[Caller, ...],
+    regions: tuple[Region, ...],
+    rng: np.random.Generator,
+) -> IntArray:
+    """Unit of each call: a caller with many client connections spreads evenly; one with few
+    long-lived connections lands on the units those connections hash to."""
+    units = np.array([r.units for r in regions], dtype=np.int64)
+    unit = np.floor(rng.random(len(caller)) * units[region]).astype(np.int64)
+    for index, who in enumerate(callers):
+        if who.connections <= 0:
+            continue
+        for r, place in enumerate(regions):
+            mine = (caller == index) & (region == r)
+            hashed = np.array(
+                [connection_unit(who, place.name, c, place.units) for c in range(who.connections)], dtype=np.int64
+            )
+            unit[mine] = hashed[rng.integers(0, who.connections, int(mine.sum()))]
+    return unit
+
+
+def _latency_ms(destination: Destination, minute: IntArray, rng: np.random.Generator) -> FloatArray:
+    """Backend answer time once connected: lognormal around ``latency_ms``, slower in a slow window."""
+    latency = destination.latency_ms * np.exp(destination.latency_sigma * rng.standard_normal(len(minute)))
+    slow = in_window(minute, destination, Behaviour.SLOW)
+    return np.where(slow, latency * (destination.slow_latency_ms / destination.latency_ms), latency)
+
+
+def _side_failures(
+    destination: Destination, minute: IntArray, cache_hit: BoolArray, rng: np.random.Generator
+) -> BoolArray:
+    """Calls whose ``send-request`` side call failed (it runs before the cache lookup's backend call)."""
+    side = destination.side_call
+    if side is None:
+        return np.zeros(len(minute), dtype=bool)
+    inside = (minute >= side.window.start_minute) & (minute < side.window.end_minute)
+    return inside & ~cache_hit & (rng.random(len(minute)) < side.failure_share)
+
+
 def draw_calls(
     destination: Destination,
     minutes: int,
     callers: tuple[Caller, ...],
     regular_callers: int,
+    regions: tuple[Region, ...],
     rng: np.random.Generator,
 ) -> Calls:
-    """Draw every call to ``destination`` over ``minutes`` minutes.
+    """Draw and route every call to ``destination`` over ``minutes`` minutes.
 
     ``callers`` is the scenario's caller table; its first ``regular_callers``
     entries share the baseline traffic by weight.
@@ -110,14 +192,21 @@ def draw_calls(
         caller_parts.append(chosen)
 
     minute = np.concatenate(minute_parts)
+    caller = np.concatenate(caller_parts)
     n = len(minute)
     operation = _pick(rng, n, [op.weight for op in destination.operations])
     is_get = np.array([op.method == "GET" for op in destination.operations])[operation]
     cache_hit = is_get & (rng.random(n) < destination.cache_hit_share)
+    region = _regions_of(caller, callers, regions, rng)
     return Calls(
         minute=minute,
         offset_us=rng.integers(0, MICROS_PER_MINUTE, n, dtype=np.int64),
         operation=operation,
-        caller=np.concatenate(caller_parts),
+        caller=caller,
         cache_hit=cache_hit,
+        region=region,
+        unit=_units_of(caller, region, callers, regions, rng),
+        ip=rng.integers(0, len(destination_ips(destination)), n, dtype=np.int64),
+        latency_ms=_latency_ms(destination, minute, rng),
+        side_failure=_side_failures(destination, minute, cache_hit, rng),
     )
