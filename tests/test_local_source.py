@@ -203,9 +203,10 @@ def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, inciden
     pd.testing.assert_frame_equal(health_of(open_local(moved)), expected, check_dtype=False)
 
 
-def test_close_releases_the_connection():
+def test_close_releases_the_connection_and_the_private_folder():
     source = open_source("sample")
-    assert source.time_range() is not None
+    assert source.staging is not None and source.staging.is_dir()
     source.close()
+    assert not source.staging.exists()
     with pytest.raises(duckdb.ConnectionException):
-        source.time_range()
+        source.connection.execute("SELECT 1")
