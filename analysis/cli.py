@@ -51,7 +51,7 @@ def _report(args: argparse.Namespace) -> int:
     _say(f"checking source {args.source}")
     source = open_source(args.source, args.mode)
     try:
-        window = window_for(source, start, end)
+        window = window_for(source, start, end, assumptions.max_window_days)
     finally:
         source.close()  # the notebook opens the source again in its own kernel
     _say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
@@ -108,7 +108,10 @@ def _query(args: argparse.Namespace) -> int:
     query = queries.adhoc(text)
     source = open_source(args.source, args.mode)
     try:
-        start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+        # An ad-hoc query aggregates as its text says: no limit on the window it reads.
+        start, end = window_for(
+            source, optional_time("--start", args.start), optional_time("--end", args.end), max_days=None
+        )
         values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
         values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
         result = source.run(query.render(values, source.mode))
@@ -160,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
         "Microsoft), units (default 1), requests_per_connection (default 1 = no reuse), "
-        "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200)",
+        "port_hold_minutes (4), slow_p95_ms (3000), min_requests (200), "
+        "max_window_days (31; a longer window is refused)",
     )
     report.add_argument("--out", required=True, help="report folder; replaced in one step when the report is complete")
     report.set_defaults(handler=_report)

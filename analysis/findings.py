@@ -17,6 +17,7 @@ import pandas as pd
 from analysis import __version__
 from analysis.assessment import Assessment, exhausted
 from analysis.assumptions import Assumptions
+from analysis.data_quality import DataQuality
 from analysis.mitigations import Mitigation
 from analysis.times import iso
 from analysis.verdict import Verdict
@@ -76,6 +77,7 @@ def build(
     mitigations: list[Mitigation],
     what_if: pd.DataFrame,
     queries: Iterable[dict[str, Any]],
+    data_quality: DataQuality | None = None,
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``."""
     return _plain(
@@ -103,6 +105,7 @@ def build(
             ],
             "what_if": what_if.to_dict("records"),
             "queries": list(queries),
+            "data_quality": data_quality.as_dict() if data_quality is not None else None,
         }
     )
 

@@ -19,13 +19,14 @@ from analysis import queries
 from analysis.assessment import Assessment, exhausted
 from analysis.assumptions import Assumptions
 from analysis.classify import assess_all, failing_destinations
+from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.health import complete_minutes
 from analysis.literals import kql_literal
 from analysis.mitigations import Mitigation, recommend
 from analysis.onset import Episode
 from analysis.snat import snat_demand, what_if, what_if_settings
-from analysis.sources import Source
+from analysis.sources import Source, data_quality
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -75,11 +76,15 @@ def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
 
 
 def window_for(
-    source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None
+    source: Source,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    max_days: int | None = Assumptions.max_window_days,
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The window asked for, a missing bound taken from the source's range in whole minutes.
 
-    The CLI, the report and the explorer's slider all resolve their window here.
+    The CLI, the report and the explorer's slider all resolve their window here. A window longer
+    than ``max_days`` is refused here, before any query runs; None sets no limit.
     """
     if start is None or end is None:
         found = source.time_range()
@@ -91,6 +96,11 @@ def window_for(
         end = end if end is not None else found[1].floor("min") + pd.Timedelta(minutes=1)
     if not start < end:
         raise KitError(f"start {start.isoformat()} is not before end {end.isoformat()}")
+    if max_days is not None and end - start > pd.Timedelta(days=max_days):
+        raise KitError(
+            f"the window {start.isoformat()} to {end.isoformat()} is {(end - start).days} days long, over the "
+            f"limit of {max_days} days; give a shorter one, or raise the limit with --param max_window_days=N"
+        )
     return start, end
 
 
@@ -111,6 +121,7 @@ class Investigation:
     errors: pd.DataFrame = field(repr=False)
     drivers: pd.DataFrame = field(repr=False)
     runs: list[QueryRun] = field(repr=False)
+    data_quality: DataQuality | None = None
 
     @property
     def exhausted_destinations(self) -> list[str]:
@@ -131,6 +142,7 @@ class Investigation:
             mitigations=self.mitigations,
             what_if=self.what_if,
             queries=[run.record() for run in self.runs],
+            data_quality=self.data_quality,
         )
 
 
@@ -174,6 +186,8 @@ class WindowData:
     """The window-wide queries (health, inventory, errors), in the order they ran."""
     driver_runs: dict[str, QueryRun] = field(repr=False)
     """The load-driver query per candidate destination."""
+    data_quality: DataQuality | None = None
+    """What the source found wrong in its rows (a local export), or None."""
 
     @property
     def duration_s(self) -> float:
@@ -181,9 +195,14 @@ class WindowData:
         return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
 
 
-def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> WindowData:
+def query_window(
+    source: Source,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    max_days: int | None = Assumptions.max_window_days,
+) -> WindowData:
     """Run every query the analysis of one window needs, whatever the assumptions will be."""
-    window = window_for(source, start, end)
+    window = window_for(source, start, end, max_days)
     span = {"start": window[0], "end": window[1]}
     health_run = run_query(source, "destination_health", span)
     inventory_run = run_query(source, "destination_inventory", span)
@@ -200,6 +219,7 @@ def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Time
         drivers=drivers,
         runs=(health_run, inventory_run, errors_run),
         driver_runs=driver_runs,
+        data_quality=data_quality(source),
     )
 
 
@@ -232,6 +252,7 @@ def recompute(data: WindowData, assumptions: Assumptions) -> Investigation:
         errors=data.errors,
         drivers=drivers,
         runs=[*data.runs, *(data.driver_runs[name] for name in names if name in data.driver_runs)],
+        data_quality=data.data_quality,
     )
 
 
@@ -242,4 +263,5 @@ def investigate(
     assumptions: Assumptions | None = None,
 ) -> Investigation:
     """Run the whole diagnosis for one window of one source."""
-    return recompute(query_window(source, start, end), assumptions or Assumptions())
+    assumptions = assumptions or Assumptions()
+    return recompute(query_window(source, start, end, assumptions.max_window_days), assumptions)

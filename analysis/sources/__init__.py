@@ -12,6 +12,7 @@ from typing import Protocol
 import pandas as pd
 
 from analysis.assets import SAMPLE_LOGS, sample_dir
+from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.modes import DEFAULT_MODE
 
@@ -31,6 +32,13 @@ class Source(Protocol):
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None: ...
 
     def close(self) -> None: ...
+
+
+def data_quality(source: Source) -> DataQuality | None:
+    """What the source found wrong in the rows it read; None from a source that does not read rows
+    itself (Azure: the service aggregates)."""
+    found = getattr(source, "data_quality", None)
+    return found if isinstance(found, DataQuality) else None
 
 
 def absolute(spec: str) -> str:
