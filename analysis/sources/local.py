@@ -103,15 +103,22 @@ class LocalSource:
             raise KitError(f"KQL syntax error: {_first_line(err)}") from None
         except duckdb_kql.KqlUnsupportedError as err:
             raise KitError(explain_unsupported(str(err))) from None
+        except duckdb_kql.KqlSchemaError as err:
+            known = "unknown table" in str(err)
+            raise (self._refusal(err) if known else KitError(f"KQL error: {_first_line(err)}")) from None
         except duckdb_kql.KqlError as err:
             raise KitError(f"KQL error: {_first_line(err)}") from None
-        except duckdb.PermissionException:
-            raise KitError(
-                f"the local engine reads only the export's table {self.table} (and GatewayRequests): "
-                "no other file, URL or extension"
-            ) from None
+        except (duckdb.PermissionException, duckdb.CatalogException) as err:
+            raise self._refusal(err) from None
         except duckdb.Error as err:
             raise KitError(f"{self.path.name}: {_first_line(err)}") from None
+
+    def _refusal(self, err: Exception) -> KitError:
+        """A query that reached for another table, a file or a URL."""
+        return KitError(
+            f"the local engine reads only the export's table {self.table} (and GatewayRequests), "
+            f"no other table, file, URL or extension: {_first_line(err).split('Error: ', 1)[-1]}"
+        )
 
     def _tables(self) -> dict[str, list[str]]:
         return {self.table: list(schema(self.mode))}
@@ -272,10 +279,14 @@ def _view(table: Mode, columns: list[_Column]) -> str:
 def _survey(con: duckdb.DuckDBPyConnection, columns: list[_Column]) -> tuple[DataQuality, tuple | None]:
     """One pass counting each rule's rows per column (and reading every value, so an unreadable one
     stops the run here), then one over the times: the bulk's range and the rows far outside it."""
-    checks = [(c.name, rule) for c in columns for rule in rules_for(c.name, c.kusto_type, c.read_type)]
-    time = quote("TimeGenerated")
-    select = ["count(*)", f"approx_quantile(epoch_us({time}), {list(BULK_QUANTILES)})"]
-    select += [f"count(*) FILTER (WHERE {rule.condition(quote(name))})" for name, rule in checks]
+    checks, select = [], ["count(*)", f"approx_quantile(epoch_us({quote('TimeGenerated')}), {list(BULK_QUANTILES)})"]
+    for column in columns:
+        earlier: list[str] = []  # a value is counted under the first rule it breaks
+        for rule in rules_for(column.name, column.kusto_type, column.read_type):
+            condition = rule.condition(quote(column.name))
+            select.append(f"count(*) FILTER (WHERE ({condition}){''.join(f' AND NOT ({e})' for e in earlier)})")
+            checks.append((column.name, rule))
+            earlier.append(condition)
     select += [f"count({quote(c.name)})" for c in columns]
     row = con.execute(f"SELECT {', '.join(select)} FROM read_stage").fetchone()
     assert row is not None
@@ -289,6 +300,7 @@ def _survey(con: duckdb.DuckDBPyConnection, columns: list[_Column]) -> tuple[Dat
         return DataQuality(rows, problems), None
     low, high = (pd.Timestamp(value, unit="us") for value in quantiles)
     margin = max(high - low, MIN_MARGIN)
+    time = quote("TimeGenerated")
     inside = f"{time} BETWEEN $1 AND $2"
     bounds = con.execute(
         f"SELECT min({time}) FILTER (WHERE {inside}), max({time}) FILTER (WHERE {inside}), "
