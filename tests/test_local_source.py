@@ -210,3 +210,21 @@ def test_close_releases_the_connection_and_the_private_folder():
     assert not source.staging.exists()
     with pytest.raises(duckdb.ConnectionException):
         source.connection.execute("SELECT 1")
+
+
+def test_the_destinations_of_a_window_are_resolved_once_for_all_its_queries(scenario_export):
+    """The prelude's GatewayDestinations is evaluated once per window and reused, with the same answers."""
+    source = open_local(scenario_export("snat_only"))
+    first, last = source.time_range()
+    window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
+    inventory = source.run(queries.load("destination_inventory").render(window))
+    health = source.run(queries.load("destination_health").render(window))
+    assert len(source._destination_tables) == 1
+    later = {"start": window["start"] + pd.Timedelta(minutes=30), "end": window["end"]}
+    source.run(queries.load("destination_health").render(later))
+    assert len(source._destination_tables) == 2
+    # The same text run whole, the destinations computed inside the query, gives the same frame.
+    whole = source._execute(queries.load("destination_health").render(window)).df()
+    pd.testing.assert_frame_equal(whole, health)
+    assert sorted(inventory["destination"]) == sorted(health["destination"].unique())
+    source.close()

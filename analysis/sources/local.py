@@ -30,8 +30,9 @@ import pandas as pd
 from analysis.data_quality import DataQuality, OutlyingRows, ValueProblem
 from analysis.errors import KitError
 from analysis.modes import Mode, check_mode
+from analysis.queries import mode_prelude
 from analysis.schema import KUSTO_TO_DUCKDB, kusto_types
-from analysis.sources import archive
+from analysis.sources import archive, destinations
 from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
 from analysis.sources.values import cleaning, quote, reading, rules_for, sql_text
@@ -79,6 +80,8 @@ class LocalSource:
     """What was wrong in the rows (counted when the source opened)."""
     bulk_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
     """First and last time of the rows in the bulk of the export; None when no row has a time."""
+    _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    """Destination table per window (``analysis.sources.destinations``), by its definition."""
     staging: Path | None = field(default=None, repr=False)
     """The private folder of the parsed copy and DuckDB's spill files; removed on close."""
     open_s: float = 0.0
@@ -94,11 +97,10 @@ class LocalSource:
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
         try:
-            text = resolve_column_ifexists(kql, schema(self.mode))
-            translated = duckdb_kql.to_sql(text, schema=self._tables(), allow_write=False)
-            if translated.unbound:
-                raise KitError(f"KQL error: no value for {', '.join(translated.unbound)}")
-            return self.connection.execute(str(translated), translated.parameters or None).df()
+            found = destinations.split(kql, mode_prelude(self.mode))
+            if found is not None:
+                kql = found.reading(self._destinations(found))
+            return self._execute(kql).df()
         except duckdb_kql.KqlSyntaxError as err:
             raise KitError(f"KQL syntax error: {_first_line(err)}") from None
         except duckdb_kql.KqlUnsupportedError as err:
@@ -120,8 +122,28 @@ class LocalSource:
             f"no other table, file, URL or extension: {_first_line(err).split('Error: ', 1)[-1]}"
         )
 
+    def _execute(self, kql: str, prefix: str = "") -> duckdb.DuckDBPyConnection:
+        """Translate (no writes) and execute; ``prefix`` goes before the SQL (``CREATE TABLE x AS``)."""
+        text = resolve_column_ifexists(kql, schema(self.mode))
+        translated = duckdb_kql.to_sql(text, schema=self._tables(), allow_write=False)
+        if translated.unbound:
+            raise KitError(f"KQL error: no value for {', '.join(translated.unbound)}")
+        return self.connection.execute(f"{prefix}{translated}", translated.parameters or None)
+
+    def _destinations(self, found: destinations.Split) -> str:
+        """The table holding the prelude's destinations for one window, evaluated on first use."""
+        if found.key not in self._destination_tables:
+            name = f"window_destinations_{len(self._destination_tables) + 1}"
+            self._execute(found.table_query, f"CREATE TEMP TABLE {name} AS ")
+            self._destination_tables[found.key] = name
+        return self._destination_tables[found.key]
+
     def _tables(self) -> dict[str, list[str]]:
-        return {self.table: list(schema(self.mode))}
+        """Table -> columns for the translator: the export's table and the destination tables made."""
+        tables = {self.table: list(schema(self.mode))}
+        for name in self._destination_tables.values():
+            tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
+        return tables
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last ``TimeGenerated`` of the bulk of the rows (outliers left out), or None."""
