@@ -61,7 +61,9 @@ def test_the_archive_tree_is_the_one_diagnostic_settings_write(archive, logs):
     assert len(blobs) == 2
     relative = blobs[0].relative_to(root).as_posix()
     assert relative.startswith("insights-logs-gatewaylogs/resourceId=/SUBSCRIPTIONS/")
-    assert relative.endswith("/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/CONTOSO-APIM/y=2025/m=03/d=04/h=14/m=00/PT1H.json")
+    assert relative.endswith(
+        "/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/CONTOSO-APIM/y=2025/m=03/d=04/h=14/m=00/PT1H.json"
+    )
     record = json.loads(blobs[0].read_text(encoding="utf-8").splitlines()[0])
     assert {"time", "resourceId", "category", "durationMs", "callerIpAddress", "properties"} <= set(record)
     assert record["time"].endswith("Z") and record["category"] == "GatewayLogs"
