@@ -7,7 +7,6 @@ is checked against it before it is written.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
@@ -19,6 +18,7 @@ from analysis import __version__
 from analysis.assessment import Assessment, exhausted
 from analysis.assumptions import Assumptions
 from analysis.data_quality import DataQuality
+from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.times import iso
 from analysis.verdict import Verdict
@@ -113,11 +113,8 @@ def build(
 
 def validate(document: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` when the document breaks its schema."""
-    # Imported here: only writing needs it. Its optional "iri" format checker, rfc3987_syntax, builds
-    # about forty grammars on import (1 to 2 s in the report's kernel, python-jsonschema#1428); the
-    # findings schema checks no format, so that import is skipped.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    import jsonschema
+    skip_iri_checker()
+    import jsonschema  # imported here: only writing needs it
 
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.validate(document, schema)
