@@ -48,23 +48,21 @@ COLUMNS = (
 
 # ---------------------------------------------------------------------------------------------
 # (d): the main aggregate as hand-written DuckDB SQL. ``{requests}`` is a relation with COLUMNS.
-# The destination is host:port of the URL's authority, resolved once per distinct authority.
+# One pass: host:port from the URL's authority with string functions, the scheme's default port
+# when none is written. (A CTE read twice is materialised by DuckDB: 2 GB at 10 M rows.)
 # ---------------------------------------------------------------------------------------------
 
 HAND_SQL = r"""
-WITH requests AS ({requests}),
-keyed AS (
-    SELECT *, lower(split_part(BackendUrl, '/', 3)) AS authority, lower(split_part(BackendUrl, ':', 1)) AS scheme
-    FROM requests WHERE BackendUrl LIKE '%://%'
-),
-destinations AS (
-    SELECT DISTINCT authority, scheme,
-        regexp_extract(authority, '^(?:[^@]*@)?(\[[^\]]*\]|[^:]*)', 1) || ':' ||
-        coalesce(nullif(regexp_extract(authority, '^(?:[^@]*@)?(?:\[[^\]]*\]|[^:]*):([0-9]+)', 1), ''),
-                 CASE WHEN scheme IN ('http', 'ws') THEN '80' ELSE '443' END) AS destination
-    FROM keyed
+WITH keyed AS (
+    SELECT *,
+        lower(split_part(split_part(BackendUrl, '/', 3), '@', -1)) AS hostport,
+        lower(split_part(BackendUrl, ':', 1)) AS scheme
+    FROM ({requests})
+    WHERE BackendUrl LIKE '%://%' AND TimeGenerated IS NOT NULL
 )
-SELECT time_bucket(INTERVAL 1 MINUTE, TimeGenerated) AS minute, destination,
+SELECT time_bucket(INTERVAL 1 MINUTE, TimeGenerated) AS minute,
+    CASE WHEN regexp_matches(hostport, ':[0-9]+$') THEN hostport
+         ELSE hostport || CASE WHEN scheme IN ('http', 'ws') THEN ':80' ELSE ':443' END END AS destination,
     count(*) AS requests,
     count(*) FILTER (WHERE ResponseCode >= 500) AS http_5xx,
     count(*) FILTER (WHERE BackendResponseCode >= 500) AS backend_5xx,
@@ -75,8 +73,7 @@ SELECT time_bucket(INTERVAL 1 MINUTE, TimeGenerated) AS minute, destination,
     count(*) FILTER (WHERE Cache = 'hit') AS cache_hits,
     quantile_disc(BackendTime, [0.5, 0.95, 0.99]) AS backend_ms,
     quantile_disc(TotalTime, [0.5, 0.95, 0.99]) AS total_ms
-FROM keyed JOIN destinations USING (authority, scheme)
-WHERE TimeGenerated IS NOT NULL
+FROM keyed
 GROUP BY ALL ORDER BY minute, destination
 """
 

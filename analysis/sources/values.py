@@ -95,9 +95,18 @@ def rules_for(column: str, kusto_type: str, read_type: str) -> list[Rule]:
     return [r for r in RULES if r.applies(column, kusto_type) and (r.read_as is None or read_type in r.read_as)]
 
 
-def reading(raw: str, source_type: str, kusto_type: str, portal_times: bool = False) -> tuple[str, str]:
-    """SQL reading the export's column ``raw`` (of DuckDB type ``source_type``) for a column of
-    ``kusto_type``, and the DuckDB type it reads it as.
+@dataclass(frozen=True)
+class Reading:
+    """SQL reading one column of an export, the DuckDB type it reads it as, and whether a value can
+    fail to read (the SQL then raises an error naming the column and the value)."""
+
+    sql: str
+    read_type: str
+    can_fail: bool = False
+
+
+def reading(raw: str, source_type: str, kusto_type: str, portal_times: bool = False) -> Reading:
+    """How to read the export's column ``raw`` (of DuckDB type ``source_type``) for a column of ``kusto_type``.
 
     Numbers are read as DOUBLE unless the file already holds integers, so that 200.7 stays 200.7
     until cleaning; a non-empty value that cannot be read at all is an ``error()`` naming the
@@ -107,31 +116,31 @@ def reading(raw: str, source_type: str, kusto_type: str, portal_times: bool = Fa
     column = quote(raw)
     text = f"CAST({column} AS VARCHAR)"
     if kusto_type == "string":
-        return f"coalesce({text}, '')", "VARCHAR"
+        return Reading(f"coalesce({text}, '')", "VARCHAR")
     if kusto_type in ("dynamic", "guid"):
-        return f"NULLIF(trim({text}), '')", "VARCHAR"
+        return Reading(f"NULLIF(trim({text}), '')", "VARCHAR")
     if kusto_type == "datetime":
         if source_type.startswith("TIMESTAMP") or source_type == "DATE":
-            return f"CAST({column} AS TIMESTAMP)", "TIMESTAMP"
+            return Reading(f"CAST({column} AS TIMESTAMP)", "TIMESTAMP")
         formats = "[" + ", ".join(sql_text(f) for f in PORTAL_TIME_FORMATS) + "]"
         ways = [f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)", f"try_strptime({text}, {formats})"]
         convert = f"coalesce({', '.join(reversed(ways) if portal_times else ways)})"
         expected = "a time (ISO 8601, or the portal's US English format such as '2/25/2025, 9:19:25.391 AM')"
-        return _strict(raw, convert, expected), "TIMESTAMP"
+        return Reading(_strict(raw, convert, expected), "TIMESTAMP", True)
     if kusto_type == "bool":
         if source_type == "BOOLEAN":
-            return column, "BOOLEAN"
-        return _strict(raw, f"TRY_CAST({column} AS BOOLEAN)", "true or false"), "BOOLEAN"
+            return Reading(column, "BOOLEAN")
+        return Reading(_strict(raw, f"TRY_CAST({column} AS BOOLEAN)", "true or false"), "BOOLEAN", True)
     if kusto_type in _NUMBERS:
         if source_type == _WHOLE.get(kusto_type):
-            return column, source_type
+            return Reading(column, source_type)
         if source_type in INTEGER_TYPES:
-            return f"CAST({column} AS BIGINT)", "BIGINT"
+            return Reading(f"CAST({column} AS BIGINT)", "BIGINT")
         if source_type in ("DOUBLE", "FLOAT") or source_type.startswith("DECIMAL"):
-            return f"CAST({column} AS DOUBLE)", "DOUBLE"
-        return _strict(raw, f"TRY_CAST({column} AS DOUBLE)", "a number"), "DOUBLE"
+            return Reading(f"CAST({column} AS DOUBLE)", "DOUBLE")
+        return Reading(_strict(raw, f"TRY_CAST({column} AS DOUBLE)", "a number"), "DOUBLE", True)
     target = KUSTO_TO_DUCKDB.get(kusto_type, "VARCHAR")
-    return f"CAST({column} AS {target})", target
+    return Reading(f"CAST({column} AS {target})", target)
 
 
 def _strict(raw: str, convert: str, expected: str) -> str:
