@@ -87,12 +87,26 @@ def test_a_command_that_writes_is_refused(sample, kql):
     assert sample.run("ApiManagementGatewayLogs | count")["Count"].item() == 52500
 
 
-def test_the_cli_refuses_a_private_file_in_one_line():
-    command = [sys.executable, "-m", "analysis.cli", "query", "--source", "sample", "--kql", "['/etc/hostname']"]
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["query", "--source", "sample", "--kql", "['/etc/hostname']"], "reads only the export's table"),
+        (["query", "--source", "sample", "--kql", "['http://127.0.0.1:9/x.csv']"], "reads only the export's table"),
+        (["query", "--source", "sample", "--kql", ".show tables"], "KQL syntax error"),
+        (
+            ["report", "--source", "sample", "--start", "2024-01-01", "--end", "2026-01-01", "--out", "{out}"],
+            "731 days long, over the limit of 31 days",
+        ),
+    ],
+)
+def test_the_cli_says_each_refusal_in_one_line(tmp_path, arguments, said):
+    out = tmp_path / "report"
+    command = [sys.executable, "-m", "analysis.cli", *(a.replace("{out}", str(out)) for a in arguments)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert "reads only the export's table" in done.stderr and done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1 and said in lines[0] and "Traceback" not in done.stderr
+    assert done.stdout == "" and not out.exists()
 
 
 # ---------------------------------------------------------------------------------------------
