@@ -31,10 +31,19 @@ def _span(prelude: str) -> tuple[int, int] | None:
     return None
 
 
-def _reads(line: str, text: str) -> bool:
-    """Whether ``line`` may matter to ``text``: anything but a ``let`` of a name ``text`` never uses."""
-    match = re.fullmatch(r"let\s+(\w+)\s*=.*;", line.strip())
-    return match is None or re.search(rf"\b{match.group(1)}\b", text) is not None
+def _needed(head: str, definition: str) -> list[str] | None:
+    """The statements of ``head`` (what the query says before the prelude) that ``definition`` may
+    read: every one but a ``let`` of a name it never uses. None when the parser cannot split them."""
+    parsed = duckdb_kql.parse(head + "\nprint 1")
+    if not parsed.ok:
+        return None
+    kept = []
+    for statement in parsed.tree.query().statement()[:-1]:
+        text = head[statement.start.start : statement.stop.stop + 1]
+        name = re.match(r"let\s+(\w+)\s*=", text)
+        if name is None or re.search(rf"\b{name.group(1)}\b", definition):
+            kept.append(text + ";")
+    return kept
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ def split(kql: str, prelude: str) -> Split | None:
         return None
     start, stop = span
     definition = prelude[:stop]
-    lines = [line for line in kql[:at].splitlines() if line.strip() and not line.strip().startswith("//")]
-    key = "\n".join([*(line for line in lines if _reads(line, definition)), definition])
-    return Split(key=key, before=kql[: at + start], after=kql[at + stop :])
+    needed = _needed(kql[:at], definition)
+    if needed is None:
+        return None
+    return Split(key="\n".join([*needed, definition]), before=kql[: at + start], after=kql[at + stop :])
