@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         default="sample",
         help="'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
-        "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
+        "(.parquet, .csv as the Log Analytics portal exports it, .jsonl, any of them .gz; a folder of them, "
+        "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs); "
         "'loganalytics:WORKSPACE_ID' or 'kusto:https://CLUSTER/DATABASE' to query Azure "
         "(signs in with azure-identity's DefaultAzureCredential; needs --start and --end)",
     )
