@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -228,3 +229,13 @@ def test_the_destinations_of_a_window_are_resolved_once_for_all_its_queries(scen
     pd.testing.assert_frame_equal(whole, health)
     assert sorted(inventory["destination"]) == sorted(health["destination"].unique())
     source.close()
+
+
+def test_a_source_never_closed_leaves_no_private_folder(scenario_export):
+    """Forgotten sources (a notebook cell run twice, a test) are cleaned up when collected."""
+    source = open_local(scenario_export("snat_only"))
+    folder = source.staging
+    assert folder.is_dir()
+    del source
+    gc.collect()
+    assert not folder.exists()

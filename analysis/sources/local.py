@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,11 @@ class LocalSource:
     _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     """Destination table per window (``analysis.sources.destinations``), by its definition."""
     staging: Path | None = field(default=None, repr=False)
-    """The private folder of the parsed copy and DuckDB's spill files; removed on close."""
+    """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
+    source is garbage-collected or the interpreter exits without closing it."""
+
+    def __post_init__(self) -> None:
+        self._cleanup = weakref.finalize(self, _remove, self.connection, self.staging)
 
     @property
     def table(self) -> str:
@@ -112,9 +117,13 @@ class LocalSource:
 
     def close(self) -> None:
         """Close the DuckDB connection and remove the private folder; the export itself was only read."""
-        self.connection.close()
-        if self.staging is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
+        self._cleanup()
+
+
+def _remove(connection: duckdb.DuckDBPyConnection, folder: Path | None) -> None:
+    connection.close()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _first_line(err: Exception) -> str:
