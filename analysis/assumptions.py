@@ -49,6 +49,9 @@ class Assumptions:
     """Backend p95 latency from which a minute counts as slow."""
     min_requests: int = 200
     """Fewer requests than this in the window is too little traffic to judge."""
+    max_window_days: int = 31
+    """Longest window analysed, in days; a longer one is refused before any query runs (every minute
+    of every destination is analysed, so a window of years needs gigabytes). Raise it on purpose."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -62,6 +65,7 @@ class Assumptions:
             "log_sampling_percent": 0 < self.log_sampling_percent <= 100,
             "slow_p95_ms": self.slow_p95_ms > 0,
             "min_requests": self.min_requests >= 1,
+            "max_window_days": self.max_window_days >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -104,6 +108,7 @@ _RANGES = {
     "log_sampling_percent": "above 0, at most 100",
     "slow_p95_ms": "above 0",
     "min_requests": "at least 1",
+    "max_window_days": "at least 1",
 }
 _TYPES = {"int": "long", "float": "real"}
 

@@ -28,7 +28,8 @@ MODE_CHOICES = tuple(mode.value for mode in Mode)
 DEFAULT_SOURCE = "sample"
 SOURCE_HELP = (
     "'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
-    "(.parquet, .csv as the Log Analytics portal exports it, .jsonl); "
+    "(.parquet, .csv as the Log Analytics portal exports it, .jsonl, any of them .gz; a folder of them, "
+    "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs); "
     "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
     "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
     "(a report's results/ folder). Repeat for several workspaces: one query over all of them"
@@ -129,13 +130,13 @@ def _report(args: argparse.Namespace) -> int:
         say(f"checking source {shown}")
         source = open_source(specs, args.mode, options)
         try:
-            window = window_for(source, start, end)
+            window = window_for(source, start, end, assumptions.max_window_days)
             metric = metrics_target(specs, args.metrics_resource, args.metrics_region)
             if metric is not None:
                 MetricRequest(*metric, *window)  # a bad resource id or region is refused before any query
             say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
             say(f"querying {shown}")
-            query_window(source, *window)  # every query once, here, where a sign-in prompt can be seen
+            query_window(source, *window, max_days=None)  # every query once, here, where a sign-in prompt can be seen
             if metric is not None:
                 say(f"fetching the platform metric Requests of {metric[0].rsplit('/', 1)[-1]}")
                 second_witness(source, window, metric, options)
@@ -240,7 +241,10 @@ def _query(args: argparse.Namespace) -> int:
     try:
         values = {}
         if not query.standalone:
-            start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
+            # An ad-hoc query aggregates as its text says: no limit on the window it reads.
+            start, end = window_for(
+                source, optional_time("--start", args.start), optional_time("--end", args.end), max_days=None
+            )
             values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
             values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
         try:
@@ -341,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
         "Microsoft), units (during the incident, every region; default 1), 'units.REGION' (one region's units), "
         "requests_per_connection (least reuse; default 1 = none), port_hold_minutes (4), connect_timeout_s (21), "
-        "log_sampling_percent (of successful requests logged; default 100), slow_p95_ms (3000), min_requests (200)",
+        "log_sampling_percent (of successful requests logged; default 100), slow_p95_ms (3000), min_requests (200), "
+        "max_window_days (31; a longer window is refused)",
     )
     report.add_argument(
         "--ip-map",

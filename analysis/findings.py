@@ -17,7 +17,9 @@ import pandas as pd
 from analysis import __version__
 from analysis.assessment import Assessment, Check, Classification, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
+from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis
+from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
 from analysis.times import iso
@@ -173,6 +175,7 @@ def build(
     queries: Iterable[dict[str, Any]],
     platform_metric: dict[str, Any] | None = None,
     ip_map: bool = False,
+    data_quality: DataQuality | None = None,
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched."""
     assessments = diagnosis.assessments
@@ -216,6 +219,7 @@ def build(
             ],
             "what_if": what_if.to_dict("records"),
             "queries": list(queries),
+            "data_quality": data_quality.as_dict() if data_quality is not None else None,
         }
     )
     if platform_metric is not None:
@@ -225,7 +229,8 @@ def build(
 
 def validate(document: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` when the document breaks its schema."""
-    import jsonschema  # imported here: it takes most of a second, and only writing needs it
+    skip_iri_checker()
+    import jsonschema  # imported here: only writing needs it
 
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.validate(document, schema)

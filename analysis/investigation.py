@@ -19,6 +19,7 @@ from analysis import queries
 from analysis.assessment import Assessment, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
 from analysis.coverage import normalised_names
+from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis, diagnose
 from analysis.errors import KitError
 from analysis.health import KEY, normalise
@@ -26,7 +27,7 @@ from analysis.mitigations import Mitigation, recommend
 from analysis.onset import bad_minutes
 from analysis.pools import IpMap
 from analysis.snat import what_if, what_if_settings
-from analysis.sources import Request, Source, absent_columns, run_request
+from analysis.sources import Request, Source, absent_columns, data_quality, run_request
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -82,11 +83,15 @@ def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
 
 
 def window_for(
-    source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None
+    source: Source,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    max_days: int | None = Assumptions.max_window_days,
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The window asked for, a missing bound taken from the source's range in whole minutes.
 
-    The CLI, the report and the explorer's slider all resolve their window here.
+    The CLI, the report and the explorer's slider all resolve their window here. A window longer
+    than ``max_days`` is refused here, before any query runs; None sets no limit.
     """
     if start is None or end is None:
         found = source.time_range()
@@ -98,6 +103,11 @@ def window_for(
         end = end if end is not None else found[1].floor("min") + pd.Timedelta(minutes=1)
     if not start < end:
         raise KitError(f"start {start.isoformat()} is not before end {end.isoformat()}")
+    if max_days is not None and end - start > pd.Timedelta(days=max_days):
+        raise KitError(
+            f"the window {start.isoformat()} to {end.isoformat()} is {(end - start).days} days long, over the "
+            f"limit of {max_days} days; give a shorter one, or raise the limit with --param max_window_days=N"
+        )
     return start, end
 
 
@@ -165,6 +175,8 @@ class WindowData:
     """The load-driver query per candidate (region, destination)."""
     absent_columns: tuple[str, ...] = ()
     """Documented columns the source's rows lack (a projected export)."""
+    data_quality: DataQuality | None = None
+    """What the source found wrong in its rows (a local export), or None."""
 
     @property
     def duration_s(self) -> float:
@@ -172,9 +184,14 @@ class WindowData:
         return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
 
 
-def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> WindowData:
+def query_window(
+    source: Source,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    max_days: int | None = Assumptions.max_window_days,
+) -> WindowData:
     """Run every query the analysis of one window needs, whatever the assumptions will be."""
-    window = window_for(source, start, end)
+    window = window_for(source, start, end, max_days)
     span = {"start": window[0], "end": window[1]}
     health_run = run_query(source, "destination_health", span)
     inventory_run = run_query(source, "destination_inventory", span)
@@ -194,6 +211,7 @@ def query_window(source: Source, start: pd.Timestamp | None = None, end: pd.Time
         runs=(health_run, inventory_run, errors_run, fingerprint_run),
         driver_runs=driver_runs,
         absent_columns=absent_columns(source),
+        data_quality=data_quality(source),
     )
 
 
@@ -221,6 +239,8 @@ class Investigation:
     ip_map: IpMap | None = field(default=None, repr=False)
     absent_columns: tuple[str, ...] = ()
     """Documented columns the source's rows lack (a projected export), kept with the saved results."""
+    data_quality: DataQuality | None = None
+    """What the source found wrong in its rows (a local export), or None."""
 
     @property
     def assessments(self) -> list[Assessment]:
@@ -256,6 +276,7 @@ class Investigation:
             queries=[run.record() for run in self.runs],
             platform_metric=self.platform_metric,
             ip_map=self.ip_map is not None,
+            data_quality=self.data_quality,
         )
 
 
@@ -306,6 +327,7 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         queried=[*data.runs, *data.driver_runs.values()],
         ip_map=ip_map,
         absent_columns=data.absent_columns,
+        data_quality=data.data_quality,
     )
 
 
@@ -317,4 +339,5 @@ def investigate(
     ip_map: IpMap | None = None,
 ) -> Investigation:
     """Run the whole diagnosis for one window of one source."""
-    return recompute(query_window(source, start, end), assumptions or Assumptions(), ip_map)
+    assumptions = assumptions or Assumptions()
+    return recompute(query_window(source, start, end, assumptions.max_window_days), assumptions, ip_map)

@@ -76,9 +76,16 @@ class Query:
         return "\n".join([header, *lets, mode_prelude(mode), self.body]) + "\n"
 
 
+#: The statements after the mode's own: the destination of each request, the same for both modes.
+DESTINATIONS_PRELUDE = "destinations.kql"
+
+
 def mode_prelude(mode: str) -> str:
-    """The ``let GatewayRequests = ...;`` statement that normalises one logging mode."""
-    return (kql_dir() / "modes" / f"{check_mode(mode)}.kql").read_text(encoding="utf-8").strip()
+    """The ``let`` statements that normalise one logging mode into ``GatewayRequests``: the mode's
+    ``GatewayRows`` (``kql/modes/<mode>.kql``), then the destination of each row."""
+    folder = kql_dir() / "modes"
+    parts = (folder / f"{check_mode(mode)}.kql", folder / DESTINATIONS_PRELUDE)
+    return "\n".join(path.read_text(encoding="utf-8").strip() for path in parts)
 
 
 def _description(text: str) -> str:

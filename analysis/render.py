@@ -19,6 +19,7 @@ from analysis.assets import REPORT_NOTEBOOK, report_notebook
 from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
 from analysis.html_page import to_html
+from analysis.imports import skip_iri_checker
 from analysis.outfolder import Kind, kernel_dir, staging
 
 KERNEL_NAME = "apim-snat"
@@ -98,6 +99,7 @@ def render(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    skip_iri_checker()
     kernel = ensure_kernel()
     with staging(out_dir, Kind.REPORT) as folder:
         progress("executing the report notebook")

@@ -164,7 +164,11 @@ def save(investigation: Investigation, folder: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FINDINGS_FILE).write_text(findings_doc.dumps(document), encoding="utf-8")
     results = CacheFolder.create(
-        folder / RESULTS_DIR, investigation.source, investigation.mode, investigation.absent_columns
+        folder / RESULTS_DIR,
+        investigation.source,
+        investigation.mode,
+        investigation.absent_columns,
+        investigation.data_quality,
     )
     for query_run in investigation.queried or investigation.runs:
         query_run.result.attrs.setdefault("duration_s", query_run.duration_s)

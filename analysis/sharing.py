@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.data_quality import DataQuality
 from analysis.modes import Mode
-from analysis.sources import Request, Source, absent_columns, run_request
+from analysis.sources import Request, Source, absent_columns, data_quality, run_request
 
 #: Set to any text to get the same pseudonyms in every report made with it (a fleet run sets one).
 KEY_VARIABLE = "APIM_SNAT_REDACT_KEY"
@@ -133,6 +134,10 @@ class SharedSource:
     @property
     def absent_columns(self) -> tuple[str, ...]:
         return absent_columns(self.inner)
+
+    @property
+    def data_quality(self) -> DataQuality | None:
+        return data_quality(self.inner)
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         return self.inner.time_range()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -206,9 +207,38 @@ def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, inciden
     pd.testing.assert_frame_equal(health_of(open_local(moved)), expected, check_dtype=False)
 
 
-def test_close_releases_the_connection():
+def test_close_releases_the_connection_and_the_private_folder():
     source = open_source("sample")
-    assert source.time_range() is not None
+    assert source.staging is not None and source.staging.is_dir()
     source.close()
+    assert not source.staging.exists()
     with pytest.raises(duckdb.ConnectionException):
-        source.time_range()
+        source.connection.execute("SELECT 1")
+
+
+def test_the_destinations_of_a_window_are_resolved_once_for_all_its_queries(scenario_export):
+    """The prelude's GatewayDestinations is evaluated once per window and reused, with the same answers."""
+    source = open_local(scenario_export("snat_only"))
+    first, last = source.time_range()
+    window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
+    inventory = source.run(queries.load("destination_inventory").render(window))
+    health = source.run(queries.load("destination_health").render(window))
+    assert len(source._destination_tables) == 1
+    later = {"start": window["start"] + pd.Timedelta(minutes=30), "end": window["end"]}
+    source.run(queries.load("destination_health").render(later))
+    assert len(source._destination_tables) == 2
+    # The same text run whole, the destinations computed inside the query, gives the same frame.
+    whole = source._execute(queries.load("destination_health").render(window)).df()
+    pd.testing.assert_frame_equal(whole, health)
+    assert sorted(inventory["destination"]) == sorted(health["destination"].unique())
+    source.close()
+
+
+def test_a_source_never_closed_leaves_no_private_folder(scenario_export):
+    """Forgotten sources (a notebook cell run twice, a test) are cleaned up when collected."""
+    source = open_local(scenario_export("snat_only"))
+    folder = source.staging
+    assert folder.is_dir()
+    del source
+    gc.collect()
+    assert not folder.exists()

@@ -32,7 +32,8 @@ def test_render_replaces_the_declaration_with_typed_lets():
     assert "declare query_parameters" not in text
     assert "let start = datetime(2025-02-25T08:30:00.000000Z);" in text
     assert "let bin_size = 60s;" in text
-    assert "let GatewayRequests = ApiManagementGatewayLogs" in text
+    assert "let GatewayRows = ApiManagementGatewayLogs" in text
+    assert text.index("let GatewayRows") < text.index("let GatewayRequests = GatewayRows")
 
 
 def test_mode_chooses_the_table():

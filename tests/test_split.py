@@ -106,6 +106,8 @@ def test_an_investigation_through_a_cutting_service_finds_what_the_local_file_sh
     remote = investigate(la_source(replay), *window).findings
     expected = investigate(local, *window).findings
     assert all(query["complete"] for query in remote["queries"])
+    # Only the local engine reads every row, so only it can count bad values.
+    assert remote.pop("data_quality") is None and expected.pop("data_quality")["problems"] == []
     for document in (remote, expected):
         document.pop("source")
         document.pop("queries")

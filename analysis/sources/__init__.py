@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import pandas as pd
 
 from analysis.assets import SAMPLE_LOGS, sample_dir
+from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.literals import kql_literal
 from analysis.modes import DEFAULT_MODE
@@ -136,6 +137,13 @@ def absent_columns(source: Source) -> tuple[str, ...]:
     Only a local export can lack columns; a Log Analytics or ADX table has its whole schema.
     """
     return tuple(getattr(source, "absent_columns", ()))
+
+
+def data_quality(source: Source) -> DataQuality | None:
+    """What the source found wrong in the rows it read; None from a source that does not read rows
+    itself (Azure: the service aggregates)."""
+    found = getattr(source, "data_quality", None)
+    return found if isinstance(found, DataQuality) else None
 
 
 def absolute(spec: str) -> str:

@@ -33,9 +33,10 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.assets import SAMPLE_LOGS, sample_dir
+from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.modes import check_mode
-from analysis.sources import Request, Source, absent_columns, run_request
+from analysis.sources import Request, Source, absent_columns, data_quality, run_request
 from analysis.times import iso, parse_utc
 
 FORMAT = 1
@@ -146,9 +147,18 @@ class CacheFolder:
     mode: str
     absent_columns: tuple[str, ...] = ()
     """Documented columns the source's rows lack (a projected export): the diagnosis must know."""
+    data_quality: DataQuality | None = None
+    """What the source found wrong in its rows (a local export): the report must say it on a replay too."""
 
     @classmethod
-    def create(cls, path: Path, source: str, mode: str, absent_columns: Sequence[str] = ()) -> CacheFolder:
+    def create(
+        cls,
+        path: Path,
+        source: str,
+        mode: str,
+        absent_columns: Sequence[str] = (),
+        data_quality: DataQuality | None = None,
+    ) -> CacheFolder:
         """The folder for ``source`` in ``mode``, made if missing; one written by a newer kit is refused."""
         path = Path(path)
         if (path / MANIFEST).exists():
@@ -163,11 +173,12 @@ class CacheFolder:
                 "source": source,
                 "mode": str(mode),
                 "absent_columns": list(absent_columns),
+                "data_quality": data_quality.as_dict() if data_quality is not None else None,
             }
             _write_atomically(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         except OSError as err:
             raise KitError(f"cannot write the cache folder {path}: {err.strerror or err}") from None
-        return cls(path, source, str(mode), tuple(absent_columns))
+        return cls(path, source, str(mode), tuple(absent_columns), data_quality)
 
     @classmethod
     def open(cls, path: Path, mode: str | None = None) -> CacheFolder:
@@ -179,6 +190,7 @@ class CacheFolder:
             fmt, written_by = int(manifest["format"]), str(manifest["kit_version"])
             source, found_mode = str(manifest["source"]), str(manifest["mode"])
             absent = tuple(str(name) for name in manifest.get("absent_columns", []))
+            quality = DataQuality.from_dict(manifest["data_quality"]) if manifest.get("data_quality") else None
         except FileNotFoundError:
             inside = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
             if inside:
@@ -191,7 +203,7 @@ class CacheFolder:
             raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
         if mode and check_mode(mode) != found_mode:
             raise KitError(f"{where} holds results of mode '{found_mode}', not '{check_mode(mode).value}'")
-        return cls(path, source, found_mode, absent)
+        return cls(path, source, found_mode, absent, quality)
 
     def _stem(self, name: str, kql: str) -> str:
         return f"{_UNSAFE.sub('_', name)}-{_sha256(kql)[:16]}"
@@ -315,7 +327,11 @@ class CachedSource:
     def wrap(cls, inner: Source, specs: Sequence[str], root: Path, refresh: bool = False) -> CachedSource:
         """``inner`` cached in its folder under ``root``."""
         folder = CacheFolder.create(
-            cache_folder(root, specs, inner.mode), inner.description, inner.mode, absent_columns(inner)
+            cache_folder(root, specs, inner.mode),
+            inner.description,
+            inner.mode,
+            absent_columns(inner),
+            data_quality(inner),
         )
         return cls(inner, folder, refresh)
 
@@ -330,6 +346,10 @@ class CachedSource:
     @property
     def absent_columns(self) -> tuple[str, ...]:
         return absent_columns(self.inner)
+
+    @property
+    def data_quality(self) -> DataQuality | None:
+        return data_quality(self.inner)
 
     def run(self, kql: str) -> pd.DataFrame:
         return self.keep("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
@@ -391,6 +411,10 @@ class CacheReplay:
     @property
     def absent_columns(self) -> tuple[str, ...]:
         return self.folder.absent_columns
+
+    @property
+    def data_quality(self) -> DataQuality | None:
+        return self.folder.data_quality
 
     def answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
         """The result ``found`` gives; none or a damaged one is a ``KitError`` naming ``what``."""

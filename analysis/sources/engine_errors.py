@@ -43,7 +43,7 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r'Referenced column "([^"]+)" not found'), lambda m: f"unknown column '{m.group(1)}'"),
     (
         re.compile(r"Table with name (\S+) does not exist"),
-        lambda m: f"unknown table '{m.group(1)}' (the local source has GatewayRequests and its raw table)",
+        lambda m: f"unknown table '{m.group(1)}': the local engine reads only the export's table and GatewayRequests",
     ),
     (
         re.compile(r"Could not convert string '([^']*)' to (\w+)"),

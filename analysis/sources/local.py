@@ -1,13 +1,19 @@
-"""Run rendered KQL on a local export (Parquet, CSV, JSON lines) through duckdb-kql.
+"""Run rendered KQL on a local export through duckdb-kql: Parquet, CSV, JSON lines or a storage archive.
 
-DuckDB reads the file itself; the file is exposed under its Log Analytics table
-name as a view with every documented column in its Kusto type. Columns the
-export lacks (a KQL ``project`` keeps only what it names) are typed nulls, so
-the packaged queries run on any export that has the few columns they need.
+Opening finds the export's files (``files``), makes the table named after the logging mode with
+every documented column in its Kusto type (``loading``; CSV and JSON parsed once into Parquet),
+surveys the rows (``survey``: the data-quality record, the bulk's time range), then locks the
+connection: no file but the export's own, no network, no extension loading, no setting changes,
+and the translator writes nothing, so a query reads only the table the kit made. DuckDB reads
+Parquet itself on every query, only the columns and row groups the query needs; the destinations
+of a window are resolved once for all its queries (``destinations``).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,56 +21,16 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 
+from analysis.data_quality import DataQuality
 from analysis.errors import KitError
-from analysis.modes import Mode, check_mode
-from analysis.schema import KUSTO_TO_DUCKDB, kusto_types
+from analysis.modes import Mode
+from analysis.queries import mode_prelude
+from analysis.sources import destinations, loading
+from analysis.sources.engine_errors import in_kql_terms
+from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
-
-# Without these a file cannot say anything about backend destinations.
-REQUIRED_COLUMNS = {
-    Mode.RESOURCE: ("TimeGenerated", "BackendUrl", "ResponseCode"),
-    Mode.AZURE_DIAGNOSTICS: ("TimeGenerated", "backendUrl_s", "responseCode_d"),
-}
-# A legacy export projected without these columns still holds gateway rows (only those carry backendUrl_s):
-# the mode's query selects them by these values, so they are implied rather than empty.
-IMPLIED = {Mode.AZURE_DIAGNOSTICS: {"Category": "GatewayLogs", "ResourceProvider": "MICROSOFT.APIMANAGEMENT"}}
-_READERS = {
-    ".parquet": ("read_parquet", "Parquet"),
-    ".csv": ("read_csv", "CSV"),
-    ".jsonl": ("read_json", "JSON lines"),
-    ".ndjson": ("read_json", "JSON lines"),
-    ".json": ("read_json", "JSON"),
-}
-# The Log Analytics portal writes times in the browser's locale; these are the ones read here.
-PORTAL_TIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%g %p", "%m/%d/%Y, %I:%M:%S %p")
-_PORTAL_SUFFIX = " [UTC]"
-
-
-def schema(mode: str) -> dict[str, str]:
-    """Column name -> Kusto type, as documented for the mode's table."""
-    return kusto_types(Mode(mode).table)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def detect_mode(columns: list[str]) -> Mode:
-    """The logging mode whose required columns a file has; the error names what is missing."""
-    present = set(columns)
-    missing = {mode: [c for c in REQUIRED_COLUMNS[mode] if c not in present] for mode in Mode}
-    for mode, absent in missing.items():
-        if not absent:
-            return mode
-    closer = min(Mode, key=lambda m: (len(missing[m]), -len(present & set(schema(m)))))
-    raise KitError(
-        f"not a gateway log export: missing {', '.join(missing[closer])} "
-        f"(columns of {closer.table}, the closer logging mode)"
-    )
+from analysis.sources.survey import survey
+from analysis.sources.values import sql_text
 
 
 @dataclass
@@ -74,8 +40,20 @@ class LocalSource:
     path: Path
     mode: str
     connection: duckdb.DuckDBPyConnection = field(repr=False)
+    data_quality: DataQuality | None = None
+    """What was wrong in the rows (counted when the source opened)."""
     absent_columns: tuple[str, ...] = ()
-    """Documented columns of the table the file lacks (read as empty): the diagnosis names those it needs."""
+    """Documented columns of the table the export lacks (read as empty): the diagnosis names those it needs."""
+    bulk_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    """First and last time of the rows in the bulk of the export; None when no row has a time."""
+    _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    """Destination table per window (``analysis.sources.destinations``), by its definition."""
+    staging: Path | None = field(default=None, repr=False)
+    """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
+    source is garbage-collected or the interpreter exits without closing it."""
+
+    def __post_init__(self) -> None:
+        self._cleanup = weakref.finalize(self, _remove, self.connection, self.staging)
 
     @property
     def table(self) -> str:
@@ -83,117 +61,127 @@ class LocalSource:
 
     @property
     def description(self) -> str:
-        return f"local file {self.path} ({self.table})"
+        return f"local file {self.path.name} ({self.table})"
 
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
         try:
-            return duckdb_kql.df(self.connection, resolve_column_ifexists(kql, schema(self.mode)))
+            found = destinations.split(kql, mode_prelude(self.mode))
+            if found is not None:
+                kql = found.reading(self._destinations(found))
+            return self._execute(kql).df()
         except duckdb_kql.KqlSyntaxError as err:
-            raise KitError(f"KQL syntax error: {str(err).splitlines()[0]}") from None
+            raise KitError(f"KQL syntax error: {_first_line(err)}") from None
         except duckdb_kql.KqlUnsupportedError as err:
             raise KitError(explain_unsupported(str(err))) from None
+        except duckdb_kql.KqlSchemaError as err:
+            known = "unknown table" in str(err)
+            raise (self._refusal(err) if known else KitError(f"KQL error: {_first_line(err)}")) from None
         except duckdb_kql.KqlError as err:
-            raise KitError(f"KQL error: {str(err).splitlines()[0]}") from None
+            raise KitError(f"KQL error: {_first_line(err)}") from None
+        except (duckdb.PermissionException, duckdb.CatalogException) as err:
+            raise self._refusal(err) from None
         except duckdb.Error as err:
-            raise KitError(f"{self.path.name}: {str(err).splitlines()[0]}") from None
+            raise KitError(f"{self.path.name}: {in_kql_terms(_first_line(err))}") from None
+
+    def _refusal(self, err: Exception) -> KitError:
+        """A query that reached for another table, a file or a URL."""
+        return KitError(
+            f"the local engine reads only the export's table {self.table} (and GatewayRequests), "
+            f"no other table, file, URL or extension: {_first_line(err).split('Error: ', 1)[-1]}"
+        )
+
+    def _execute(self, kql: str, prefix: str = "") -> duckdb.DuckDBPyConnection:
+        """Translate (no writes) and execute; ``prefix`` goes before the SQL (``CREATE TABLE x AS``)."""
+        text = resolve_column_ifexists(kql, loading.schema(self.mode))
+        translated = duckdb_kql.to_sql(text, schema=self._tables(), allow_write=False)
+        if translated.unbound:
+            raise KitError(f"KQL error: no value for {', '.join(translated.unbound)}")
+        return self.connection.execute(f"{prefix}{translated}", translated.parameters or None)
+
+    def _destinations(self, found: destinations.Split) -> str:
+        """The table holding the prelude's destinations for one window, evaluated on first use."""
+        if found.key not in self._destination_tables:
+            name = f"window_destinations_{len(self._destination_tables) + 1}"
+            self._execute(found.table_query, f"CREATE TEMP TABLE {name} AS ")
+            self._destination_tables[found.key] = name
+        return self._destination_tables[found.key]
+
+    def _tables(self) -> dict[str, list[str]]:
+        """Table -> columns for the translator: the export's table and the destination tables made."""
+        tables = {self.table: list(loading.schema(self.mode))}
+        for name in self._destination_tables.values():
+            tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
+        return tables
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """First and last ``TimeGenerated`` in the file, or None when it holds no rows."""
-        row = self.connection.execute(f"SELECT min(TimeGenerated), max(TimeGenerated) FROM {self.table}").fetchone()
-        if row is None or row[0] is None:
-            return None
-        first, last = row
-        return pd.Timestamp(first), pd.Timestamp(last)
+        """First and last ``TimeGenerated`` of the bulk of the rows (outliers left out), or None."""
+        return self.bulk_range
 
     def close(self) -> None:
-        """Close the DuckDB connection; the file itself was only read."""
-        self.connection.close()
+        """Close the DuckDB connection and remove the private folder; the export itself was only read."""
+        self._cleanup()
 
 
-def _reader(path: Path) -> tuple[str, str]:
-    suffix = path.suffix.lower()
-    if suffix not in _READERS:
-        raise KitError(f"{path.name}: unknown file type {suffix or '(none)'}; use .parquet, .csv, .jsonl or .json")
-    return _READERS[suffix]
+def _remove(connection: duckdb.DuckDBPyConnection, folder: Path | None) -> None:
+    connection.close()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _column_expression(con: duckdb.DuckDBPyConnection, raw: str, source_type: str, kusto_type: str) -> str:
-    """SQL that reads one column in its Kusto type, after checking every value converts."""
-    target = KUSTO_TO_DUCKDB.get(kusto_type, "VARCHAR")
-    column = _quote(raw)
-    if target == "VARCHAR":
-        # Kusto strings are never null; an empty dynamic value is null.
-        if kusto_type == "string":
-            return f"coalesce(CAST({column} AS VARCHAR), '')"
-        return f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
-    if source_type == target:
-        return column
-    if target == "TIMESTAMP":
-        if source_type.startswith("TIMESTAMP"):
-            return f"CAST({column} AS TIMESTAMP)"
-        formats = "[" + ", ".join(_sql_string(f) for f in PORTAL_TIME_FORMATS) + "]"
-        text = f"CAST({column} AS VARCHAR)"
-        convert = f"coalesce(CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP), try_strptime({text}, {formats}))"
-        expected = "a time (ISO 8601, or the portal's US English format such as '2/25/2025, 9:19:25.391 AM')"
-    elif target == "BOOLEAN":
-        convert = f"TRY_CAST({column} AS BOOLEAN)"
-        expected = "true or false"
-    elif target in ("INTEGER", "BIGINT", "DOUBLE"):
-        # Log Analytics writes whole numbers of real columns as 200 or 200.0; both are fine.
-        convert = (
-            f"TRY_CAST(TRY_CAST({column} AS DOUBLE) AS {target})"
-            if target != "DOUBLE"
-            else f"TRY_CAST({column} AS DOUBLE)"
-        )
-        expected = "a number"
-    else:
-        return f"CAST({column} AS {target})"
-    empty = f"({column} IS NULL OR trim(CAST({column} AS VARCHAR)) = '')"
-    bad = con.execute(
-        f"SELECT CAST({column} AS VARCHAR) FROM src WHERE NOT {empty} AND {convert} IS NULL LIMIT 1"
-    ).fetchone()
-    if bad is not None:
-        raise KitError(f"column {raw!r}: cannot read {bad[0]!r} as {expected}")
-    return f"CASE WHEN {empty} THEN NULL ELSE {convert} END"
+def _first_line(err: Exception) -> str:
+    """The first line of an engine message, without its parser's list of expected tokens."""
+    line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return line.split(" expecting {")[0]
+
+
+def _lock(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """From here the connection reads only ``files`` (through the kit's views): no other file, no
+    URL, no extension install or load, and no setting can be changed back."""
+    con.execute(f"SET allowed_paths = {loading.file_list(files)}")
+    for setting in ("enable_external_access", "autoinstall_known_extensions", "autoload_known_extensions"):
+        con.execute(f"SET {setting} = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _engine_error(err: duckdb.Error, export: Export) -> KitError:
+    """A DuckDB failure while opening, as one line: a value the reading refused names itself."""
+    line = _first_line(err)
+    if ": cannot read '" in line:
+        return KitError(line.split("Error: ", 1)[-1])
+    return KitError(f"{export.name}: not a readable {FORMAT_NAMES[export.kind]} file ({line})")
 
 
 def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
-    """Expose a gateway log export to KQL; every problem with the file is a ``KitError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise KitError(f"{path}: no such file")
-    function, kind = _reader(path)
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as err:
-        raise KitError(f"{path}: cannot read ({err.strerror})") from None
+    """Expose a gateway log export to KQL; every problem with the files is a ``KitError``."""
+    export = find_export(path)
+    loading.check_headers(export)
+    folder = Path(tempfile.mkdtemp(prefix="apim-snat-"))
     con = duckdb_kql.connect()
-    options = ", all_varchar = true, header = true" if function == "read_csv" else ""
     try:
-        con.sql(f"CREATE VIEW src AS SELECT * FROM {function}({_sql_string(str(path))}{options})")
-        described = con.sql("DESCRIBE src").fetchall()
-    except duckdb.Error:
-        raise KitError(f"{path.name}: not a readable {kind} file") from None
-    source_types = {row[0]: row[1] for row in described}
-    # The portal's "Export to CSV" names datetime columns "TimeGenerated [UTC]".
-    renamed = {raw.removesuffix(_PORTAL_SUFFIX): raw for raw in source_types}
-    detected = detect_mode(list(renamed))
-    if mode is not None and check_mode(mode) != detected:
-        raise KitError(f"{path.name}: holds {detected.table} rows, not {Mode(mode).table} (mode {mode!r})")
-    select = []
-    for name, kusto_type in schema(detected).items():
-        if name in renamed:
-            raw = renamed[name]
-            expression = _column_expression(con, raw, source_types[raw], kusto_type)
-        elif name in IMPLIED.get(detected, {}):
-            expression = _sql_string(IMPLIED[detected][name])
-        elif kusto_type == "string":
-            expression = "''"
-        else:
-            expression = f"CAST(NULL AS {KUSTO_TO_DUCKDB.get(kusto_type, 'VARCHAR')})"
-        select.append(f"{expression} AS {_quote(name)}")
-    con.sql(f"CREATE VIEW {detected.table} AS SELECT {', '.join(select)} FROM src")
-    absent = tuple(name for name in schema(detected) if name not in renamed)
-    return LocalSource(path=path, mode=detected, connection=con, absent_columns=absent)
+        con.execute(f"SET temp_directory = {sql_text(str(folder))}")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = false")
+        try:
+            files = loading.readable_files(export, folder)
+            loading.create_raw(con, export, files)
+            table, columns = loading.documented_columns(con, export, mode)
+            columns, staged = loading.create_read_stage(con, columns, None if export.kind == "parquet" else folder)
+            loading.create_table(con, table, columns)
+            quality, bulk = survey(con, columns)
+        except duckdb.Error as err:
+            raise _engine_error(err, export) from None
+        _lock(con, staged or files)
+    except BaseException:
+        con.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return LocalSource(
+        path=Path(export.spec),
+        mode=table,
+        connection=con,
+        data_quality=quality,
+        absent_columns=loading.absent_columns(table, columns),
+        bulk_range=bulk,
+        staging=folder,
+    )

@@ -62,8 +62,10 @@ def resolve_column_ifexists(kql: str, columns: Collection[str]) -> str:
     >>> resolve_column_ifexists(kql, {"x_s"})
     "T | project a = ['x_s'], b = (real(null))"
     """
+    if "column_ifexists" not in kql:
+        return kql  # parsing costs more than many a query on the local engine
     parsed = duckdb_kql.parse(kql)
-    if not parsed.ok or "column_ifexists" not in kql:
+    if not parsed.ok:
         return kql
     replacements = []
     for call in _calls(parsed.tree, "column_ifexists"):

@@ -1,0 +1,85 @@
+"""The prelude's table of destinations, evaluated once per window by the local engine.
+
+Every packaged query renders the same ``let GatewayDestinations = ...;`` (``kql/modes/destinations.kql``):
+each distinct scheme://authority of the window's rows with its destination, a dozen rows. The
+service evaluates it per query, and so would DuckDB, reading the whole window once more per query.
+The local source instead evaluates it once per window, keeps the rows as a table, and runs each
+query with the statement bound to that table: the same text up to one ``let``, the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import duckdb_kql
+
+NAME = "GatewayDestinations"
+
+
+@cache
+def _span(prelude: str) -> tuple[int, int] | None:
+    """Where the ``let GatewayDestinations = ...;`` statement is in the prelude, from the parser."""
+    parsed = duckdb_kql.parse(prelude + "\nprint 1")
+    if not parsed.ok:
+        return None
+    for statement in parsed.tree.query().statement():
+        start, stop = statement.start.start, statement.stop.stop + 1
+        if re.match(rf"let\s+{NAME}\s*=", prelude[start:stop]):
+            return start, prelude.index(";", stop) + 1
+    return None
+
+
+def _needed(head: str, definition: str) -> list[str] | None:
+    """The statements of ``head`` (what the query says before the prelude) that ``definition`` may
+    read: every one but a ``let`` of a name it never uses. None when the parser cannot split them."""
+    parsed = duckdb_kql.parse(head + "\nprint 1")
+    if not parsed.ok:
+        return None
+    kept = []
+    for statement in parsed.tree.query().statement()[:-1]:
+        text = head[statement.start.start : statement.stop.stop + 1]
+        name = re.match(r"let\s+(\w+)\s*=", text)
+        if name is None or re.search(rf"\b{name.group(1)}\b", definition):
+            kept.append(text + ";")
+    return kept
+
+
+@dataclass(frozen=True)
+class Split:
+    """A rendered query whose destinations table can be evaluated apart and reused."""
+
+    key: str
+    """The table's whole definition: the parameters it reads and the statements up to it."""
+    before: str
+    after: str
+    lines: int = 0
+    """Line breaks of the statement replaced, kept so a message's ``LINE:COLUMN`` still points into the query."""
+
+    @property
+    def table_query(self) -> str:
+        """KQL giving the destinations table alone."""
+        return f"{self.key}\n{NAME}"
+
+    def reading(self, table: str) -> str:
+        """The query with the destinations statement bound to ``table``."""
+        return f"{self.before}let {NAME} = {table};{chr(10) * self.lines}{self.after}"
+
+
+def split(kql: str, prelude: str) -> Split | None:
+    """The query's destinations statement and what it depends on; None when it has none."""
+    at, span = kql.find(prelude), _span(prelude)
+    if at < 0 or span is None:
+        return None
+    start, stop = span
+    definition = prelude[:stop]
+    needed = _needed(kql[:at], definition)
+    if needed is None:
+        return None
+    return Split(
+        key="\n".join([*needed, definition]),
+        before=kql[: at + start],
+        after=kql[at + stop :],
+        lines=prelude.count("\n", start, stop),
+    )
