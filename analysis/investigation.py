@@ -221,6 +221,8 @@ class Investigation:
     ip_map: IpMap | None = field(default=None, repr=False)
     absent_columns: tuple[str, ...] = ()
     """Documented columns the source's rows lack (a projected export), kept with the saved results."""
+    portal_resource: str = ""
+    """The Azure resource whose Log Analytics opens the queries (``portal``); "" when none is known."""
 
     @property
     def assessments(self) -> list[Assessment]:
