@@ -71,12 +71,15 @@ class Traffic:
 
     requests: int
     http_5xx: int
+    failed_requests: int
+    """Requests answered with HTTP 5xx or whose own call could not connect or got no answer, each once."""
     backend_5xx: int
     connection_failures: int
     """Failed connects of its own calls: connection failures (calls cut near 240 s apart) plus masked ones."""
     timeouts: int
     side_call_failures: int
     failure_share: float
+    """``failed_requests`` against the requests: every failed request, not only the failed connects."""
     backend_5xx_share: float
     peak_snat_demand: float
     """The top of the demand band at its peak: in flight + every request in the hold a new connection."""

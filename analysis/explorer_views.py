@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import narrative, plots
+from analysis.health import KEY
 from analysis.investigation import Investigation
 from analysis.mitigations import Mitigation
 
@@ -89,8 +90,9 @@ def png(figure: Figure) -> bytes:
 
 
 def chart_png(found: Investigation, destination: str | None = None) -> bytes:
-    """The over-time chart of one destination, or of all (the exhausted ones highlighted) when None."""
+    """The incident panels of one destination (a row per region), or of the affected and busiest when None."""
     demand = found.diagnosis.timeseries
+    keys = None
     if destination is not None:
-        demand = demand[demand["destination"] == destination]
-    return png(plots.destinations_over_time(demand, found.assumptions.snat_capacity, found.exhausted_destinations))
+        keys = sorted({(str(r), str(d)) for r, d in demand.loc[demand["destination"] == destination, KEY].values})
+    return png(plots.incident_panels(demand, found.findings, keys=keys))

@@ -19,6 +19,7 @@ from analysis.assessment import Assessment, Check, Classification, PoolAssessmen
 from analysis.assumptions import Assumptions
 from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis
+from analysis.impact import impact
 from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
@@ -80,6 +81,7 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
             "reason": assessment.reason,
             "requests": traffic.requests,
             "http_5xx": traffic.http_5xx,
+            "failed_requests": traffic.failed_requests,
             "connection_failures": traffic.connection_failures,
             "p95_backend_ms": evidence.p95_backend_ms,
             "peak_snat_demand": traffic.peak_snat_demand,
@@ -130,37 +132,6 @@ def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classificati
     )
 
 
-def impact(assessments: list[Assessment]) -> dict[str, Any]:
-    """How bad, in figures: requests and failed requests over the window, affected destinations, episodes, minutes."""
-    affected = [a for a in assessments if a.classification not in (Classification.HEALTHY, Classification.UNKNOWN)]
-    # The members of an exhausted pool share its episodes: each counts once.
-    owner = {
-        a.key: a.pool.id if a.classification is Classification.SNAT_EXHAUSTION and a.pool else a.key for a in affected
-    }
-    runs = list({(owner[a.key], e.onset): e for a in affected for e in a.episodes}.values())
-    recoveries = [e.recovery for e in runs if e.recovery is not None]
-    recovered = bool(runs) and len(recoveries) == len(runs)
-    requests = sum(a.evidence.traffic.requests for a in assessments)
-    failed = sum(a.evidence.traffic.connection_failures for a in assessments)
-    exhausted_ = [a for a in affected if a.classification is Classification.SNAT_EXHAUSTION]
-    return _plain(
-        {
-            "requests": requests,
-            "http_5xx": sum(a.evidence.traffic.http_5xx for a in assessments),
-            "failed_connects": failed,
-            "failed_connects_share": round(failed / requests, 4) if requests else 0.0,
-            "snat_failed_connects": sum(a.evidence.traffic.connection_failures for a in exhausted_),
-            "affected_destinations": len(affected),
-            "exhausted_destinations": len(exhausted_),
-            "episodes": len(runs),
-            "minutes_in_episodes": sum(e.bad_minutes for e in runs),
-            "first_onset": min(e.onset for e in runs) if runs else None,
-            "last_recovery": max(recoveries) if recovered else None,
-            "recovered": recovered,
-        }
-    )
-
-
 def build(
     *,
     verdict: Verdict,
@@ -198,7 +169,7 @@ def build(
             "missing": list(coverage.missing),
             "absent_columns": list(coverage.absent_columns),
             "ip_map": ip_map,
-            "impact": impact(assessments),
+            "impact": impact(assessments, diagnosis.minutes, window),
             "destinations": [destination_entry(a) for a in assessments],
             "pools": [pool_entry(p, classes) for p in diagnosis.pools],
             "timeline": timeline,

@@ -21,6 +21,7 @@ COUNT_COLUMNS = (
     "requests",
     "successes",
     "http_5xx",
+    "failed_requests",
     "backend_5xx",
     "connection_failures",
     "idle_cuts",

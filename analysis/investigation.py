@@ -241,6 +241,8 @@ class Investigation:
     """Documented columns the source's rows lack (a projected export), kept with the saved results."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export), or None."""
+    portal_resource: str = ""
+    """The Azure resource whose Log Analytics opens the queries (``portal``); "" when none is known."""
 
     @property
     def assessments(self) -> list[Assessment]:

@@ -83,7 +83,7 @@ def table(
 def chart_labels(values: list[str]) -> dict[str, str]:
     """Each value as a distinct legend label: one line, not hidden by a leading underscore, not endless.
 
-    The charts turn mathtext off (``plots.PLAIN_TEXT``), so a ``$`` is a dollar sign.
+    The charts turn mathtext off while they draw (``plots``), so a ``$`` is a dollar sign.
 
     >>> labels = chart_labels(["a$b$c", "_x", "y" * 500, "y" * 501])
     >>> labels["a$b$c"], labels["_x"], len(labels["y" * 500]), labels["y" * 501][-3:]

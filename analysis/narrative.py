@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.assessment import Classification
-from analysis.markup import code, code_block, md
+from analysis.markup import code, md
 from analysis.verdict import Outcome
 
 HEADLINES = {
@@ -76,32 +76,14 @@ def _episodes_line(entry: dict[str, Any]) -> str:
     return text
 
 
-def summary(findings: dict[str, Any]) -> str:
-    """The verdict, the window, what the logs could tell, and the destinations that matter, in a few lines."""
+def destination_lines(findings: dict[str, Any]) -> str:
+    """The window, the source and what the logs could tell, then one line per destination with trouble."""
     window = findings["window"]
     lines = [
-        f"## Verdict: {HEADLINES[findings['verdict']]}",
-        "",
-        f"**{md(findings['verdict_reason'])}.**",
-        "",
         f"Window: {_minute(window['start'])} to {_minute(window['end'])} UTC; source: {md(findings['source'])}; "
         f"logging mode: {code(findings['mode'])}. {md(findings['logging']['statement'])}",
         "",
     ]
-    for query in findings["queries"]:
-        for warning in query["warnings"]:
-            lines += [
-                f"**Warning: the result of {code(query['name'])} is incomplete, so the findings may be too.** "
-                f"{md(warning)}.",
-                "",
-            ]
-    if findings["missing"]:
-        lines += ["**What the logs lack:**", "", *[f"- {md(m)}" for m in findings["missing"]], ""]
-        lines += [
-            "Export the gateway logs with every column of the table (or at least `LastErrorReason`, `BackendTime`, "
-            "`BackendResponseCode`, `LastErrorElapsed`), from a diagnostic setting at verbosity 'information'.",
-            "",
-        ]
     for entry in shown(findings):
         if entry["classification"] in (Classification.HEALTHY, Classification.UNKNOWN):
             continue
@@ -256,64 +238,9 @@ def evidence(findings: dict[str, Any]) -> str:
     return "\n".join(parts) if parts else "No destination shows trouble."
 
 
-def episodes_table(findings: dict[str, Any]) -> pd.DataFrame:
-    """Every episode of every affected destination: onset, peak, recovery, failures."""
-    return pd.DataFrame(
-        [
-            {
-                "destination": _name(e),
-                "classification": e["classification"].replace("_", " "),
-                "onset (UTC)": _minute(episode["onset"]),
-                "peak (UTC)": _minute(episode["peak"]),
-                "recovery (UTC)": _minute(episode["recovery"]) if episode["recovery"] else NOT_RECOVERED,
-                "events": episode["failures"],
-                "requests": episode["requests"],
-            }
-            for e in findings["destinations"]
-            for episode in e["episodes"]
-        ]
-    )
-
-
 def mitigations(findings: dict[str, Any]) -> str:
-    """Numbered, in the order to try them, each with its reason."""
+    """Numbered, in the order to try them, each with its sizing and the evidence behind it (its reason)."""
     items = findings["mitigations"]
     if not items:
         return NO_MITIGATION
     return "\n".join(f"{n}. **{md(m['title'])}** ({code(m['id'])}): {md(m['reason'])}." for n, m in enumerate(items, 1))
-
-
-def timeline_table(findings: dict[str, Any]) -> pd.DataFrame:
-    """Onsets, peaks and recoveries of every destination, in time order."""
-    return pd.DataFrame(
-        [
-            {
-                "time (UTC)": _minute(e["time"]),
-                "destination": _name(e),
-                "event": e["event"],
-                "classification": e["classification"].replace("_", " "),
-            }
-            for e in findings["timeline"]
-        ]
-    )
-
-
-def queries_table(findings: dict[str, Any]) -> pd.DataFrame:
-    """The appendix index: every query run, with mode, parameters, rows and duration."""
-    return pd.DataFrame(
-        [
-            {
-                "query": q["name"],
-                "mode": q["mode"],
-                "parameters": ", ".join(f"{k} = {v}" for k, v in q["parameters"].items()),
-                "rows": q["rows"],
-                "duration (s)": q["duration_s"],
-            }
-            for q in findings["queries"]
-        ]
-    )
-
-
-def query_text(query: dict[str, Any]) -> str:
-    """One query of the appendix: its name and mode, then its exact KQL in a code block."""
-    return f"#### {md(query['name'])} ({md(query['mode'])})\n\n{code_block(query['kql'], 'kusto')}"

@@ -6,27 +6,38 @@ a formula that fails to parse) and legend labels go through ``markup.chart_label
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
-from analysis.assessment import PoolAssessment
+from analysis.annotations import Annotation
+from analysis.assessment import Classification, PoolAssessment
 from analysis.assumptions import TARGET_UTILISATION
+from analysis.health import KEY
 from analysis.markup import chart_labels
+from analysis.summary import WHAT
+from analysis.times import parse_utc
 
-# Labels are data: a "$" in a host name is a dollar sign, not the start of a formula.
-PLAIN_TEXT = {"text.parse_math": False}
-PANELS = (
-    ("requests", "requests / min"),
-    ("failures", "failed connects / min"),
-    ("backend_p95_ms", "backend p95 (ms)"),
-    ("demand_high", "demand, band top (ports)"),
-)
+P = ParamSpec("P")
+Key = tuple[str, str]
+#: The incident panels: a row per destination, these columns, one time axis for all.
+COLUMNS = ("requests / min", "backend p95 (ms)", "SNAT ports")
+MAX_ROWS = 6
+ROW_INCHES, TOP_INCHES, BOTTOM_INCHES = 2.3, 1.4, 0.6
+REQUEST_COLOUR, FAILED_COLOUR, LATENCY_COLOUR, BAND_COLOUR = "steelblue", "crimson", "darkorange", "steelblue"
+EPISODE_COLOUR, NOTE_COLOUR, WARM_UP_COLOUR = "crimson", "rebeccapurple", "grey"
 #: What the fingerprint chart draws, in this order: failures by reason, then the late successes.
 FINGERPRINT_KINDS = {
     "BackendConnectionFailure": ("connection failure", "crimson"),
@@ -37,18 +48,18 @@ FINGERPRINT_KINDS = {
 MAX_PANELS = 6
 
 
-def drawn_destinations(demand: pd.DataFrame, highlight: list[str] | None = None, most: int = 8) -> list[str]:
-    """The destinations worth a line: the highlighted ones, then the most failures, then the busiest.
+def _plain_text(draw: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Draw with mathtext off: labels come from the logs, and a ``$`` in a host name is a dollar sign.
 
-    >>> frame = pd.DataFrame({"destination": ["a", "b", "c"], "failures": [0, 5, 0],
-    ...                       "requests": [10, 1, 99]})
-    >>> drawn_destinations(frame, highlight=["a"], most=2)
-    ['a', 'b']
+    Scoped to the drawing, so another figure's numbers (a log axis' ``10^3``) keep their formatting.
     """
-    totals = demand.groupby("destination")[["failures", "requests"]].sum()
-    totals["highlighted"] = totals.index.isin(highlight or [])
-    ranked = totals.sort_values(["highlighted", "failures", "requests"], ascending=False)
-    return list(ranked.index[:most])
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with plt.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def _time_axis(axis: Axes) -> None:
@@ -57,56 +68,164 @@ def _time_axis(axis: Axes) -> None:
     axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-def destinations_over_time(
-    demand: pd.DataFrame, capacity: float, highlight: list[str] | None = None, most: int = 8
-) -> Figure:
-    """Requests, failed connects, p95 latency and the top of the demand band per destination, shared time axis.
+def _window(findings: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return parse_utc(findings["window"]["start"]), parse_utc(findings["window"]["end"])
 
-    A destination of several regions gets one line per region. At most ``most`` destinations get a
-    line (see ``drawn_destinations``); a gateway with fifty backends would otherwise draw a tangle.
+
+def warm_up_end(findings: dict[str, Any]) -> pd.Timestamp:
+    """Until when the demand band lacks the minutes before the window: its trailing hold and idle time.
+
+    A port taken before the window is not in its rows, so the band would climb from zero at the start.
     """
-    sns.set_theme(style="whitegrid", context="notebook", rc=PLAIN_TEXT)
-    figure, axes = plt.subplots(len(PANELS), 1, figsize=(11, 12), sharex=True)
-    drawn = drawn_destinations(demand, highlight, most) if len(demand) else []
-    demand = demand[demand["destination"].isin(drawn)].copy()
-    if len(demand) and demand["region"].nunique() > 1:
-        demand["destination"] = demand["destination"] + " (" + demand["region"] + ")"
-        drawn = sorted(demand["destination"].unique())
-    labels = chart_labels(drawn)
-    order = [labels[name] for name in drawn]
-    demand["destination"] = demand["destination"].map(labels)
-    palette = dict(zip(order, sns.color_palette("tab10", n_colors=max(len(order), 1)), strict=False))
-    for axis, (column, label) in zip(axes, PANELS, strict=True):
-        if len(demand):
-            sns.lineplot(
-                data=demand,
-                x="minute",
-                y=column,
-                hue="destination",
-                hue_order=order,
-                palette=palette,
-                ax=axis,
-                linewidth=1.4,
-                legend=axis is axes[0],
-            )
-        axis.set_ylabel(label)
-        axis.set_xlabel("")
-    axes[-1].axhline(
-        capacity, color="crimson", linestyle="--", linewidth=1.2, label=f"assumed capacity ({capacity:.0f})"
+    a = findings["assumptions"]
+    return _window(findings)[0] + pd.Timedelta(minutes=a["port_hold_minutes"] + a["pool_idle_minutes"])
+
+
+def panel_keys(findings: dict[str, Any], timeseries: pd.DataFrame, most: int = MAX_ROWS) -> list[Key]:
+    """The (region, destination) rows of the incident panels: the affected ones first, then the busiest.
+
+    >>> doc = {"impact": {"affected": [{"region": "r", "destination": "b"}]}}
+    >>> frame = pd.DataFrame({"region": ["r", "r", "r"], "destination": ["a", "b", "c"], "requests": [9, 1, 5]})
+    >>> panel_keys(doc, frame, most=2)
+    [('r', 'b'), ('r', 'a')]
+    """
+    keys = [(e["region"], e["destination"]) for e in findings["impact"]["affected"]]
+    if len(timeseries):
+        busiest = timeseries.groupby(KEY, sort=False)["requests"].sum().sort_values(ascending=False, kind="stable")
+        keys += [(str(r), str(d)) for r, d in busiest.index if (str(r), str(d)) not in keys]
+    return keys[:most]
+
+
+def _capacities(findings: dict[str, Any]) -> dict[Key, tuple[int, int]]:
+    """Per destination, the fewest and the most ports its pool may have had."""
+    pools = {p["id"]: p for p in findings["pools"]}
+    a = findings["assumptions"]
+    found = {}
+    for entry in findings["destinations"]:
+        pool = pools.get(entry["pool"])
+        if pool is not None:
+            found[(entry["region"], entry["destination"])] = (pool["capacity_low"], pool["capacity"])
+        else:
+            ports = a["snat_ports"] * a["units_by_region"].get(entry["region"], a["units"])
+            found[(entry["region"], entry["destination"])] = (ports, ports)
+    return found
+
+
+def _episodes(findings: dict[str, Any]) -> dict[Key, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """Per destination, each episode from onset to recovery (or the window's end)."""
+    end = _window(findings)[1]
+    return {
+        (e["region"], e["destination"]): [
+            (parse_utc(x["onset"]), parse_utc(x["recovery"]) if x["recovery"] else end) for x in e["episodes"]
+        ]
+        for e in findings["destinations"]
+    }
+
+
+def _mark(axis: Axes, spans: list[tuple[pd.Timestamp, pd.Timestamp]], notes: Sequence[Annotation]) -> None:
+    """Shade the episodes and draw the annotations, each numbered at the top of the panel."""
+    for onset, end in spans:
+        axis.axvspan(onset, end, color=EPISODE_COLOUR, alpha=0.12, linewidth=0)
+    for number, note in enumerate(notes, 1):
+        if note.end is not None:
+            axis.axvspan(note.time, note.end, color=NOTE_COLOUR, alpha=0.10, linewidth=0)
+        axis.axvline(note.time, color=NOTE_COLOUR, linestyle="-.", linewidth=1.0)
+        axis.text(
+            note.time,
+            0.98,
+            f" {number}",
+            transform=axis.get_xaxis_transform(),
+            color=NOTE_COLOUR,
+            va="top",
+            fontsize="x-small",
+            fontweight="bold",
+        )
+
+
+def _legend(figure: Figure, notes: Sequence[Annotation], extra: list[Artist]) -> None:
+    """One legend for every panel, above them: what each colour is, and each annotation by its number."""
+    handles = [
+        Patch(color=EPISODE_COLOUR, alpha=0.25, label="episode (onset to recovery)"),
+        *extra,
+        *(
+            Line2D([], [], color=NOTE_COLOUR, linestyle="-.", label=text)
+            for text in chart_labels(
+                [f"{n}: {note.time:%H:%M} {note.label}" for n, note in enumerate(notes, 1)]
+            ).values()
+        ),
+    ]
+    figure.legend(handles=handles, loc="upper center", ncols=3, fontsize="small", frameon=False)
+
+
+@_plain_text
+def incident_panels(
+    timeseries: pd.DataFrame,
+    findings: dict[str, Any],
+    annotations: Sequence[Annotation] = (),
+    keys: list[Key] | None = None,
+) -> Figure:
+    """Small multiples over one time axis: a row per destination (``keys``, by default ``panel_keys``), with its
+    requests and failed requests, its backend p95 and its demand band against its ports; episodes shaded,
+    annotations drawn (numbered in time order, named in the legend above).
+
+    The demand band is left out where it lacks the minutes before the window (``warm_up_end``).
+    """
+    sns.set_theme(style="whitegrid", context="notebook")
+    keys = panel_keys(findings, timeseries) if keys is None else keys
+    start, end = _window(findings)
+    warm = warm_up_end(findings)
+    notes = sorted(annotations, key=lambda note: note.time)
+    rows = max(len(keys), 1)
+    height = ROW_INCHES * rows + TOP_INCHES + BOTTOM_INCHES
+    figure, grid = plt.subplots(rows, len(COLUMNS), figsize=(12, height), sharex=True, squeeze=False)
+    figure.subplots_adjust(
+        left=0.06, right=0.98, top=1 - TOP_INCHES / height, bottom=BOTTOM_INCHES / height, wspace=0.28, hspace=0.5
     )
-    axes[-1].axhline(
-        TARGET_UTILISATION * capacity,
-        color="darkorange",
-        linestyle=":",
-        linewidth=1.0,
-        label=f"{TARGET_UTILISATION * 100:.0f} % of capacity",
+    if not keys:
+        grid[0][0].text(0.5, 0.5, "no traffic in the window", ha="center", va="center", transform=grid[0][0].transAxes)
+        for axis in grid[0]:
+            axis.set_axis_off()
+        return figure
+    names = chart_labels([f"{d} ({r})" if r else d for r, d in keys])
+    classes = {(e["region"], e["destination"]): Classification(e["classification"]) for e in findings["destinations"]}
+    capacities, spans = _capacities(findings), _episodes(findings)
+    by_key = dict(iter(timeseries.groupby(KEY, sort=False)))
+    for axes, key in zip(grid, keys, strict=True):
+        own = by_key.get(key, timeseries.iloc[0:0]).sort_values("minute")
+        axes[0].plot(own["minute"], own["requests"], color=REQUEST_COLOUR, linewidth=1.2)
+        axes[0].fill_between(own["minute"], 0, own["failed_requests"], color=FAILED_COLOUR, alpha=0.6, linewidth=0)
+        axes[1].plot(own["minute"], own["backend_p95_ms"], color=LATENCY_COLOUR, linewidth=1.2)
+        banded = own[own["minute"] >= warm]
+        axes[2].fill_between(
+            banded["minute"], banded["demand_low"], banded["demand_high"], color=BAND_COLOUR, alpha=0.4, linewidth=0
+        )
+        low, high = capacities.get(key, (0, 0))
+        axes[2].axhline(low, color=FAILED_COLOUR, linestyle="--", linewidth=1.2)
+        if high != low:
+            axes[2].axhline(high, color=FAILED_COLOUR, linestyle=":", linewidth=1.0)
+        axes[2].axvspan(start, warm, color=WARM_UP_COLOUR, alpha=0.15, hatch="//", linewidth=0)
+        for axis, label in zip(axes, COLUMNS, strict=True):
+            _mark(axis, spans.get(key, []), notes)
+            axis.set_ylim(bottom=0)
+            axis.set_ylabel(label, fontsize="small")
+        what = WHAT[classes.get(key, Classification.HEALTHY)]
+        name = names[f"{key[1]} ({key[0]})" if key[0] else key[1]]
+        box = axes[0].get_position()
+        figure.text(box.x0, box.y1 + 0.1 / height, f"{name}: {what}", fontweight="bold", va="bottom")
+    grid[0][0].set_xlim(start, end)
+    _time_axis(grid[-1][0])
+    _legend(
+        figure,
+        notes,
+        [
+            Line2D([], [], color=REQUEST_COLOUR, label="requests"),
+            Patch(color=FAILED_COLOUR, alpha=0.6, label="failed requests"),
+            Line2D([], [], color=LATENCY_COLOUR, label="backend p95"),
+            Patch(color=BAND_COLOUR, alpha=0.4, label="demand band (in flight .. all new connections)"),
+            Line2D([], [], color=FAILED_COLOUR, linestyle="--", label="ports of its pool (dotted: all units')"),
+            Patch(facecolor=WARM_UP_COLOUR, alpha=0.15, hatch="//", label="warm-up: no minutes before the window"),
+        ],
     )
-    axes[-1].legend(loc="upper left", fontsize="small")
-    if axes[0].get_legend() is not None:
-        sns.move_legend(axes[0], "upper left", bbox_to_anchor=(1.01, 1.0), title="destination", fontsize="small")
-    axes[-1].set_xlabel("time (UTC)")
-    _time_axis(axes[-1])
-    figure.tight_layout()
     return figure
 
 
@@ -129,36 +248,57 @@ def _finished(figure: Figure, axes: list[Axes], empty: str) -> Figure:
     return figure
 
 
-def demand_band_chart(pool_minutes: pd.DataFrame, pools: list[PoolAssessment]) -> Figure:
+@_plain_text
+def demand_band_chart(
+    pool_minutes: pd.DataFrame,
+    pools: list[PoolAssessment],
+    findings: dict[str, Any],
+    annotations: Sequence[Annotation] = (),
+) -> Figure:
     """Per tested pool, the demand band (in flight .. every request in the hold a new connection) against
-    its ports (one unit's and all units'), with its failed connects per minute on the right axis."""
+    its ports (one unit's and all units'), with its failed connects per minute on the right axis; the
+    pool's episodes shaded, the annotations drawn, one time axis (the window's) for every pool."""
     sns.set_theme(style="whitegrid", context="notebook")
     drawn = set(pool_minutes["pool"]) if "pool" in pool_minutes else set()
     shown = [p for p in pools if p.id in drawn][:MAX_PANELS]
     figure, axes = _grid(len(shown), columns=1)
+    start, end = _window(findings)
+    warm = warm_up_end(findings)
+    names = chart_labels([f"{p.id} ({p.state.replace('_', ' ')})" for p in shown])
     for axis, pool in zip(axes, shown, strict=False):
         own = pool_minutes[pool_minutes["pool"] == pool.id].sort_values("minute")
+        banded = own[own["minute"] >= warm]
         axis.fill_between(
-            own["minute"], own["demand_low"], own["demand_high"], color="steelblue", alpha=0.35, label="demand band"
+            banded["minute"],
+            banded["demand_low"],
+            banded["demand_high"],
+            color=BAND_COLOUR,
+            alpha=0.35,
+            label="demand band",
         )
-        axis.plot(own["minute"], own["demand_low"], color="steelblue", linewidth=1.0, label="in flight")
+        axis.plot(banded["minute"], banded["demand_low"], color=BAND_COLOUR, linewidth=1.0, label="in flight")
+        axis.axvspan(start, warm, color=WARM_UP_COLOUR, alpha=0.15, hatch="//", linewidth=0, label="warm-up")
         low, high = pool.capacity.low, pool.capacity.high
-        axis.axhline(low, color="crimson", linestyle="--", linewidth=1.2, label=f"ports ({low:,})")
+        axis.axhline(low, color=FAILED_COLOUR, linestyle="--", linewidth=1.2, label=f"ports ({low:,})")
         if high != low:
-            axis.axhline(high, color="crimson", linestyle=":", linewidth=1.0, label=f"all units ({high:,})")
+            axis.axhline(high, color=FAILED_COLOUR, linestyle=":", linewidth=1.0, label=f"all units ({high:,})")
+        _mark(axis, [(e.onset, e.recovery or end) for e in pool.episodes], annotations)
         failures = axis.twinx()
         failures.bar(own["minute"], own["failures"], width=1 / 1440, color="black", alpha=0.35)
         failures.set_ylabel("failed connects / min", fontsize="small")
         failures.grid(False)
         axis.set_yscale("symlog", linthresh=10)
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         axis.set_ylim(bottom=0)
-        axis.set_title(f"{pool.id} ({pool.state.replace('_', ' ')})", fontsize="small")
+        axis.set_xlim(start, end)
+        axis.set_title(names[f"{pool.id} ({pool.state.replace('_', ' ')})"], fontsize="small")
         axis.set_ylabel("ports")
         _time_axis(axis)
         axis.legend(loc="upper left", fontsize="x-small")
     return _finished(figure, axes, "no pool was tested" if not shown else "")
 
 
+@_plain_text
 def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], connect_timeout_s: float) -> Figure:
     """Per destination, how long its failed calls (and its successes of a second or more) took, by reason.
 
@@ -187,14 +327,17 @@ def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], c
         axis.set_xticklabels(["0", "1", "3", "9", "21", "60", "240"])
         axis.set_xlabel("elapsed (s)")
         axis.set_ylabel("calls")
-        axis.set_title(f"{destination} ({region})" if region else destination, fontsize="small")
+        axis.set_title(
+            chart_labels([f"{destination} ({region})" if region else destination]).popitem()[1], fontsize="small"
+        )
         axis.legend(loc="upper left", fontsize="x-small")
     return _finished(figure, axes, "no failed connects" if not shown else "")
 
 
+@_plain_text
 def what_if_chart(table: pd.DataFrame) -> Figure:
     """Predicted peak utilisation per setting, against the capacity and the sizing target."""
-    sns.set_theme(style="whitegrid", context="notebook", rc=PLAIN_TEXT)
+    sns.set_theme(style="whitegrid", context="notebook")
     figure, axis = plt.subplots(figsize=(9, 0.6 * max(len(table), 2) + 1.2))
     if len(table):
         sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color="steelblue")

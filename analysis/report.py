@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import findings as findings_doc
-from analysis import witness
+from analysis import portal, witness
 from analysis.annotations import loads as read_annotations
 from analysis.assumptions import from_params, param_text
 from analysis.errors import KitError
@@ -116,13 +116,16 @@ def run(
     redact: bool = False,
     annotations: str | None = None,
     ip_map: str | None = None,
+    portal_resource: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
     """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results.
 
     ``redact`` replaces caller IPs, subscription ids and user ids by pseudonyms in everything;
     ``annotations`` (JSON text, see ``analysis.annotations``) is checked here, shown by the notebook;
-    ``ip_map`` is the path of a ``host,ip`` file that groups hosts into SNAT pools.
+    ``ip_map`` is the path of a ``host,ip`` file that groups hosts into SNAT pools; ``portal_resource``
+    the resource whose Log Analytics the appendix links open (by default the source's or the metric's,
+    ``portal.scope``).
     """
     settings = from_params({name: param_text(value) for name, value in assumptions.items()})
     pools = read_ip_map(ip_map) if ip_map else None
@@ -134,6 +137,8 @@ def run(
     try:
         investigation = investigate(opened, window_start, window_end, settings, pools)
         target = metrics_target(split_specs(source), metrics_resource, metrics_region, inner, investigation.window)
+        scope = portal_resource or portal.scope(split_specs(source), target[0] if target else "")
+        investigation = dataclasses.replace(investigation, portal_resource=scope)
         if target is not None:
             runs, section = second_witness(opened, investigation.window, target, options)
             investigation = dataclasses.replace(

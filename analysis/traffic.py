@@ -71,6 +71,7 @@ def window_figures(frame: pd.DataFrame, slow_p95_ms: float) -> pd.DataFrame:
     return marked.groupby(KEY, sort=True).agg(
         requests=("requests", "sum"),
         http_5xx=("http_5xx", "sum"),
+        failed_requests=("failed_requests", "sum"),
         backend_5xx=("backend_5xx", "sum"),
         failures=("failures", "sum"),
         timeouts=("timeouts", "sum"),
@@ -113,11 +114,12 @@ def traffic(row: pd.Series, assumptions: Assumptions, region: str) -> Traffic:
     return Traffic(
         requests=int(round(requests)),
         http_5xx=int(row["http_5xx"]),
+        failed_requests=int(row["failed_requests"]),
         backend_5xx=int(row["backend_5xx"]),
         connection_failures=int(round(failures)),
         timeouts=int(row["timeouts"]),
         side_call_failures=int(row["side_call_failures"]),
-        failure_share=round(share(failures, requests), 3),
+        failure_share=round(share(row["failed_requests"], requests), 3),
         backend_5xx_share=round(share(row["backend_5xx"], requests), 3),
         peak_snat_demand=round(peak, 1),
         peak_demand_low=round(float(row["peak_demand_low"]), 1) if np.isfinite(row["peak_demand_low"]) else 0.0,

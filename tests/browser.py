@@ -147,8 +147,13 @@ def open_page(
     evaluate: dict[str, str] | None = None,
     screenshot: bool = False,
     window: tuple[int, int] = (1280, 900),
+    media: str = "",
+    full_page: bool = False,
 ) -> PageRecord:
-    """Load ``path`` in a fresh headless Chromium and record what the page did."""
+    """Load ``path`` in a fresh headless Chromium and record what the page did.
+
+    ``media`` ("print") lays the page out as for paper; ``full_page`` screenshots it whole, not the window.
+    """
     tools = _DevTools(profile, window)
     record = PageRecord()
     try:
@@ -157,6 +162,8 @@ def open_page(
         tools.session = session
         for domain in ("Page", "Network", "Runtime", "Log", "Debugger"):
             tools.send(f"{domain}.enable", session=session)
+        if media:
+            tools.send("Emulation.setEmulatedMedia", {"media": media}, session=session)
         tools.send("Page.navigate", {"url": path.as_uri()}, session=session)
         deadline = time.monotonic() + 60
         while not any(e.get("method") == "Page.loadEventFired" for e in tools.events):
@@ -168,7 +175,12 @@ def open_page(
             result = tools.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
             record.values[name] = result["result"].get("value")
         if screenshot:
-            shot = tools.send("Page.captureScreenshot", {"format": "png"}, session=session)
+            options: dict[str, Any] = {"format": "png"}
+            if full_page:
+                size = tools.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
+                clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+                options.update(captureBeyondViewport=True, clip=clip)
+            shot = tools.send("Page.captureScreenshot", options, session=session)
             record.screenshot = base64.b64decode(shot["data"])
         for event in tools.events:
             method, params = event.get("method"), event.get("params", {})

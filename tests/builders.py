@@ -34,6 +34,7 @@ def frame(
             "requests": requests,
             "successes": [r - f - b for r, f, b in zip(requests, failures, errors, strict=True)],
             "http_5xx": [f + b for f, b in zip(failures, errors, strict=True)],
+            "failed_requests": [f + b for f, b in zip(failures, errors, strict=True)],
             "backend_5xx": errors,
             "connection_failures": failures,
             "get_requests": requests,

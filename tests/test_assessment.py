@@ -26,6 +26,7 @@ from analysis.pools import Member, Pool, PoolKind
 TRAFFIC = Traffic(
     requests=1000,
     http_5xx=40,
+    failed_requests=40,
     backend_5xx=0,
     connection_failures=40,
     timeouts=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scenario_export):
-    from analysis import narrative
+    from analysis import summary
     from analysis.investigation import investigate
     from analysis.sources.local import open_local
 
@@ -26,4 +26,6 @@ def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scena
     findings = investigate(CutShort(open_local(scenario_export("no_incident")))).findings
     health = [q for q in findings["queries"] if q["name"] == "destination_health"][0]
     assert health["warnings"] == ["partial result (500000 rows kept): E_QUERY_RESULT_SET_TOO_LARGE"]
-    assert "**Warning: the result of <code>destination\\_health</code> is incomplete" in narrative.summary(findings)
+    assert "**Warning: the result of <code>destination\\_health</code> is incomplete" in summary.executive_summary(
+        findings
+    )

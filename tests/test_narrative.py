@@ -8,7 +8,7 @@ from typing import Any
 
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-from analysis import narrative
+from analysis import appendix, narrative, summary
 from analysis.html_page import clean_html
 
 HOSTILE = "<img src=x onerror=alert(1)>[x](javascript:alert(1))![t](http://h/b.png)\n# h\n`c` *e* $\\foo$"
@@ -44,8 +44,39 @@ def destination(name: str, classification: str = "healthy", requests: int = 500)
     }
 
 
-def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
+def impact_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """An affected destination's line of ``impact.affected``, as findings.json carries it."""
     return {
+        "destination": entry["destination"],
+        "region": entry["region"],
+        "classification": entry["classification"],
+        "requests": entry["requests"],
+        "failed_requests": 6,
+        "failure_share": 6 / entry["requests"],
+        "episodes": len(entry["episodes"]),
+        "minutes_affected": 40,
+        "requests_during": 300,
+        "failed_requests_during": 6,
+        "p95_backend_ms_before": 80.0,
+        "p95_backend_ms_during": 900.0,
+    }
+
+
+def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
+    affected = [impact_of(d) for d in destinations if d["classification"] != "healthy"]
+    return {
+        "kit_version": HOSTILE,
+        "assumptions": {"snat_ports": 1024, "port_hold_minutes": 4, "pool_idle_minutes": 4, HOSTILE: HOSTILE},
+        "impact": {
+            "requests": sum(d["requests"] for d in destinations),
+            "failed_requests": 6 * len(affected),
+            "first_onset": "2025-02-25T09:20:00Z" if affected else None,
+            "last_recovery": None,
+            "recovered": False,
+            "duration_minutes": 40 if affected else 0,
+            "episodes": len(affected),
+            "affected": affected,
+        },
         "verdict": "snat_exhaustion",
         "verdict_reason": f"SNAT port exhaustion on {HOSTILE}",
         "window": {"start": "2025-02-25T09:00:00Z", "end": "2025-02-25T10:00:00Z"},
@@ -56,7 +87,18 @@ def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
         "ip_map": False,
         "pools": [],
         "destinations": list(destinations),
-        "queries": [{"name": "q", "mode": "resource", "warnings": [HOSTILE], "kql": f"T | where x == '{HOSTILE}'"}],
+        "queries": [
+            {
+                "name": "q",
+                "mode": "resource",
+                "parameters": {"destination": HOSTILE},
+                "rows": 1,
+                "duration_s": 0.1,
+                "complete": False,
+                "warnings": [HOSTILE],
+                "kql": f"T | where x == '{HOSTILE}'",
+            }
+        ],
         "mitigations": [{"id": "scale_out", "title": HOSTILE, "reason": HOSTILE, "destinations": []}],
     }
 
@@ -69,10 +111,12 @@ def as_html(markdown: str) -> str:
 def test_strings_from_the_findings_never_become_markup():
     document = findings(destination(HOSTILE, "snat_exhaustion"))
     for text in (
-        narrative.summary(document),
+        summary.executive_summary(document),
+        narrative.destination_lines(document),
         narrative.evidence(document),
         narrative.mitigations(document),
-        narrative.query_text(document["queries"][0]),
+        appendix.query_text(document["queries"][0]),
+        appendix.provenance(document),
     ):
         html = as_html(text)
         assert "<img" not in html and "<h1" not in html and "<em>e</em>" not in html, html
@@ -82,7 +126,7 @@ def test_strings_from_the_findings_never_become_markup():
 
 def test_the_sanitiser_does_not_change_what_the_escaping_produced():
     document = findings(destination(HOSTILE, "snat_exhaustion"))
-    for text in (narrative.summary(document), narrative.evidence(document), narrative.mitigations(document)):
+    for text in (summary.executive_summary(document), narrative.evidence(document), narrative.mitigations(document)):
         html = markdown2html_mistune(text)
         assert clean_html(html).replace("\n", "") == html.replace("\n", "")
 
@@ -105,5 +149,6 @@ def test_at_most_the_first_destinations_are_shown_in_full_and_the_rest_named():
 def test_the_findings_are_not_changed_by_writing_about_them():
     document = findings(destination(HOSTILE, "snat_exhaustion"), destination("ok:443"))
     before = copy.deepcopy(document)
-    narrative.summary(document), narrative.evidence(document), narrative.destination_table(document)
+    summary.executive_summary(document), narrative.evidence(document), narrative.destination_table(document)
+    summary.incident_timeline(document, []), summary.affected_table(document), appendix.queries_table(document)
     assert document == before

@@ -34,7 +34,7 @@ def test_the_fingerprint_shows_each_failing_destination_and_the_connect_timeout(
 
 def test_the_band_chart_draws_each_tested_pool_against_its_ports(found):
     tested = [p for p in found.pools if p.failure is not None]
-    figure = plots.demand_band_chart(found.diagnosis.pool_minutes, tested)
+    figure = plots.demand_band_chart(found.diagnosis.pool_minutes, tested, found.findings)
     panels = [axis for axis in visible(figure) if axis.get_ylabel() == "ports"]
     assert [axis.get_title() for axis in panels] == [f"{p.id} ({p.state.replace('_', ' ')})" for p in tested]
     assert any("ports (1,024)" in text.get_text() for text in panels[0].get_legend().get_texts())

@@ -88,7 +88,8 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
     assert "require.min.js" not in html and "mathjax" not in html.lower()
     # Over time, the failure fingerprint, the demand band against capacity, the what-if.
     assert html.count("data:image/png;base64,") >= 4
-    for heading in ("SNAT pools", "How the calls failed", "Demand against capacity, per pool", "Episodes and timeline"):
+    headings = ("Executive summary", "Incident timeline", "SNAT pools", "How the calls failed", "Data quality")
+    for heading in (*headings, "Demand against capacity, per pool", "Appendix: how this report was made"):
         assert heading in html
     assert "Verdict: SNAT port exhaustion" in html
     assert "report.run(" not in html and "from analysis import" not in html

@@ -210,6 +210,6 @@ def test_the_day_headline_names_the_worst_of_its_episodes(diagnosed):
     onset = worst["onset"][:16].replace("T", " ")
     headline = findings["verdict_reason"]
     assert f"worst episode {onset} UTC" in headline and "12 episodes in all" in headline
-    line = [text for text in narrative.summary(findings).splitlines() if text.startswith("- **orders")][0]
+    line = [text for text in narrative.destination_lines(findings).splitlines() if text.startswith("- **orders")][0]
     assert f"worst episode {onset} UTC" in line
     assert f"{worst['failures']:,} failed connects; 12 episodes in the window" in line

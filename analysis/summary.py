@@ -1,0 +1,221 @@
+"""The postmortem's first screen, in plain words, and its incident timeline (pure: findings in, text out).
+
+The executive summary is for people who will read nothing else: the verdict, the destinations
+affected, when (onset, peak, recovery, duration), how bad (failed requests and their share, overall
+and per destination, with the latency before and during) and the one action to take first. Every
+figure comes from the findings document (``impact`` above all); every string from the logs goes
+through ``markup.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from analysis.annotations import Annotation
+from analysis.assessment import Classification
+from analysis.markup import code, md
+from analysis.narrative import HEADLINES, NOT_RECOVERED
+from analysis.verdict import Outcome
+
+# What happened, in the words of the summary (the classification values are findings.json's).
+WHAT = {
+    Classification.SNAT_EXHAUSTION: "SNAT port exhaustion",
+    Classification.BACKEND_UNREACHABLE: "backend unreachable",
+    Classification.BACKEND_ERRORS: "backend errors",
+    Classification.SLOW_BACKEND: "slow backend",
+    Classification.HEALTHY: "healthy",
+    Classification.UNKNOWN: "unknown",
+}
+# The first thing to do when no SNAT mitigation applies, by what the most affected destination suffered.
+FIRST_ACTION = {
+    Classification.BACKEND_UNREACHABLE: "Check that {name} accepts connections from the gateway (DNS, firewall, "
+    "network security groups, the backend itself): its calls failed to connect, and not for want of SNAT ports",
+    Classification.BACKEND_ERRORS: "Look into {name}'s own errors: the backend itself answered with HTTP 5xx",
+    Classification.SLOW_BACKEND: "Find out why {name} answered slowly: its calls took long while it kept answering",
+}
+NOTHING_TO_DO = "Nothing: no destination shows trouble in this window"
+EXPORT_COLUMNS = (
+    "Export the gateway logs again with the columns named below, from a diagnostic setting at verbosity "
+    "'information', and render the report again"
+)
+WIDEN_WINDOW = "Render the report over a longer or busier window: this one holds too little traffic to judge"
+
+
+def _time(text: str | None, day: bool = True) -> str:
+    """``2025-02-25 09:23`` (``09:23`` without ``day``), or ``-``."""
+    if text is None:
+        return "-"
+    minute = text.replace("T", " ").removesuffix("Z")[:16]
+    return minute if day else minute[11:]
+
+
+def _share(part: int, whole: int) -> str:
+    """A share as people write it, kept on one line: ``46.8\N{NO-BREAK SPACE}%``."""
+    return f"{part / whole:.1%}".replace("%", "\N{NO-BREAK SPACE}%") if whole else "0\N{NO-BREAK SPACE}%"
+
+
+def _name(entry: dict[str, Any]) -> str:
+    """The destination with its region, as Markdown text."""
+    return md(f"{entry['destination']} ({entry['region']})" if entry.get("region") else entry["destination"])
+
+
+def _entries(findings: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(e["region"], e["destination"]): e for e in findings["destinations"]}
+
+
+def _span(entry: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """First onset, the worst episode's peak and the last recovery (None when one did not recover)."""
+    episodes = entry["episodes"]
+    if not episodes:
+        return entry["onset"], entry["peak"], entry["recovery"]
+    recoveries = [e["recovery"] for e in episodes]
+    last = None if None in recoveries else max(recoveries)
+    return min(e["onset"] for e in episodes), entry["peak"], last
+
+
+def first_action(findings: dict[str, Any]) -> str:
+    """The one thing to do first, as Markdown: the first mitigation, else what the verdict asks for."""
+    if findings["mitigations"]:
+        first = findings["mitigations"][0]
+        return f"**{md(first['title'])}**: {md(first['reason'])}"
+    if findings["missing"]:
+        return EXPORT_COLUMNS
+    affected = findings["impact"]["affected"]
+    if findings["verdict"] == Outcome.INSUFFICIENT_DATA and not affected:
+        return WIDEN_WINDOW
+    for entry in affected:
+        if entry["classification"] in FIRST_ACTION:
+            return FIRST_ACTION[entry["classification"]].format(name=_name(entry))
+    return NOTHING_TO_DO
+
+
+def _when(findings: dict[str, Any]) -> str:
+    """Onset, peak, recovery and duration of the most affected destination, then of all trouble together."""
+    impact = findings["impact"]
+    lead = impact["affected"][0]
+    onset, peak, recovery = _span(_entries(findings)[(lead["region"], lead["destination"])])
+    end = f"recovered at {_time(recovery, day=False)} UTC" if recovery else NOT_RECOVERED
+    text = (
+        f"{_name(lead)}: {WHAT[lead['classification']]} from {_time(onset)} UTC, peak at {_time(peak, day=False)}, "
+        f"{end}: {lead['minutes_affected']} minutes"
+    )
+    if len(impact["affected"]) > 1:
+        last = f"{_time(impact['last_recovery'], day=False)} UTC" if impact["recovered"] else "the end of the window"
+        text += (
+            f". All trouble together: from {_time(impact['first_onset'])} UTC to {last} "
+            f"({impact['duration_minutes']} minutes, {impact['episodes']} episodes)"
+        )
+    return text
+
+
+def _impact_line(findings: dict[str, Any]) -> str:
+    """Failed requests overall, then for the most affected destination during its episodes, with its p95."""
+    impact = findings["impact"]
+    text = (
+        f"{impact['failed_requests']:,} of {impact['requests']:,} requests failed "
+        f"({_share(impact['failed_requests'], impact['requests'])}) over the window (HTTP 5xx and calls that "
+        "could not connect or got no answer)"
+    )
+    if impact["affected"]:
+        lead = impact["affected"][0]
+        text += (
+            f"; {_name(lead)} failed {lead['failed_requests_during']:,} of its {lead['requests_during']:,} calls "
+            f"({_share(lead['failed_requests_during'], lead['requests_during'])}) during its "
+            f"{lead['minutes_affected']} minutes of trouble"
+        )
+        before, during = lead["p95_backend_ms_before"], lead["p95_backend_ms_during"]
+        if before is not None or during is not None:
+            text += f"; backend p95 {_ms(before)} before, {_ms(during)} during"
+    return text
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def executive_summary(findings: dict[str, Any]) -> str:
+    """The verdict and the incident in a few plain lines, for the first screen of the postmortem."""
+    impact = findings["impact"]
+    affected = impact["affected"]
+    lines = [
+        "## Executive summary",
+        "",
+        f"### Verdict: {HEADLINES[findings['verdict']]}",
+        "",
+        f"**{md(findings['verdict_reason'])}.**",
+        "",
+    ]
+    if affected:
+        listed = "; ".join(f"{_name(e)}: {WHAT[e['classification']]}" for e in affected)
+        lines.append(f"- **Affected:** {listed}.")
+        lines.append(f"- **When:** {_when(findings)}.")
+    else:
+        lines.append("- **Affected:** no destination.")
+    lines.append(f"- **Impact:** {_impact_line(findings)}.")
+    lines.append(f"- **Do first:** {first_action(findings)}.")
+    lines.append("")
+    for query in findings["queries"]:
+        for warning in query["warnings"]:
+            lines += [
+                f"**Warning: the result of {code(query['name'])} is incomplete, so the findings may be too.** "
+                f"{md(warning)}.",
+                "",
+            ]
+    if findings["missing"]:
+        lines += ["**What the logs lack:**", "", *[f"- {md(m)}" for m in findings["missing"]], ""]
+    return "\n".join(lines)
+
+
+def affected_table(findings: dict[str, Any]) -> pd.DataFrame:
+    """Per affected destination: what, when, for how long, its failed requests and its latency before and during."""
+    entries = _entries(findings)
+    rows = []
+    for row in findings["impact"]["affected"]:
+        onset, peak, recovery = _span(entries[(row["region"], row["destination"])])
+        rows.append(
+            {
+                "destination": row["destination"],
+                "region": row["region"] or "-",
+                "what": WHAT[row["classification"]],
+                "onset (UTC)": _time(onset),
+                "peak": _time(peak, day=False),
+                "recovery": _time(recovery, day=False) if recovery else "not recovered",
+                "minutes": row["minutes_affected"],
+                "failed during": f"{row['failed_requests_during']:,} of {row['requests_during']:,} "
+                f"({_share(row['failed_requests_during'], row['requests_during'])})",
+                "failed in the window": f"{row['failed_requests']:,} of {row['requests']:,} "
+                f"({_share(row['failed_requests'], row['requests'])})",
+                "backend p95 before": _ms(row["p95_backend_ms_before"]),
+                "backend p95 during": _ms(row["p95_backend_ms_during"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def incident_timeline(findings: dict[str, Any], annotations: list[Annotation]) -> pd.DataFrame:
+    """Every episode of every affected destination and every annotation, in time order: one row each."""
+    rows = []
+    for entry in findings["destinations"]:
+        for episode in entry["episodes"]:
+            name = f"{entry['destination']} ({entry['region']})" if entry["region"] else entry["destination"]
+            rows.append(
+                {
+                    "from (UTC)": _time(episode["onset"]),
+                    "until (UTC)": _time(episode["recovery"]) if episode["recovery"] else NOT_RECOVERED,
+                    "what": f"{WHAT[entry['classification']]} on {name}, peak at {_time(episode['peak'], day=False)}",
+                    "kind": "episode",
+                }
+            )
+    for note in annotations:
+        rows.append(
+            {
+                "from (UTC)": note.time.strftime("%Y-%m-%d %H:%M"),
+                "until (UTC)": note.end.strftime("%Y-%m-%d %H:%M") if note.end is not None else "",
+                "what": note.label,
+                "kind": "note",
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["from (UTC)", "until (UTC)", "what", "kind"])
+    return frame.sort_values(["from (UTC)", "kind"], kind="stable", ignore_index=True)
