@@ -104,6 +104,23 @@ def _source_spec(spec: str) -> str:
     return spec
 
 
+def _with_earlier(args: argparse.Namespace, earlier: dict[str, Any]) -> tuple[argparse.Namespace, str]:
+    """The report's arguments, each one the command line does not give taken from an earlier report's, and
+    the earlier report's notes (JSON text; "" when ``--annotate`` gives new ones)."""
+    import dataclasses
+
+    from analysis.assumptions import Assumptions, param_text
+
+    given = dict(vars(args))
+    for name in ("start", "end", "mode", "ip_map", "metrics_resource", "metrics_region"):
+        if not given.get(name) and earlier.get(name):
+            given[name] = earlier[name]
+    given["redact"] = args.redact or bool(earlier.get("redact"))
+    names = [field.name for field in dataclasses.fields(Assumptions) if field.name in earlier]
+    given["param"] = [*(f"{name}={param_text(earlier[name])}" for name in names), *args.param]  # the last one wins
+    return argparse.Namespace(**given), "" if args.annotate else earlier.get("annotations") or ""
+
+
 def _report(args: argparse.Namespace) -> int:
     from analysis import annotations
     from analysis.assumptions import from_params
@@ -111,18 +128,23 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.outfolder import Kind, claim, target
     from analysis.render import render
     from analysis.report import metrics_target, read_ip_map, second_witness
+    from analysis.rerender import earlier_parameters, earlier_report
     from analysis.sharing import shown_spec
     from analysis.sources import absolute, open_source
     from analysis.sources.metrics import MetricRequest
     from analysis.times import optional_time
 
     say = _progress(args)
+    specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
+    earlier, kept_notes = earlier_report(specs), ""
+    if earlier is not None:
+        say(f"rendering again with the parameters of the report in {earlier.name} (the command line's come first)")
+        args, kept_notes = _with_earlier(args, earlier_parameters(earlier))
     assumptions = from_params(_key_values(args.param))
-    notes = annotations.dumps([annotations.from_option(text) for text in args.annotate])
+    notes = kept_notes or annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
     if args.ip_map:
         read_ip_map(args.ip_map)  # a malformed map stops here, before any query
-    specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
     shown = ",".join(shown_spec(spec) for spec in specs)
     options = _source_options(args)
     out = target(args.out)

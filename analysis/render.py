@@ -21,6 +21,7 @@ from analysis.findings import FINDINGS_FILE
 from analysis.html_page import to_html
 from analysis.imports import skip_iri_checker
 from analysis.outfolder import Kind, kernel_dir, staging
+from analysis.rerender import keep_ip_map, keep_parameters
 
 KERNEL_NAME = "apim-snat"
 REPORT_FILE = "report.ipynb"
@@ -94,7 +95,8 @@ def render(
 ) -> Path:
     """Run the report notebook with ``parameters`` and replace ``out_dir`` (claimed by the caller) with it.
 
-    ``shown`` is what the saved notebook says the parameters were (default: ``parameters``).
+    ``shown`` is what the saved notebook and ``parameters.json`` say the parameters were (default:
+    ``parameters``); an ``ip_map`` is copied into the report and read from there.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -102,6 +104,10 @@ def render(
     skip_iri_checker()
     kernel = ensure_kernel()
     with staging(out_dir, Kind.REPORT) as folder:
+        # The report keeps its own copy of the map, so it can be rendered again from the folder alone.
+        ip_map = keep_ip_map(folder, parameters.get("ip_map", ""))
+        parameters = {**parameters, "ip_map": ip_map}
+        shown = {**(shown or parameters), "ip_map": ip_map, "output_dir": "."}
         progress("executing the report notebook")
         notebook = folder / REPORT_FILE
         try:
@@ -120,7 +126,8 @@ def render(
             if err.ename == "KitError":
                 raise KitError(err.evalue) from None
             raise KitError(f"the report notebook failed: {err.ename}: {err.evalue}") from None
-        share_notebook(notebook, {**(shown or parameters), "output_dir": "."})
+        share_notebook(notebook, shown)
+        keep_parameters(folder, shown)
         progress("writing HTML")
         (folder / "report.html").write_text(to_html(notebook), encoding="utf-8")
         missing = [name for name in REPORT_FILES if not (folder / name).is_file()]

@@ -42,9 +42,9 @@ def sample_report(tmp_path_factory) -> Path:
     return out
 
 
-def test_the_report_folder_holds_the_three_files(sample_report):
+def test_the_report_folder_holds_the_report_and_what_renders_it_again(sample_report):
     files = sorted(p.name for p in sample_report.iterdir() if p.is_file())
-    assert files == [".apim-snat", "findings.json", "report.html", "report.ipynb"]
+    assert files == [".apim-snat", "findings.json", "parameters.json", "report.html", "report.ipynb"]
     assert list((sample_report / "results").glob("destination_health-*.parquet"))
 
 
@@ -95,19 +95,55 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
     assert "report.run(" not in html and "from analysis import" not in html
 
 
-def test_the_report_renders_in_a_headless_browser_with_no_network(sample_report, tmp_path):
+#: Where the first line holding a text ends, relative to the window's height (1.0 = its bottom edge).
+FIRST_SCREEN = {
+    "summary": "[...document.querySelectorAll('h2')].find(h => h.textContent.startsWith('Executive summary'))"
+    ".getBoundingClientRect().bottom / innerHeight",
+    "affected": "(() => { const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);"
+    " while (walker.nextNode()) { if (walker.currentNode.data.includes('orders.contoso-backend.com:443')) {"
+    " const range = document.createRange(); range.selectNodeContents(walker.currentNode);"
+    " return range.getBoundingClientRect().bottom / innerHeight; } } return null; })()",
+    "verdict": "document.body.innerText.includes('Verdict: SNAT port exhaustion')",
+    "images": "[...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])",
+}
+#: On paper (A4 landscape less its margins, at 96 px per inch) nothing may stick out past the page's right edge.
+PRINTED = {
+    "overflowing": "[...document.querySelectorAll('table, img, pre, .jp-OutputArea-output')]"
+    ".filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)"
+    ".map(e => e.tagName + ' ' + e.textContent.slice(0, 60))",
+}
+
+
+def test_the_postmortem_opens_on_its_summary_in_a_headless_browser_with_no_network(sample_report, tmp_path):
+    """The first screen of a laptop shows the summary and the affected destination; every chart is drawn."""
     page_path = sample_report / "report.html"
-    page = open_page(
-        page_path,
-        tmp_path / "profile",
-        evaluate={"text": "document.body.innerText"},
-        screenshot=True,
-        window=(1200, 4000),
-    )
+    page = open_page(page_path, tmp_path / "profile", evaluate=FIRST_SCREEN, screenshot=True, window=(1280, 800))
     assert page.requests == [page_path.as_uri()]
     assert page.scripts == [] and page.console == [] and page.exceptions == [] and page.log_entries == []
-    assert "Verdict: SNAT port exhaustion" in page.values["text"]
-    assert "orders.contoso-backend.com:443" in page.values["text"]
+    assert page.values["verdict"]
+    assert 0 < page.values["summary"] <= 1 and 0 < page.values["affected"] <= 1, page.values
+    images = page.values["images"]
+    assert len(images) >= 4 and all(width > 0 and height > 0 and shown > 0 for width, height, shown in images)
+    shot = tmp_path / "first-screen.png"
+    shot.write_bytes(page.screenshot)
+    print(f"first screen of the postmortem: {shot}")
+    from PIL import Image
+
+    assert Image.open(shot).width == 1280  # the window, not the whole page
+
+
+def test_the_postmortem_prints_without_cut_tables_or_charts(sample_report, tmp_path):
+    page = open_page(
+        sample_report / "report.html", tmp_path / "profile", evaluate=PRINTED, media="print", window=(1032, 700)
+    )
+    assert page.values["overflowing"] == []
+    wide = open_page(sample_report / "report.html", tmp_path / "wide", evaluate=PRINTED, window=(700, 700))
+    assert wide.values["overflowing"], "the check finds a table wider than a narrow screen"
+
+
+def test_the_charts_are_drawn_in_colour(sample_report, tmp_path):
+    page_path = sample_report / "report.html"
+    page = open_page(page_path, tmp_path / "profile", screenshot=True, window=(1200, 4000))
     shot = tmp_path / "report.png"
     shot.write_bytes(page.screenshot)
     from PIL import Image
@@ -147,6 +183,30 @@ def test_an_ip_map_and_units_per_region_reach_the_report(tmp_path, scenario_expo
     apps = [d for d in document["destinations"] if d["destination"].endswith(".azurewebsites.net:443")]
     assert {(d["classification"], d["pool"]) for d in apps} == {("snat_exhaustion", pool["id"])}
     assert "Pools come from the <code>--ip-map</code>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_report_folder_renders_its_postmortem_again_alone(tmp_path, scenario_export, scenario_ip_map):
+    """Results, parameters, notes and a copy of the IP map stay in the folder: the export and the map can go."""
+    export, ip_map = tmp_path / "shared.parquet", tmp_path / "hosts.csv"
+    shutil.copyfile(scenario_export("app_service_shared_ip"), export)
+    shutil.copyfile(scenario_ip_map("app_service_shared_ip"), ip_map)
+    first = tmp_path / "first"
+    note = "2025-02-25T09:40Z=scaled <b>out</b>"
+    render(first, "--source", f"file:{export}", "--ip-map", str(ip_map), "--param", "units=2", "--annotate", note)
+    kept = json.loads((first / "parameters.json").read_text(encoding="utf-8"))
+    assert kept["ip_map"] == "ip-map.csv" and kept["units"] == 2 and "scaled <b>out</b>" in kept["annotations"]
+    assert str(tmp_path) not in json.dumps(kept)
+    export.unlink(), ip_map.unlink()
+    again = tmp_path / "again"
+    result = render(again, "--source", f"cache:{first / 'results'}")
+    assert "rendering again with the parameters of the report in first" in result.stderr
+    assert json.loads((again / "findings.json").read_text(encoding="utf-8")) == json.loads(
+        (first / "findings.json").read_text(encoding="utf-8")
+    )
+    assert "scaled &lt;b&gt;out&lt;/b&gt;" in (again / "report.html").read_text(encoding="utf-8")
+    changed = tmp_path / "changed"
+    render(changed, "--source", f"cache:{first / 'results'}", "--param", "units=1")
+    assert json.loads((changed / "findings.json").read_text(encoding="utf-8"))["assumptions"]["units"] == 1
 
 
 def test_relative_paths_mean_the_callers_folder(tmp_path):
