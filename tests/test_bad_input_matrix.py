@@ -1,10 +1,9 @@
 """The bad-input matrix of the issue "Safe to share, safe to run": each row, probed as a careless user or an
 attacker would, ends as it must: the exit code, one line on stderr, no traceback, and an earlier report untouched.
 
-Rows whose probe renders a whole report (markup in the logs) or needs a real kernel (signals) live in their
-own test files, named in ``COVERED_ELSEWHERE``; a test below checks those tests exist. Rows another part of
-the kit has to fix first are listed in ``ROWS_FOR_THE_INTEGRATION_PASS``, with what they need; every row of
-the issue is in exactly one of the three places.
+Rows whose probe renders a whole report (markup in the logs), needs a real kernel (signals), a crafted
+export or a machine without a network live in their own test files, named in ``COVERED_ELSEWHERE``; a test
+below checks those tests exist, and another that every row of the issue has its place.
 """
 
 from __future__ import annotations
@@ -38,18 +37,25 @@ COVERED_ELSEWHERE = {
         "tests.test_signals::test_a_report_stopped_while_its_kernel_runs",
     ],
     10: ["tests.test_signals::test_a_report_stopped_while_its_kernel_runs"],
-}
-ROWS_FOR_THE_INTEGRATION_PASS = {
-    5: "local engine lockdown: query --kql \"['/some/private.csv']\" and an http:// path must be refused in one "
-    "line (external access, extension auto-install/auto-load off, configuration locked) - the local source",
-    6: "a row dated 2225, or --start 2024-01-01 --end 2026-01-01 over a 2-hour export: a window from the bulk of "
-    "the data, a stated limit, one line and exit 2 before any allocation - the local source and the analysis",
-    7: "10,000 destinations in 2 hours renders in under 30 s (the analysis; the report already shows 20 in full "
-    "and names the rest: tests.test_narrative)",
-    8: "null times, negative or 1e18 BackendTime, ResponseCode 200.7, a duplicated column: counted, reported, a "
-    "duplicated column an error naming it - the local source",
-    11: "an Azure source with no network: one line naming the endpoint and the cause, library logging silenced "
-    "unless --verbose - the Azure sources",
+    5: [
+        "tests.test_local_safety::test_every_query_the_engine_refuses_is_one_line",
+        "tests.test_local_safety::test_the_cli_says_each_refusal_in_one_line",
+    ],
+    6: [
+        "tests.test_local_safety::test_one_row_dated_2225_does_not_make_a_200_year_window",
+        "tests.test_local_safety::test_a_window_over_the_limit_is_refused_before_any_query",
+    ],
+    # The time it takes is bench/bench_bounds.py's figure; what the report shows of them is a behaviour.
+    7: ["tests.test_narrative::test_at_most_the_first_destinations_are_shown_in_full_and_the_rest_named"],
+    8: [
+        "tests.test_local_safety::test_bad_values_are_counted_per_column",
+        "tests.test_local_safety::test_a_negative_backend_time_cannot_lower_the_p95",
+        "tests.test_local_formats::test_a_column_named_twice_is_an_error_naming_it",
+    ],
+    11: [
+        "tests.test_azure_sources::test_without_name_resolution_the_query_line_names_the_endpoint_and_the_cause",
+        "tests.test_azure_sources::test_without_name_resolution_sign_in_blames_the_network_not_the_credential",
+    ],
 }
 
 
@@ -102,6 +108,10 @@ CASES = [
     (12, ["query", "--kql", ".show tables"], "KQL syntax error: could not parse KQL at 1:0"),
     (12, ["query", "--kql", "GatewayRequests | project column_ifexists("], "KQL syntax error"),
     (12, ["query", "--kql", 'print column_ifexists("x", 1'], "KQL syntax error"),
+    (5, ["query", "--kql", "['/etc/hostname']"], "reads only the export's table"),
+    (5, ["query", "--kql", "['http://127.0.0.1:9/x.csv']"], "reads only the export's table"),
+    (6, ["report", "--start", "2024-01-01", "--end", "2026-01-01", "--out", "{earlier}"], "over the limit of 31 days"),
+    (8, ["report", "--source", "file:{tmp}/twice.csv", "--out", "{earlier}"], "column 'BackendUrl' appears twice"),
     (0, ["report", "--source", "file:{tmp}", "--out", "{earlier}"], "holds files of several formats"),
     (0, ["report", "--source", "file:{tmp}/fifo.csv", "--out", "{earlier}"], "fifo.csv"),
     (0, ["report", "--source", "file:/dev/zero", "--out", "{earlier}"], "/dev/zero"),
@@ -121,6 +131,7 @@ def test_bad_input_is_one_line_exit_2_and_the_earlier_report_untouched(capsys, t
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     os.mkfifo(tmp_path / "fifo.csv")
     truncated_export(tmp_path)
+    (tmp_path / "twice.csv").write_text("TimeGenerated,BackendUrl,ResponseCode,BackendUrl\n", encoding="utf-8")
     before, mine_before = fingerprint(earlier), fingerprint(mine)
     code, lines = probe(capsys, [a.format(tmp=tmp_path, earlier=earlier) for a in args])
     assert code == 2
@@ -159,10 +170,7 @@ def test_the_installed_command_prints_one_line_and_no_traceback(tmp_path, args):
 
 
 def test_every_row_of_the_issue_has_its_place():
-    probed_here = {row for row, _, _ in CASES}
-    places = [probed_here, set(COVERED_ELSEWHERE), set(ROWS_FOR_THE_INTEGRATION_PASS)]
-    assert set().union(*places) >= ISSUE_ROWS
-    assert not set(ROWS_FOR_THE_INTEGRATION_PASS) & (probed_here | set(COVERED_ELSEWHERE))
+    assert {row for row, _, _ in CASES} | set(COVERED_ELSEWHERE) >= ISSUE_ROWS
 
 
 def test_the_tests_named_for_other_rows_exist():
