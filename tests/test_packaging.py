@@ -189,7 +189,7 @@ def test_the_installed_wheel_renders_the_sample_from_any_folder(tmp_path):
     finally:
         source_here.close()
     assert installed.pop("source") == "the sample incident (ApiManagementGatewayLogs)"  # no path in a report
-    assert expected.pop("source").endswith("/data/sample/gateway_logs.parquet (ApiManagementGatewayLogs)")
+    assert expected.pop("source") == "local file gateway_logs.parquet (ApiManagementGatewayLogs)"  # nor here
     for document in (installed, expected):
         for query in document["queries"]:
             query.pop("duration_s", None)
