@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 
 from analysis import plots
@@ -38,4 +40,38 @@ def test_the_band_chart_draws_each_tested_pool_against_its_ports(found):
     panels = [axis for axis in visible(figure) if axis.get_ylabel() == "ports"]
     assert [axis.get_title() for axis in panels] == [f"{p.id} ({p.state.replace('_', ' ')})" for p in tested]
     assert any("ports (1,024)" in text.get_text() for text in panels[0].get_legend().get_texts())
+    plt.close(figure)
+
+
+def test_the_incident_panels_put_the_affected_first_and_mark_episodes_notes_and_warm_up(found):
+    from matplotlib.collections import PolyCollection
+
+    from analysis.annotations import from_option
+
+    notes = [from_option("2025-02-25T09:40Z=deploy $x$"), from_option("2025-02-25T10:05Z/2025-02-25T10:15Z=scale")]
+    figure = plots.incident_panels(found.diagnosis.timeseries, found.findings, notes)
+    rows = [text.get_text() for text in figure.texts]
+    affected = [f"{e['destination']} ({e['region']})" for e in found.findings["impact"]["affected"]]
+    assert [row.split(": ")[0] for row in rows[: len(affected)]] == affected
+    assert rows[0].endswith(": SNAT port exhaustion") and len(rows) == plots.MAX_ROWS
+    axes = visible(figure)
+    assert len(axes) == plots.MAX_ROWS * len(plots.COLUMNS)
+    start = plots._window(found.findings)[0]
+    warm = plots.warm_up_end(found.findings)
+    held = found.assumptions.port_hold_minutes + found.assumptions.pool_idle_minutes
+    assert warm == start + pd.Timedelta(minutes=held)  # the minutes of the band before the window
+    for axis in axes:
+        numbers = [text.get_text().strip() for text in axis.texts]
+        assert numbers == ["1", "2"], "every panel draws every note"
+    band = [c for c in axes[2].collections if isinstance(c, PolyCollection) and len(c.get_paths())]
+    first_drawn = min(mdates.num2date(path.vertices[:, 0].min()) for c in band for path in c.get_paths())
+    assert first_drawn.replace(tzinfo=None) >= warm, "no demand is drawn before the minutes it needs"
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "1: 09:40 deploy $x$" in legend
+    plt.close(figure)
+
+
+def test_an_empty_window_draws_a_word_not_an_empty_grid(found):
+    figure = plots.incident_panels(found.diagnosis.timeseries.iloc[0:0], {**found.findings, "impact": {"affected": []}})
+    assert "no traffic in the window" in [text.get_text() for text in figure.axes[0].texts]
     plt.close(figure)
