@@ -21,7 +21,7 @@ from analysis.classify import Destination, classify, end_of
 from analysis.coverage import Coverage
 from analysis.coverage import assess as assess_coverage
 from analysis.fingerprint import Fingerprint, Key, fingerprints
-from analysis.health import KEY, dense, gap_minutes, reweighted, window_minutes
+from analysis.health import KEY, dense, gap_minutes, reweighted, traffic_span, window_minutes
 from analysis.onset import Episode, bad_minutes, episodes
 from analysis.pooling import capacity_of, judge_pool, pool_peaks, untested
 from analysis.pools import IpMap, Pool, build_pools, infer
@@ -161,7 +161,10 @@ def diagnose(
     failing = look.failing if look else []
     suspect = {p.id: p for key in failing for p in pools_of[key]}
     close = sorted(set(look.all if look else []) | {k for p in suspect.values() for k in p.keys()})
-    minutes = dense(frame, close, window_minutes(*window), gap_minutes(health, *window))
+    # Every minute near the traffic: ports held and idle after it, bad minutes a hold apart, a recovery minute.
+    hold = assumptions.port_hold_minutes
+    span = traffic_span(health, window, 2 * hold + assumptions.pool_idle_minutes + 1)
+    minutes = dense(frame, close, window_minutes(*span), gap_minutes(health, *span))
     minutes["failures"] = effective_failures(minutes, prints)
     minutes = band(minutes, assumptions, KEY)
     own_episodes = _own_episodes(minutes, failing, assumptions.port_hold_minutes)

@@ -112,6 +112,27 @@ def window_minutes(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     return pd.date_range(first, max(first, last), freq="min", name="minute").astype("datetime64[us]")
 
 
+def traffic_span(
+    health: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp], margin: int
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The part of ``window`` from its first minute with traffic to ``margin`` minutes after its last.
+
+    A port is held only after a request; minutes far from any request hold none and judge nothing,
+    so a two-year window over a two-hour export is analysed like the two hours, in their memory.
+
+    >>> rows = normalise(pd.DataFrame({"minute": [pd.Timestamp("2025-01-01 10:00")], "destination": "a:443",
+    ...                                "requests": [5]}))
+    >>> [t.strftime("%Y-%m-%d %H:%M") for t in traffic_span(rows, (pd.Timestamp("2024-01-01"),
+    ...                                                               pd.Timestamp("2026-01-01")), 10)]
+    ['2025-01-01 10:00', '2025-01-01 10:11']
+    """
+    if health.empty:
+        return window
+    step = pd.Timedelta(minutes=margin)
+    first, last = health["minute"].min(), health["minute"].max() + pd.Timedelta(minutes=1)
+    return max(window[0], first), min(window[1], last + step)
+
+
 def gap_minutes(health: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Minutes with no row at all amid busy minutes: gaps in the logs (at most ``MAX_GAP_MINUTES`` in a row).
 

@@ -72,6 +72,14 @@ def _window(findings: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
     return parse_utc(findings["window"]["start"]), parse_utc(findings["window"]["end"])
 
 
+def _time_span(findings: dict[str, Any], minutes: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window, narrowed to the minutes drawn: a year's window over two hours of logs shows the two hours."""
+    start, end = _window(findings)
+    if minutes.empty:
+        return start, end
+    return max(start, minutes["minute"].min()), min(end, minutes["minute"].max() + pd.Timedelta(minutes=1))
+
+
 def warm_up_end(findings: dict[str, Any]) -> pd.Timestamp:
     """Until when the demand band lacks the minutes before the window: its trailing hold and idle time.
 
@@ -212,7 +220,7 @@ def incident_panels(
         name = names[f"{key[1]} ({key[0]})" if key[0] else key[1]]
         box = axes[0].get_position()
         figure.text(box.x0, box.y1 + 0.1 / height, f"{name}: {what}", fontweight="bold", va="bottom")
-    grid[0][0].set_xlim(start, end)
+    grid[0][0].set_xlim(*_time_span(findings, timeseries))
     _time_axis(grid[-1][0])
     _legend(
         figure,
@@ -290,7 +298,7 @@ def demand_band_chart(
         axis.set_yscale("symlog", linthresh=10)
         axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         axis.set_ylim(bottom=0)
-        axis.set_xlim(start, end)
+        axis.set_xlim(*_time_span(findings, pool_minutes))
         axis.set_title(names[f"{pool.id} ({pool.state.replace('_', ' ')})"], fontsize="small")
         axis.set_ylabel("ports")
         _time_axis(axis)

@@ -29,3 +29,28 @@ def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scena
     assert "**Warning: the result of <code>destination\\_health</code> is incomplete" in summary.executive_summary(
         findings
     )
+
+
+def test_a_two_year_window_over_two_hours_of_logs_finds_what_the_two_hours_find():
+    """Minutes far from any request are neither kept nor judged: the same findings, in the memory of the two hours."""
+    import pandas as pd
+
+    from analysis.assumptions import Assumptions
+    from analysis.investigation import investigate
+    from analysis.sources import open_source
+
+    source = open_source("sample")
+    try:
+        own = investigate(source)
+        wide = investigate(
+            source, pd.Timestamp("2024-01-01"), pd.Timestamp("2026-01-01"), Assumptions(max_window_days=800)
+        )
+    finally:
+        source.close()
+    # The two hours, and the minutes after the last request while its ports are still held.
+    assert len(own.diagnosis.timeseries) <= len(wide.diagnosis.timeseries) < 1.2 * len(own.diagnosis.timeseries)
+    documents = [own.findings, wide.findings]
+    for document in documents:
+        for name in ("window", "queries", "assumptions"):
+            document.pop(name)
+    assert documents[0] == documents[1]
