@@ -35,9 +35,7 @@ ERROR_COLUMNS = ["reason", "source", "section", "errors", "first_seen", "last_se
 LATENCY_EDGES_MS = (0, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 
 
-def preset_window(
-    name: str, time_range: tuple[pd.Timestamp, pd.Timestamp] | None, now: pd.Timestamp
-) -> Window:
+def preset_window(name: str, time_range: tuple[pd.Timestamp, pd.Timestamp] | None, now: pd.Timestamp) -> Window:
     """The window of a preset: the last hours up to the source's last minute, else up to ``now``.
 
     A source that can tell its time range (a file, the sample) ends the window just after its last
@@ -74,7 +72,9 @@ def _kept(destination: str, region: str, destinations: Collection[str], regions:
     return (not destinations or destination in destinations) and (not regions or region in regions)
 
 
-def chosen_findings(findings: dict[str, Any], destinations: Collection[str], regions: Collection[str]) -> dict[str, Any]:
+def chosen_findings(
+    findings: dict[str, Any], destinations: Collection[str], regions: Collection[str]
+) -> dict[str, Any]:
     """The findings with only the chosen destinations and regions in its destination list; empty choices keep all."""
     kept = [e for e in findings["destinations"] if _kept(e["destination"], e["region"] or "", destinations, regions)]
     return findings | {"destinations": kept}

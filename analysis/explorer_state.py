@@ -208,7 +208,8 @@ class ExplorerState:
 
     def _drill(self, data: WindowData, destination: str) -> DrillDown:
         start, end = data.window
-        latency = run_query(self.source, "latency_distribution", {"start": start, "end": end, "destination": destination})
+        scoped = {"start": start, "end": end, "destination": destination}
+        latency = run_query(self.source, "latency_distribution", scoped)
         held = data.drivers[data.drivers["destination"] == destination]
         if len(held):
             spans = failing_spans(data.health)
@@ -219,7 +220,7 @@ class ExplorerState:
             )
             drivers = held.reset_index(drop=True)
         else:
-            run = run_query(self.source, "load_drivers", {"start": start, "end": end, "destination": destination})
+            run = run_query(self.source, "load_drivers", scoped)
             drivers = run.result.assign(region="", destination=destination)[DRIVER_COLUMNS]
             scope_text = "over the window, all regions together"
         return DrillDown(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -88,6 +89,11 @@ def mitigations_html(mitigations: list[Mitigation]) -> str:
     return f"<ol>{items}</ol>"
 
 
+def _plain_text() -> AbstractContextManager[None]:
+    """Draw with mathtext off, as ``plots.PLAIN_TEXT`` says: a ``$`` in a host name is a dollar sign."""
+    return plt.rc_context({"text.parse_math": False})
+
+
 def png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed, so redrawing does not pile up memory."""
     buffer = io.BytesIO()
@@ -99,7 +105,7 @@ def png(figure: Figure) -> bytes:
 def chart_png(found: Investigation, destinations: Collection[str] = (), regions: Collection[str] = ()) -> bytes:
     """The over-time chart of the chosen destinations and regions, or of all (the exhausted ones highlighted)."""
     demand = scope.chosen_minutes(found.diagnosis.timeseries, destinations, regions)
-    with plt.rc_context(plots.PLAIN_TEXT):
+    with _plain_text():
         figure = plots.destinations_over_time(demand, found.assumptions.snat_capacity, found.exhausted_destinations)
         return png(figure)
 
@@ -140,7 +146,7 @@ def latency_png(drill: DrillDown) -> bytes:
     Waiting for a SNAT port shows as a second hump at the connect timeout's bucket.
     """
     frame = drill.latency
-    with plt.rc_context(plots.PLAIN_TEXT):
+    with _plain_text():
         figure, axis = plt.subplots(figsize=(9, 3))
         if len(frame):
             axis.bar(frame["backend_time"], frame["requests"], color="steelblue", label="calls")
@@ -159,7 +165,7 @@ def fingerprint_png(found: Investigation, drill: DrillDown) -> bytes:
     label = chart_labels([drill.destination])[drill.destination]
     rows = found.fingerprint[found.fingerprint["destination"] == drill.destination].assign(destination=label)
     keys = [(region, label) for region, _ in drill.fingerprint_keys]
-    with plt.rc_context(plots.PLAIN_TEXT):
+    with _plain_text():
         return png(plots.fingerprint_chart(rows, keys, found.assumptions.connect_timeout_s))
 
 
