@@ -105,11 +105,12 @@ def fingerprint_keys(fingerprint: pd.DataFrame, destination: str) -> list[tuple[
 def latency_table(latency: pd.DataFrame) -> pd.DataFrame:
     """The latency distribution query's buckets with readable edges (``100-250 ms``), in order."""
     edges = dict(zip(LATENCY_EDGES_MS, [*LATENCY_EDGES_MS[1:], None], strict=True))
+    ordered = latency.sort_values("bucket_ms", ignore_index=True)
     labels = [
         f"{low:,}-{edges[low]:,} ms" if edges.get(low) is not None else f"{low:,} ms and more"
-        for low in latency["bucket_ms"].astype(int)
+        for low in ordered["bucket_ms"].astype(int)
     ]
-    return latency.sort_values("bucket_ms").assign(backend_time=labels)[
+    return ordered.assign(backend_time=labels)[
         ["backend_time", "requests", "connection_failures", "timeouts", "http_5xx"]
     ]
 
