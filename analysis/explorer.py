@@ -400,18 +400,28 @@ class Explorer(widgets.VBox):
 
 
 def explorer(
-    source: str = "sample", mode: str | None = None, start: str | None = None, end: str | None = None
+    source: str = "sample",
+    mode: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    time_range: str = "",
 ) -> Explorer:
     """The explorer for ``sample``, ``file:PATH``, ``cache:DIR`` or an Azure source; a bad source or time shows
     its one-line error.
 
     ``start`` and ``end`` (ISO 8601 UTC, empty for the source's own range) bound the
-    window slider; Azure sources need both, or a preset range (which ends now).
+    window slider; Azure sources need both, or a preset ``time_range`` (``last 1 h``,
+    ``last 6 h``, ``last 24 h``: up to the source's last minute, or now for Azure).
     """
     spec = source or "sample"
     try:
         span = (optional_time("start", start), optional_time("end", end))
+        if time_range and time_range not in scope.PRESETS:
+            raise KitError(f"unknown time range {time_range!r} (use one of: {', '.join(scope.PRESETS)})")
         opened = open_source(spec, mode or None)
     except KitError as err:
         return Explorer(None, str(err), spec=spec, mode=mode)
-    return Explorer(opened, span=span, spec=spec, mode=mode)
+    shown = Explorer(opened, span=span, spec=spec, mode=mode)
+    if time_range:
+        shown.range.value = time_range
+    return shown
