@@ -1,75 +1,106 @@
-"""The interactive explorer for an on-call engineer: pick a window, adjust assumptions, see the answer move.
+"""The interactive explorer for an on-call engineer: pick a source and a range, adjust assumptions, see the answer move.
 
-This module only wires widgets: ``explorer_state`` queries and recomputes (a
-window is queried again only when it changes, the analysis on every assumption
-change), ``explorer_views`` turns the results into HTML and PNG.
+This module only wires widgets: ``explorer_state`` opens sources, queries and recomputes
+(a window is queried again only when it changes, the analysis on every assumption
+change), ``explorer_scope`` narrows to the chosen destinations, regions and one
+destination in depth, ``explorer_views`` turns the results into HTML and PNG.
 
 Nothing here waits for input, so a notebook that shows the explorer also runs to
-completion in batch (papermill). Every ``KitError`` (bad window, units 0,
-unreadable file) becomes one line in the UI instead of a traceback.
+completion in batch (papermill). Every ``KitError`` (bad window, units 0, unreadable
+file, a start after the end) becomes one line in the UI instead of a traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as widgets
-import pandas as pd
 
+from analysis import explorer_scope as scope
 from analysis import explorer_views as views
 from analysis.assumptions import Assumptions
 from analysis.errors import KitError
-from analysis.explorer_state import ExplorerState
+from analysis.explorer_state import ExplorerState, Span
 from analysis.investigation import Investigation, WindowData
 from analysis.sources import Source, open_source
-from analysis.times import optional_time
+from analysis.times import iso, optional_time
 
-ALL_DESTINATIONS = "all destinations"
+#: The drill-down's choice when no destination is looked at in depth.
+NO_DESTINATION = ""
+SOURCE_HINT = "sample, file:PATH, cache:DIR, loganalytics:WORKSPACE_ID, kusto:https://CLUSTER/DATABASE"
+WIDE = {"description_width": "initial"}
 
 
 def _text(kind: type[widgets.Widget], value: float, description: str, width: str) -> Any:
+    return kind(value=value, description=description, style=WIDE, layout=widgets.Layout(width=width))
+
+
+def _slider(kind: type[widgets.Widget], description: str, low: float, high: float, step: float) -> Any:
     return kind(
-        value=value, description=description, style={"description_width": "initial"}, layout=widgets.Layout(width=width)
-    )
+        min=low, max=high, step=step, description=description, continuous_update=False, style=WIDE,
+        layout=widgets.Layout(width="420px"),
+    )  # fmt: skip
+
+
+def _heading(text: str) -> widgets.HTML:
+    return widgets.HTML(f"<h4>{text}</h4>")
 
 
 class Explorer(widgets.VBox):
     """The explorer's widgets, over an ``ExplorerState``.
 
-    Assumption widgets call ``refresh_analysis`` (no query); the window slider calls
-    ``refresh_window`` (queries, unless the window was seen recently); the
-    destination dropdown redraws only the chart.
+    The source box opens another source; the range selector and the custom start/end
+    set the span of the window slider; the slider queries (unless the window was seen
+    recently); assumption boxes only recompute; the destination and region choices
+    redraw the table and the chart; the drill-down shows one destination, and its
+    what-if sliders redo only its what-if table.
     """
 
     def __init__(
         self,
         source: Source | None,
         error: str = "",
-        span: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None),
+        span: Span = (None, None),
+        spec: str = "sample",
+        mode: str | None = None,
     ) -> None:
-        """``span`` bounds the window slider; a missing bound comes from the source's time range."""
+        """``span`` bounds the window slider; a missing bound comes from the source's time range.
+
+        ``spec`` is the source's text for the source box; ``mode`` the logging mode every source is opened in.
+        """
         self.state = ExplorerState(source, span) if source is not None else None
+        self._span, self._mode = span, mode
         self._quiet = False
 
         defaults = Assumptions()
+        self.source_box = widgets.Combobox(
+            value=spec,
+            options=["sample"],
+            placeholder=SOURCE_HINT,
+            description="source",
+            ensure_option=False,
+            continuous_update=False,
+            layout=widgets.Layout(width="60%"),
+        )
+        self.range = widgets.Dropdown(options=scope.RANGES, value=scope.GIVEN, description="range")
+        self.start_box = widgets.Text(description="start (UTC)", continuous_update=False, style=WIDE)
+        self.end_box = widgets.Text(description="end (UTC)", continuous_update=False, style=WIDE)
         self.window = widgets.SelectionRangeSlider(
             options=[("-", None)],
             description="window (UTC)",
             continuous_update=False,
             layout=widgets.Layout(width="95%"),
-            style={"description_width": "initial"},
+            style=WIDE,
         )
         self.snat_ports = _text(widgets.IntText, defaults.snat_ports, "SNAT ports / unit", "200px")
         self.units = _text(widgets.IntText, defaults.units, "units (during the incident)", "220px")
         self.requests_per_connection = _text(
             widgets.FloatText, defaults.requests_per_connection, "requests / connection", "220px"
         )
-        self.destination = widgets.Dropdown(
-            options=[ALL_DESTINATIONS],
-            value=ALL_DESTINATIONS,
-            description="chart",
-            layout=widgets.Layout(width="420px"),
-        )
+        self.chosen_destinations = widgets.SelectMultiple(description="destinations", rows=6, style=WIDE)
+        self.chosen_regions = widgets.SelectMultiple(description="regions", rows=6, style=WIDE)
         self.message = widgets.HTML(value="")
         self.verdict = widgets.HTML(value="")
         self.destinations = widgets.HTML(value="")
@@ -77,38 +108,90 @@ class Explorer(widgets.VBox):
         self.what_if = widgets.HTML(value="")
         self.mitigations = widgets.HTML(value="")
 
+        self.drill_destination = widgets.Dropdown(
+            options=[("-", NO_DESTINATION)], description="destination", layout=widgets.Layout(width="520px")
+        )
+        self.errors = widgets.HTML(value="")
+        self.drivers = widgets.HTML(value="")
+        self.latency_chart = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.latency = widgets.HTML(value="")
+        self.fingerprint = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.what_if_units = _slider(widgets.IntSlider, "units", 1, 20, 1)
+        self.what_if_ips = _slider(widgets.IntSlider, "backend IPs", 1, 16, 1)
+        self.what_if_reuse = _slider(widgets.FloatSlider, "requests / connection", 1, 50, 0.5)
+        self.what_if_ports = _slider(widgets.IntSlider, "SNAT ports / unit", 64, 8192, 64)
+        self.drill_what_if = widgets.HTML(value="")
+
         super().__init__(
             children=[
+                self.source_box,
+                widgets.HBox([self.range, self.start_box, self.end_box]),
                 self.window,
                 widgets.HBox([self.snat_ports, self.units, self.requests_per_connection]),
                 self.message,
                 self.verdict,
-                widgets.HTML("<h4>Destinations</h4>"),
+                _heading("Destinations (choose none for all)"),
+                widgets.HBox([self.chosen_destinations, self.chosen_regions]),
                 self.destinations,
-                widgets.HTML("<h4>Over time</h4>"),
-                self.destination,
+                _heading("Over time"),
                 self.chart,
-                widgets.HTML("<h4>What if</h4>"),
+                _heading("What if"),
                 self.what_if,
-                widgets.HTML("<h4>What to do</h4>"),
+                _heading("What to do"),
                 self.mitigations,
+                _heading("One destination in depth"),
+                self.drill_destination,
+                _heading("Errors by reason"),
+                self.errors,
+                _heading("Load drivers"),
+                self.drivers,
+                _heading("Latency distribution (backend time)"),
+                self.latency_chart,
+                self.latency,
+                _heading("Failure fingerprint"),
+                self.fingerprint,
+                _heading("What if, for this destination"),
+                widgets.HBox([self.what_if_units, self.what_if_ips]),
+                widgets.HBox([self.what_if_reuse, self.what_if_ports]),
+                self.drill_what_if,
             ]
         )
+        self._observe()
         if self.state is None:
             self.message.value = views.message_html(error)
             return
+        self.apply_range(scope.GIVEN)
+
+    def _observe(self) -> None:
+        """Every control calls its handler; none fires while the explorer sets controls itself."""
+        handlers: list[tuple[widgets.Widget, Callable[[], None]]] = [
+            (self.source_box, lambda: self.switch_source(self.source_box.value)),
+            (self.range, lambda: self.apply_range(self.range.value)),
+            (self.start_box, self._custom_edited),
+            (self.end_box, self._custom_edited),
+            (self.window, self.refresh_window),
+            (self.snat_ports, self.refresh_analysis),
+            (self.units, self.refresh_analysis),
+            (self.requests_per_connection, self.refresh_analysis),
+            (self.chosen_destinations, self.refresh_chosen),
+            (self.chosen_regions, self.refresh_chosen),
+            (self.drill_destination, self.refresh_drill),
+            (self.what_if_units, self.refresh_drill_what_if),
+            (self.what_if_ips, self.refresh_drill_what_if),
+            (self.what_if_reuse, self.refresh_drill_what_if),
+            (self.what_if_ports, self.refresh_drill_what_if),
+        ]
+        for control, handler in handlers:
+            control.observe(lambda _change, handler=handler: None if self._quiet else handler(), names="value")
+
+    @contextmanager
+    def _setting(self) -> Iterator[None]:
+        """Set controls without their handlers running."""
+        quiet, self._quiet = self._quiet, True
         try:
-            stops = self.state.stops()
-        except KitError as err:
-            self.message.value = views.message_html(str(err))
-            return
-        self.window.options = views.stop_labels(stops)
-        self.window.index = (0, len(stops) - 1)
-        for control in (self.snat_ports, self.units, self.requests_per_connection):
-            control.observe(lambda _change: self.refresh_analysis(), names="value")
-        self.window.observe(lambda _change: self.refresh_window(), names="value")
-        self.destination.observe(self._destination_chosen, names="value")
-        self.refresh_window()
+            yield
+        finally:
+            self._quiet = quiet
 
     @property
     def source(self) -> Source | None:
@@ -132,12 +215,57 @@ class Explorer(widgets.VBox):
             "requests_per_connection": float(self.requests_per_connection.value),
         }
 
+    def what_if_choice(self) -> scope.WhatIfChoice:
+        """The drill-down's what-if sliders."""
+        return scope.WhatIfChoice(
+            units=int(self.what_if_units.value),
+            backend_ips=int(self.what_if_ips.value),
+            requests_per_connection=float(self.what_if_reuse.value),
+            snat_ports=int(self.what_if_ports.value),
+        )
+
     def close(self) -> None:
         """Close the widgets and release the source behind them."""
         if self.state is not None:
             self.state.close()
             self.state = None
         super().close()
+
+    def switch_source(self, spec: str) -> None:
+        """Open another source in place of the one in use (kept when the new one cannot be opened)."""
+        try:
+            if self.state is None:
+                self.state = ExplorerState(open_source(spec, self._mode or None), self._span)
+            else:
+                self.state.switch(spec, self._mode)
+        except KitError as err:
+            self._show_message(str(err))
+            return
+        self._clear()
+        with self._setting():
+            self.range.value = scope.GIVEN
+        self.apply_range(scope.GIVEN)
+
+    def apply_range(self, name: str) -> None:
+        """Span the window slider over a range (a preset, the custom start and end, or the given window)."""
+        if self.state is None:
+            return
+        try:
+            start, end = self.state.use_range(name, self.start_box.value, self.end_box.value)
+            stops = self.state.stops()
+        except KitError as err:
+            self._show_message(str(err))
+            return
+        with self._setting():
+            self.start_box.value, self.end_box.value = iso(start) or "", iso(end) or ""
+            self.window.options = views.stop_labels(stops)
+            self.window.index = (0, len(stops) - 1)
+        self.refresh_window()
+
+    def _custom_edited(self) -> None:
+        with self._setting():
+            self.range.value = scope.CUSTOM
+        self.apply_range(scope.CUSTOM)
 
     def refresh_window(self) -> None:
         """Query the chosen window (or reuse it from the cache), then redo the analysis."""
@@ -149,7 +277,7 @@ class Explorer(widgets.VBox):
         except KitError as err:
             self._show_error(str(err))
             return
-        self._set_destination_choices(self.state.destinations)
+        self._set_choices()
         self.refresh_analysis()
 
     def refresh_analysis(self) -> None:
@@ -162,57 +290,138 @@ class Explorer(widgets.VBox):
             self._show_error(str(err))
             return
         self.message.value = ""
-        self._show(found, self.state.data.duration_s)
+        self.verdict.value = views.verdict_html(found, self.state.data.duration_s)
+        self.what_if.value = views.what_if_html(found.what_if)
+        self.mitigations.value = views.mitigations_html(found.mitigations)
+        self.refresh_chosen()
+        self._seed_what_if(found.assumptions)
+        self.refresh_drill()
 
-    def refresh_chart(self) -> None:
-        """Redraw the over-time chart for the chosen destination(s)."""
+    def refresh_chosen(self) -> None:
+        """Redraw the destination table and the chart for the chosen destinations and regions."""
         found = self.investigation
         if found is None:
-            self.chart.value = b""
             return
-        chosen = self.destination.value
-        self.chart.value = views.chart_png(found, None if chosen == ALL_DESTINATIONS else chosen)
+        chosen = (self.chosen_destinations.value, self.chosen_regions.value)
+        self.destinations.value = views.destinations_html(found, *chosen)
+        self.chart.value = views.chart_png(found, *chosen)
 
-    def _destination_chosen(self, _change: dict[str, Any]) -> None:
-        if not self._quiet:
-            self.refresh_chart()
-
-    def _set_destination_choices(self, names: list[str]) -> None:
-        """New destinations for a new window; keep the chosen one when it is still there."""
-        chosen = self.destination.value
-        self._quiet = True
+    def refresh_drill(self) -> None:
+        """Show the chosen destination in depth (querying its latency and drivers once per window)."""
+        destination = self.drill_destination.value
+        if self.state is None or self.investigation is None or destination == NO_DESTINATION:
+            self._clear_drill()
+            return
         try:
-            self.destination.options = [ALL_DESTINATIONS, *names]
-            self.destination.value = chosen if chosen in names else ALL_DESTINATIONS
-        finally:
-            self._quiet = False
+            drill = self.state.drill(destination)
+        except KitError as err:
+            self._clear_drill()
+            self._show_message(str(err))
+            return
+        self.errors.value = views.errors_html(drill)
+        self.drivers.value = views.drivers_html(drill)
+        self.latency_chart.value = views.latency_png(drill)
+        self.latency.value = views.latency_html(drill)
+        self.fingerprint.value = views.fingerprint_png(self.investigation, drill)
+        self.refresh_drill_what_if()
+
+    def refresh_drill_what_if(self) -> None:
+        """The drill-down's what-if table under the sliders; never queries."""
+        destination = self.drill_destination.value
+        found = self.investigation
+        if found is None or destination == NO_DESTINATION:
+            self.drill_what_if.value = ""
+            return
+        try:
+            table = scope.destination_what_if(found, destination, self.what_if_choice())
+        except KitError as err:
+            self.drill_what_if.value = views.message_html(str(err).splitlines()[0])
+            return
+        self.drill_what_if.value = views.drill_what_if_html(table, scope.replayed_minutes(found, destination)[1])
+
+    def _seed_what_if(self, assumptions: Assumptions) -> None:
+        """The what-if sliders start from what the analysis assumes."""
+        start = scope.WhatIfChoice.assumed(assumptions)
+        with self._setting():
+            for slider, value in (
+                (self.what_if_units, start.units),
+                (self.what_if_ips, start.backend_ips),
+                (self.what_if_reuse, start.requests_per_connection),
+                (self.what_if_ports, start.snat_ports),
+            ):
+                slider.max = max(slider.max, value)
+                slider.min = min(slider.min, value)
+                slider.value = value
+
+    def _set_choices(self) -> None:
+        """Destinations and regions of a new window; choices still there stay chosen."""
+        assert self.state is not None
+        names, regions = self.state.destinations, self.state.regions
+        drilled = self.drill_destination.value
+        with self._setting():
+            kept = [d for d in self.chosen_destinations.value if d in names]
+            self.chosen_destinations.options = names
+            self.chosen_destinations.value = kept
+            kept_regions = [r for r in self.chosen_regions.value if r in regions]
+            self.chosen_regions.options = [(scope.region_label(r), r) for r in regions]
+            self.chosen_regions.value = kept_regions
+            self.drill_destination.options = [("-", NO_DESTINATION), *((name, name) for name in names)]
+            if drilled not in names:
+                drilled = self._most_failing()
+            self.drill_destination.value = drilled
+
+    def _most_failing(self) -> str:
+        """The drill-down's first choice in a window: the destination with the most failed connects, if any."""
+        data = self.data
+        failures = data.health.groupby("destination")["connection_failures"].sum() if data is not None else None
+        if failures is None or failures.empty or failures.max() <= 0:
+            return NO_DESTINATION
+        return str(failures.idxmax())
+
+    def _show_message(self, text: str) -> None:
+        """One line in red; what is shown stays, as it still describes the window in use."""
+        self.message.value = views.message_html(text.splitlines()[0] if text else "error")
 
     def _show_error(self, text: str) -> None:
         """One line in red; the outputs are emptied so no stale figure passes for a current one."""
-        self.message.value = views.message_html(text.splitlines()[0] if text else "error")
+        self._show_message(text)
+        self._clear()
+
+    def _clear(self) -> None:
         for output in (self.verdict, self.destinations, self.what_if, self.mitigations):
             output.value = ""
         self.chart.value = b""
+        self._clear_drill()
 
-    def _show(self, found: Investigation, queried_s: float) -> None:
-        self.verdict.value = views.verdict_html(found, queried_s)
-        self.destinations.value = views.destinations_html(found)
-        self.what_if.value = views.what_if_html(found.what_if)
-        self.mitigations.value = views.mitigations_html(found.mitigations)
-        self.refresh_chart()
+    def _clear_drill(self) -> None:
+        for output in (self.errors, self.drivers, self.latency, self.drill_what_if):
+            output.value = ""
+        self.latency_chart.value = self.fingerprint.value = b""
 
 
 def explorer(
-    source: str = "sample", mode: str | None = None, start: str | None = None, end: str | None = None
+    source: str = "sample",
+    mode: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    time_range: str = "",
 ) -> Explorer:
-    """The explorer for ``sample``, ``file:PATH`` or an Azure source; a bad source or time shows its one-line error.
+    """The explorer for ``sample``, ``file:PATH``, ``cache:DIR`` or an Azure source; a bad source or time shows
+    its one-line error.
 
     ``start`` and ``end`` (ISO 8601 UTC, empty for the source's own range) bound the
-    window slider; Azure sources need both, as they cannot tell their time range.
+    window slider; Azure sources need both, or a preset ``time_range`` (``last 1 h``,
+    ``last 6 h``, ``last 24 h``: up to the source's last minute, or now for Azure).
     """
+    spec = source or "sample"
     try:
         span = (optional_time("start", start), optional_time("end", end))
-        opened = open_source(source, mode or None)
+        if time_range and time_range not in scope.PRESETS:
+            raise KitError(f"unknown time range {time_range!r} (use one of: {', '.join(scope.PRESETS)})")
+        opened = open_source(spec, mode or None)
     except KitError as err:
-        return Explorer(None, str(err))
-    return Explorer(opened, span=span)
+        return Explorer(None, str(err), spec=spec, mode=mode)
+    shown = Explorer(opened, span=span, spec=spec, mode=mode)
+    if time_range:
+        shown.range.value = time_range
+    return shown

@@ -4,22 +4,36 @@ Querying a source is the slow part (seconds on a local export, more on Azure);
 the analysis after it is a set of pure functions over small frames. So the state
 keeps the two halves of ``investigation.investigate`` apart: ``query`` runs the
 queries only for a window not seen recently, ``recompute`` redoes the analysis
-for new assumptions without touching the source.
+for new assumptions without touching the source. The range to choose windows from
+(``use_range``), another source (``switch``) and one destination in depth
+(``drill``) are kept here too; ``explorer_scope`` holds the pure choices.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from analysis import explorer_scope as scope
 from analysis.assumptions import Assumptions
 from analysis.errors import KitError
-from analysis.investigation import Investigation, WindowData, query_window, recompute, window_for
-from analysis.sources import Source
+from analysis.investigation import (
+    DRIVER_COLUMNS,
+    Investigation,
+    WindowData,
+    failing_spans,
+    query_window,
+    recompute,
+    run_query,
+    window_for,
+)
+from analysis.sources import Source, open_source
+from analysis.times import optional_time
 
 # A range slider with more stops than this is unusable; longer sources get coarser steps.
 MAX_WINDOW_STOPS = 1500
@@ -27,6 +41,28 @@ MAX_WINDOW_STOPS = 1500
 CACHED_WINDOWS = 4
 
 Window = tuple[pd.Timestamp, pd.Timestamp]
+Span = tuple[pd.Timestamp | None, pd.Timestamp | None]
+
+
+def utc_now() -> pd.Timestamp:
+    """The current time, naive UTC like every time in the kit."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
+@dataclass(frozen=True)
+class DrillDown:
+    """One destination in depth over the current window: its errors, who called it, how long its calls took."""
+
+    destination: str
+    errors: pd.DataFrame = field(repr=False)
+    """Its rows of the error breakdown query, by reason, error source and section."""
+    drivers: pd.DataFrame = field(repr=False)
+    """Load drivers per region (``DRIVER_COLUMNS``): while it failed when the window held them, else the window's."""
+    drivers_scope: str
+    latency: pd.DataFrame = field(repr=False)
+    """The latency distribution query's buckets for this destination (``explorer_scope.latency_table``)."""
+    fingerprint_keys: list[tuple[str, str]]
+    """Its (region, destination) pairs in the failure fingerprint."""
 
 
 def window_stops(first: pd.Timestamp, last: pd.Timestamp) -> list[pd.Timestamp]:
@@ -53,13 +89,49 @@ class ExplorerState:
     stale can be shown as if it were current.
     """
 
-    def __init__(self, source: Source, span: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None)) -> None:
-        """``span`` bounds the windows to choose from; a missing bound comes from the source's time range."""
+    def __init__(self, source: Source, span: Span = (None, None), now: Callable[[], pd.Timestamp] = utc_now) -> None:
+        """``span`` bounds the windows to choose from; a missing bound comes from the source's time range.
+
+        ``now`` is the clock the presets of a source without a time range (Azure) end at.
+        """
         self.source = source
-        self.span = span
+        self.given = self.span = span
         self.data: WindowData | None = None
         self.investigation: Investigation | None = None
+        self._now = now
         self._cache: OrderedDict[Window, WindowData] = OrderedDict()
+        self._drills: dict[tuple[Window, str], DrillDown] = {}
+
+    def use_range(self, name: str, start: str = "", end: str = "") -> Window:
+        """Choose the windows from a range of ``explorer_scope.RANGES``; the window it spans is returned.
+
+        ``start`` and ``end`` (ISO 8601 UTC) are read for the custom range only; a bad time, a start
+        after the end or an unknown range is a ``KitError`` and the range in use stays as it was.
+        """
+        if name == scope.GIVEN:
+            span = self.given
+        elif name == scope.CUSTOM:
+            span = (optional_time("start", start), optional_time("end", end))
+            if None in span:
+                raise KitError("a custom range needs both start and end (ISO 8601 UTC, e.g. 2025-02-25T09:00Z)")
+        else:
+            span = scope.preset_window(name, self.source.time_range(), self._now())
+        window = window_for(self.source, *span)
+        self.span = window if name != scope.GIVEN else span
+        return window
+
+    def switch(self, spec: str, mode: str | None = None) -> Source:
+        """Open another source and close the one in use; on a ``KitError`` the one in use stays open.
+
+        The windows queried so far belong to the old source and are forgotten. The range becomes the new
+        source's own, or (for a source that cannot tell it, such as Azure) the window in use.
+        """
+        opened = open_source(spec, mode or None)
+        kept = self.data.window if self.data is not None else self.span
+        self.close()
+        self.source = opened
+        self.given = self.span = (None, None) if opened.time_range() is not None else kept
+        return opened
 
     def stops(self) -> list[pd.Timestamp]:
         """The minutes a window may start or end at; a ``KitError`` when the span has none."""
@@ -83,8 +155,9 @@ class ExplorerState:
         return self.data
 
     def close(self) -> None:
-        """Release the source (a DuckDB connection, Azure HTTP sessions); the state is not used after this."""
+        """Release the source (a DuckDB connection, Azure HTTP sessions); only ``switch`` may follow."""
         self._cache.clear()
+        self._drills.clear()
         self.data = self.investigation = None
         self.source.close()
 
@@ -111,3 +184,50 @@ class ExplorerState:
     def destinations(self) -> list[str]:
         """The destinations of the current window, sorted; none before a window was queried."""
         return [] if self.data is None else sorted(self.data.health["destination"].unique())
+
+    @property
+    def regions(self) -> list[str]:
+        """The gateway regions of the current window, sorted (``""`` when the logs name none)."""
+        return [] if self.data is None else scope.regions_of(self.data.health)
+
+    def drill(self, destination: str) -> DrillDown:
+        """One destination of the current window in depth; its two queries run once per window.
+
+        The error breakdown and the fingerprint come from the window's data. The latency distribution is
+        queried for the destination; the load drivers are those the window held (while it failed), else
+        queried over the window.
+        """
+        if self.data is None:
+            raise KitError("no window has been queried yet")
+        if destination not in self.destinations:
+            raise KitError(f"no destination {destination!r} in this window")
+        key = (self.data.window, destination)
+        if key not in self._drills:
+            self._drills[key] = self._drill(self.data, destination)
+        return self._drills[key]
+
+    def _drill(self, data: WindowData, destination: str) -> DrillDown:
+        start, end = data.window
+        scoped = {"start": start, "end": end, "destination": destination}
+        latency = run_query(self.source, "latency_distribution", scoped)
+        held = data.drivers[data.drivers["destination"] == destination]
+        if len(held):
+            spans = failing_spans(data.health)
+            scope_text = "while it failed: " + "; ".join(
+                f"{scope.region_label(region)} {spans[(region, destination)][0]:%H:%M}-"
+                f"{spans[(region, destination)][1]:%H:%M} UTC"
+                for region in sorted(held["region"].unique())
+            )
+            drivers = held.reset_index(drop=True)
+        else:
+            run = run_query(self.source, "load_drivers", scoped)
+            drivers = run.result.assign(region="", destination=destination)[DRIVER_COLUMNS]
+            scope_text = "over the window, all regions together"
+        return DrillDown(
+            destination=destination,
+            errors=scope.error_breakdown(data.errors, destination),
+            drivers=drivers,
+            drivers_scope=scope_text,
+            latency=scope.latency_table(latency.result),
+            fingerprint_keys=scope.fingerprint_keys(data.fingerprint, destination),
+        )

@@ -1,21 +1,27 @@
 """The explorer's outputs as HTML and PNG, from an investigation; no widget in sight.
 
-Destinations, reasons and titles come from the logs: every text is escaped here.
+Destinations, reasons and titles come from the logs: every text is escaped here, and
+charts draw with mathtext off (``plots.PLAIN_TEXT``) and labels from ``markup.chart_labels``.
 """
 
 from __future__ import annotations
 
 import html
 import io
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis import explorer_scope as scope
 from analysis import narrative, plots
+from analysis.explorer_state import DrillDown
 from analysis.health import KEY
 from analysis.investigation import Investigation
+from analysis.markup import chart_labels
 from analysis.mitigations import Mitigation
 
 WHAT_IF_FORMATS = {
@@ -63,9 +69,12 @@ def verdict_html(found: Investigation, queried_s: float) -> str:
     )
 
 
-def destinations_html(found: Investigation) -> str:
-    """The report's destination table."""
-    return table_html(narrative.destination_table(found.findings))
+def destinations_html(found: Investigation, destinations: Collection[str] = (), regions: Collection[str] = ()) -> str:
+    """The report's destination table, of the chosen destinations and regions (empty choices: all)."""
+    findings = scope.chosen_findings(found.findings, destinations, regions)
+    if not findings["destinations"]:
+        return "No destination of the chosen ones has traffic in this window."
+    return table_html(narrative.destination_table(findings))
 
 
 def what_if_html(table: pd.DataFrame) -> str:
@@ -81,6 +90,11 @@ def mitigations_html(mitigations: list[Mitigation]) -> str:
     return f"<ol>{items}</ol>"
 
 
+def _plain_text() -> AbstractContextManager[None]:
+    """Draw with mathtext off, as ``plots.PLAIN_TEXT`` says: a ``$`` in a host name is a dollar sign."""
+    return plt.rc_context({"text.parse_math": False})
+
+
 def png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed, so redrawing does not pile up memory."""
     buffer = io.BytesIO()
@@ -89,10 +103,79 @@ def png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def chart_png(found: Investigation, destination: str | None = None) -> bytes:
-    """The incident panels of one destination (a row per region), or of the affected and busiest when None."""
-    demand = found.diagnosis.timeseries
+def chart_png(found: Investigation, destinations: Collection[str] = (), regions: Collection[str] = ()) -> bytes:
+    """The incident panels of the chosen destinations and regions (a row each, the affected first), or of the
+    affected and the busiest when none is chosen."""
+    demand = scope.chosen_minutes(found.diagnosis.timeseries, destinations, regions)
     keys = None
-    if destination is not None:
-        keys = sorted({(str(r), str(d)) for r, d in demand.loc[demand["destination"] == destination, KEY].values})
+    if destinations or regions:
+        chosen = set(map(tuple, demand[KEY].astype(str).drop_duplicates().to_numpy().tolist()))
+        ranked = plots.panel_keys(found.findings, demand, most=len(chosen) + len(found.findings["impact"]["affected"]))
+        keys = [key for key in ranked if key in chosen][: plots.MAX_ROWS]
     return png(plots.incident_panels(demand, found.findings, keys=keys))
+
+
+ERROR_FORMATS = {
+    "errors": "{:,}".format,
+    "first_seen": "{:%H:%M:%S}".format,
+    "last_seen": "{:%H:%M:%S}".format,
+}
+DRIVER_FORMATS = {"requests": "{:,}".format, "share": "{:.1%}".format, "connection_failures": "{:,}".format}
+
+
+def errors_html(drill: DrillDown) -> str:
+    """The destination's errors by reason, or that it had none."""
+    if drill.errors.empty:
+        return "No errors logged for this destination in the window."
+    return table_html(drill.errors, ERROR_FORMATS)
+
+
+def drivers_html(drill: DrillDown) -> str:
+    """Who sent the destination's calls, and over which minutes."""
+    if drill.drivers.empty:
+        return "No load drivers: no API, operation, subscription or caller had 1 % of its calls."
+    shown = drill.drivers.assign(region=drill.drivers["region"].map(scope.region_label)).drop(columns="destination")
+    return f"<p>{html.escape(drill.drivers_scope)}</p>" + table_html(shown, DRIVER_FORMATS)
+
+
+def latency_html(drill: DrillDown) -> str:
+    """The latency distribution as a table (the chart beside it shows the same buckets)."""
+    if drill.latency.empty:
+        return "No backend times logged for this destination in the window."
+    return table_html(drill.latency, {c: "{:,}".format for c in drill.latency.columns if c != "backend_time"})
+
+
+def latency_png(drill: DrillDown) -> bytes:
+    """Calls per backend-time bucket, the failed ones (connection failures, timeouts) over them in red.
+
+    Waiting for a SNAT port shows as a second hump at the connect timeout's bucket.
+    """
+    frame = drill.latency
+    with _plain_text():
+        figure, axis = plt.subplots(figsize=(9, 3))
+        if len(frame):
+            axis.bar(frame["backend_time"], frame["requests"], color="steelblue", label="calls")
+            failed = frame["connection_failures"] + frame["timeouts"]
+            axis.bar(frame["backend_time"], failed, color="crimson", label="connection failures and timeouts")
+            axis.legend(loc="upper right", fontsize="small")
+            axis.tick_params(axis="x", labelrotation=30, labelsize="small")
+        axis.set_ylabel("calls")
+        axis.set_title(chart_labels([drill.destination])[drill.destination], fontsize="small")
+        figure.tight_layout()
+        return png(figure)
+
+
+def fingerprint_png(found: Investigation, drill: DrillDown) -> bytes:
+    """The failure fingerprint chart of the destination, one panel per region."""
+    label = chart_labels([drill.destination])[drill.destination]
+    rows = found.fingerprint[found.fingerprint["destination"] == drill.destination].assign(destination=label)
+    keys = [(region, label) for region, _ in drill.fingerprint_keys]
+    with _plain_text():
+        return png(plots.fingerprint_chart(rows, keys, found.assumptions.connect_timeout_s))
+
+
+def drill_what_if_html(table: pd.DataFrame, replayed: str) -> str:
+    """The destination's what-if table, saying whose minutes it replays."""
+    if table.empty:
+        return "No minutes to replay for this destination."
+    return f"<p>Replays {html.escape(replayed)}.</p>" + table_html(table, WHAT_IF_FORMATS)

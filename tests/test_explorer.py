@@ -1,18 +1,22 @@
-"""The interactive explorer: assumptions recompute without querying, windows re-query, bad values show one line."""
+"""The interactive explorer: assumptions recompute without querying, windows and ranges re-query, choices narrow
+the table and chart, a drill-down shows one destination, another source replaces the old, bad values show one line."""
 
 from __future__ import annotations
 
 import nbformat
+import pandas as pd
 import papermill
 import pytest
 
+from analysis import explorer_scope as scope
 from analysis.assumptions import Assumptions
-from analysis.explorer import ALL_DESTINATIONS, Explorer, explorer
+from analysis.explorer import NO_DESTINATION, Explorer, explorer
 from analysis.investigation import investigate, recompute
 from tests.paths import REPO
 
 NOTEBOOK = REPO / "notebooks" / "explore_incident.ipynb"
 EXHAUSTED = "orders.contoso-backend.com:443"
+HEALTHY = "payments.contoso.com:443"
 
 
 class Counter:
@@ -43,9 +47,11 @@ def counted(ui, monkeypatch) -> Counter:
 def reset(ui):
     """Each test starts from the whole window and the default assumptions."""
     yield
+    ui.range.value = scope.GIVEN
     ui.window.index = (0, len(ui.window.options) - 1)
     ui.snat_ports.value, ui.units.value, ui.requests_per_connection.value = 1024, 1, 1.0
-    ui.destination.value = ALL_DESTINATIONS
+    ui.chosen_destinations.value, ui.chosen_regions.value = (), ()
+    ui.drill_destination.value = EXHAUSTED
 
 
 def query_window_bounds(ui: Explorer) -> tuple:
@@ -129,12 +135,86 @@ def test_bad_values_show_one_line_not_a_traceback(ui):
     assert "is not before" in ui.message.value and ui.verdict.value == ""
 
 
-def test_the_destination_choice_redraws_only_the_chart(ui, counted):
-    whole = ui.chart.value
+def test_choosing_destinations_narrows_the_table_and_chart_without_querying(ui, counted):
+    whole_table, whole_chart = ui.destinations.value, ui.chart.value
     investigation = ui.investigation
-    ui.destination.value = EXHAUSTED
-    assert bytes(ui.chart.value).startswith(b"\x89PNG") and ui.chart.value != whole
+    ui.chosen_destinations.value = (HEALTHY,)
+    assert HEALTHY in ui.destinations.value and EXHAUSTED not in ui.destinations.value
+    assert bytes(ui.chart.value).startswith(b"\x89PNG") and ui.chart.value != whole_chart
     assert ui.investigation is investigation and counted.calls == 0
+    ui.chosen_regions.value = ("West Europe",)
+    assert HEALTHY in ui.destinations.value
+    ui.chosen_destinations.value = ()
+    assert ui.destinations.value == whole_table  # the sample has one region: all of it
+    assert counted.calls == 0
+
+
+def test_the_sample_opens_drilled_into_the_destination_that_failed(ui):
+    assert ui.drill_destination.value == EXHAUSTED
+    assert "BackendConnectionFailure" in ui.errors.value and "<table" in ui.errors.value
+    assert "while it failed: West Europe" in ui.drivers.value
+    assert "10,000-30,000 ms" in ui.latency.value
+    for image in (ui.latency_chart, ui.fingerprint):
+        assert bytes(image.value).startswith(b"\x89PNG")
+    assert "Replays the exhausted pool" in ui.drill_what_if.value and "as assumed" in ui.drill_what_if.value
+    assert (ui.what_if_units.value, ui.what_if_ips.value, ui.what_if_ports.value) == (1, 1, 1024)
+
+
+def test_the_what_if_sliders_redo_the_table_without_querying(ui, counted):
+    before = ui.drill_what_if.value
+    ui.what_if_units.value = 3
+    assert counted.calls == 0 and ui.drill_what_if.value != before
+    assert "chosen: 3 unit(s), 1 backend IP(s)" in ui.drill_what_if.value and "3,072" in ui.drill_what_if.value
+    assert "69%" in ui.drill_what_if.value  # the report's "3 units" row: 0.69 of the ports at the peak
+    ui.what_if_ips.value, ui.what_if_reuse.value, ui.what_if_ports.value = 2, 4.0, 2048
+    assert "chosen: 3 unit(s), 2 backend IP(s), 4 request(s) per connection, 2,048 ports" in ui.drill_what_if.value
+    assert counted.calls == 0
+    ui.units.value = 2  # a new assumption starts the sliders from it again
+    assert ui.what_if_units.value == 2 and "chosen: 2 unit(s), 1 backend IP(s)" in ui.drill_what_if.value
+
+
+def test_drilling_into_another_destination_queries_it_once_per_window(ui, counted):
+    ui.drill_destination.value = HEALTHY
+    first = counted.calls
+    assert first == 2  # its latency distribution and load drivers
+    assert "over the window, all regions together" in ui.drivers.value
+    assert "No errors logged" in ui.errors.value and "this destination&#x27;s own minutes" in ui.drill_what_if.value
+    ui.drill_destination.value = EXHAUSTED
+    ui.drill_destination.value = HEALTHY
+    assert counted.calls == first
+    ui.drill_destination.value = NO_DESTINATION
+    assert ui.errors.value == "" and bytes(ui.fingerprint.value) == b"" and ui.drill_what_if.value == ""
+
+
+def test_a_preset_or_a_custom_range_spans_the_slider(ui):
+    ui.range.value = "last 1 h"
+    assert "Window 2025-02-25 09:30 to 10:30 UTC (60 min)" in ui.verdict.value
+    assert (ui.start_box.value, ui.end_box.value) == ("2025-02-25T09:30:00Z", "2025-02-25T10:30:00Z")
+    assert ui.window.options[0][1] == pd.Timestamp("2025-02-25 09:30") and len(ui.window.options) == 61
+    ui.range.value = "last 24 h"
+    assert "(120 min)" in ui.verdict.value
+
+    ui.end_box.value = "2025-02-25T09:45Z"
+    assert ui.range.value == scope.CUSTOM and ui.message.value == ""
+    assert "Window 2025-02-25 08:30 to 09:45 UTC (75 min)" in ui.verdict.value
+    ui.start_box.value = "2025-02-25T09:00Z"
+    assert "(45 min)" in ui.verdict.value
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "said"),
+    [
+        ("yesterday", "2025-02-25T10:00Z", "start: expected an ISO 8601 time"),
+        ("2025-02-25T10:00Z", "2025-02-25T09:00Z", "is not before"),
+        ("2025-02-25T10:00Z", "", "needs both start and end"),
+    ],
+)
+def test_a_bad_custom_range_is_one_line_and_the_window_in_use_stays(ui, start, end, said):
+    ui.start_box.value = start  # may be a good range with the end in the box
+    shown = ui.verdict.value
+    ui.end_box.value = end
+    assert said in ui.message.value and "\n" not in ui.message.value and "Traceback" not in ui.message.value
+    assert ui.verdict.value == shown
 
 
 def test_a_bad_source_or_time_shows_its_error():
@@ -143,6 +223,40 @@ def test_a_bad_source_or_time_shows_its_error():
     assert shown.verdict.value == ""
     assert "start" in explorer("sample", start="yesterday").message.value
     assert "is not before" in explorer("sample", start="2025-02-25T10:00Z", end="2025-02-25T09:00Z").message.value
+
+
+def test_the_source_box_opens_another_source_and_closes_the_old(scenario_export):
+    shown = explorer("sample")
+    old = shown.source
+    closed = []
+    old.close = lambda: closed.append(True)
+    assert shown.source_box.value == "sample" and "sample" in shown.source_box.options
+    shown.source_box.value = f"file:{scenario_export('no_incident')}"
+    assert closed == [True] and shown.source is not old and shown.message.value == ""
+    assert "No evidence of SNAT port exhaustion" in shown.verdict.value
+    assert HEALTHY not in shown.destinations.value
+    assert HEALTHY not in dict(shown.drill_destination.options).values()
+
+    shown.source_box.value = "file:/no/such/export.csv"
+    assert "no such file" in shown.message.value and "No evidence" in shown.verdict.value
+    shown.source_box.value = "sample"
+    assert shown.message.value == "" and "SNAT port exhaustion on" in shown.verdict.value
+    shown.close()
+
+
+def test_a_source_given_wrong_can_be_corrected_in_the_same_kernel():
+    shown = explorer("file:/no/such/export.csv")
+    assert "no such file" in shown.message.value and shown.state is None
+    shown.source_box.value = "sample"
+    assert shown.message.value == "" and EXHAUSTED in shown.verdict.value
+    shown.close()
+
+
+def test_the_notebook_may_open_on_a_preset():
+    shown = explorer("sample", time_range="last 6 h")
+    assert shown.range.value == "last 6 h" and "(120 min)" in shown.verdict.value and shown.message.value == ""
+    shown.close()
+    assert "unknown time range &#x27;last week&#x27;" in explorer("sample", time_range="last week").message.value
 
 
 def test_start_and_end_bound_the_window_slider():
@@ -159,7 +273,7 @@ def test_the_notebook_runs_in_batch(tmp_path):
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(out),
-        parameters={"source": "sample"},
+        parameters={"source": "sample", "time_range": "last 1 h"},
         kernel_name="apim-snat",
         cwd=str(REPO),
         progress_bar=False,

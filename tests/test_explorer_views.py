@@ -9,6 +9,7 @@ import pytest
 
 from analysis import explorer_views as views
 from analysis import narrative
+from analysis.explorer_state import DrillDown
 from analysis.investigation import Investigation, investigate
 from analysis.mitigations import Mitigation, MitigationId
 from analysis.sources import open_source
@@ -61,7 +62,7 @@ def test_the_what_if_table_shows_utilisation_as_percent_or_says_why_it_is_empty(
 
 
 def test_the_chart_is_a_png_of_all_destinations_or_one(found):
-    whole, one = views.chart_png(found), views.chart_png(found, EXHAUSTED)
+    whole, one = views.chart_png(found), views.chart_png(found, [EXHAUSTED])
     assert whole.startswith(b"\x89PNG") and one.startswith(b"\x89PNG") and whole != one
 
 
@@ -70,3 +71,46 @@ def test_slider_labels_show_the_date_only_when_the_window_spans_days():
     assert [label for label, _ in same_day] == ["09:00", "09:01"]
     two_days = views.stop_labels([pd.Timestamp("2025-02-25 23:59"), pd.Timestamp("2025-02-26 00:00")])
     assert [label for label, _ in two_days] == ["02-25 23:59", "02-26 00:00"]
+
+
+def test_the_drill_down_escapes_text_from_the_logs_and_draws_dollar_signs(found):
+    hostile = DrillDown(
+        destination="$a$" + HOSTILE,
+        errors=pd.DataFrame(
+            [{"reason": HOSTILE, "source": HOSTILE, "section": "backend", "errors": 3,
+              "first_seen": pd.Timestamp("2025-02-25 09:00"), "last_seen": pd.Timestamp("2025-02-25 09:01"),
+              "sample_message": HOSTILE}]
+        ),
+        drivers=pd.DataFrame(
+            [{"region": HOSTILE, "destination": HOSTILE, "key_kind": "api", "key": HOSTILE, "requests": 5,
+              "share": 0.5, "connection_failures": 1}]
+        ),
+        drivers_scope=HOSTILE,
+        latency=pd.DataFrame(
+            [{"backend_time": "0-50 ms", "requests": 2, "connection_failures": 1, "timeouts": 0, "http_5xx": 1}]
+        ),
+        fingerprint_keys=[],
+    )  # fmt: skip
+    for shown in (views.errors_html(hostile), views.drivers_html(hostile)):
+        assert "<img" not in shown and "&lt;img" in shown
+    assert views.latency_png(hostile).startswith(b"\x89PNG")  # a "$a$" title is text, not a formula that fails
+    table = pd.DataFrame([{"setting": HOSTILE, "units": 1, "backend_ips": 1, "requests_per_connection": 1.0,
+                           "capacity": 1024, "peak_utilisation": 0.5, "minutes_over_capacity": 0}])  # fmt: skip
+    shown = views.drill_what_if_html(table, HOSTILE)
+    assert "<img" not in shown and "&lt;img" in shown and "50%" in shown
+
+
+def test_the_drill_down_says_when_it_has_nothing(found):
+    empty = DrillDown("x:443", pd.DataFrame(), pd.DataFrame(), "", pd.DataFrame(), [])
+    assert views.errors_html(empty).startswith("No errors")
+    assert views.drivers_html(empty).startswith("No load drivers")
+    assert views.latency_html(empty).startswith("No backend times")
+    assert views.drill_what_if_html(pd.DataFrame(), "") == "No minutes to replay for this destination."
+    assert views.fingerprint_png(found, empty).startswith(b"\x89PNG")
+
+
+def test_the_chart_and_table_follow_the_chosen_destinations(found):
+    one = views.destinations_html(found, [EXHAUSTED])
+    assert EXHAUSTED in one and "payments" not in one
+    assert views.destinations_html(found, ["no.such.host:443"]).startswith("No destination of the chosen ones")
+    assert views.chart_png(found, [EXHAUSTED]) != views.chart_png(found)
