@@ -1,8 +1,8 @@
 """Bounded work: a report over 10,000 destinations in two hours, and a two-year window over a two-hour export.
 
 Writes (once, cached in ``--folder``) a two-hour Parquet export with DESTINATIONS backends (a few
-requests a minute each, the first twenty exhausting their ports at the connect timeout for twenty
-minutes), then times ``apim-snat report`` end to end on it, and ``apim-snat report`` over the sample
+requests a minute each, the first twenty busier for twenty minutes with a third of their calls failing
+at the connect timeout), then times ``apim-snat report`` end to end on it, and ``apim-snat report`` over the sample
 with ``--start 2024-01-01 --end 2026-01-01 --param max_window_days=800`` (the per-minute frame must
 not grow with the window). Prints medians of ``--runs`` runs, the peak RSS and whether each target
 holds: the first under 30 s, the second within a few seconds of the sample report itself.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,9 @@ TARGET_S = 30.0
 
 
 def many_destinations(destinations: int, path: Path, seed: int = 7) -> int:
-    """A two-hour export: every destination a few requests a minute, the first FAILING running out of ports
-    from minute 40 to 60 (failed connects ending at the 21 s connect timeout, late successes)."""
+    """A two-hour export: every destination a few requests a minute, the first FAILING at 200 a minute from
+    minute 40 to 60 with 30 % failed connects ending at the 21 s connect timeout. (Their demand, about 800
+    ports, stays under one unit's 1,024: the work is the point here, not the verdict.)"""
     rng = np.random.default_rng(seed)
     who = np.repeat(np.arange(destinations), MINUTES * 3)
     second = rng.integers(0, MINUTES * 60, len(who))
@@ -87,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         shown = json.loads((out / "a" / "findings.json").read_text(encoding="utf-8"))
     print(f"load after: {load()}")
-    exhausted = sum(d["classification"] == "snat_exhaustion" for d in shown["destinations"])
-    print(f"{len(shown['destinations']):,} destinations in findings.json, {exhausted} exhausted")
+    classes = Counter(d["classification"] for d in shown["destinations"])
+    print(f"{len(shown['destinations']):,} destinations in findings.json: {dict(classes)}")
     many, sample, long_window = figures["many"].wall, figures["sample"].wall, figures["long"].wall
     print(
         f"target: {args.destinations:,} destinations under {TARGET_S:.0f} s: {verdict(many < TARGET_S)} ({many:.1f} s)"
