@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.data_quality import DataQuality
 from analysis.modes import Mode
-from analysis.sources import Request, Source, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, Wrapping, run_request
 
 #: Set to any text to get the same pseudonyms in every report made with it (a fleet run sets one).
 KEY_VARIABLE = "APIM_SNAT_REDACT_KEY"
@@ -113,7 +112,7 @@ def describe(spec: str, source: Source) -> str:
 
 
 @dataclass
-class SharedSource:
+class SharedSource(Wrapping):
     """``source`` as a report shows it (see the module docstring); runs, ranges and closes through it."""
 
     inner: Source
@@ -133,20 +132,6 @@ class SharedSource:
     def run_request(self, request: Request) -> pd.DataFrame:
         """A packaged query, handed on as a request, so a cache or a split behind this still sees it."""
         return self._shown(run_request(self.inner, request))
-
-    @property
-    def absent_columns(self) -> tuple[str, ...]:
-        return absent_columns(self.inner)
-
-    @property
-    def data_quality(self) -> DataQuality | None:
-        return data_quality(self.inner)
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        return self.inner.time_range()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def shared(spec: str, source: Source, redact: bool = False) -> SharedSource:

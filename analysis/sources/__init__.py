@@ -146,6 +146,26 @@ def data_quality(source: Source) -> DataQuality | None:
     return found if isinstance(found, DataQuality) else None
 
 
+class Wrapping:
+    """A source in front of another (``inner``): what it does not change of the rows, it hands on."""
+
+    inner: Source
+
+    @property
+    def absent_columns(self) -> tuple[str, ...]:
+        return absent_columns(self.inner)
+
+    @property
+    def data_quality(self) -> DataQuality | None:
+        return data_quality(self.inner)
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        return self.inner.time_range()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def absolute(spec: str) -> str:
     """The same source named so that it means the same from any working directory.
 

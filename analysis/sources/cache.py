@@ -36,7 +36,7 @@ from analysis.assets import SAMPLE_LOGS, sample_dir
 from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.modes import check_mode
-from analysis.sources import Request, Source, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request
 from analysis.times import iso, parse_utc
 
 FORMAT = 1
@@ -312,7 +312,7 @@ def _stamp(frame: pd.DataFrame, request_window: tuple[pd.Timestamp, pd.Timestamp
 
 
 @dataclass
-class CachedSource:
+class CachedSource(Wrapping):
     """Another source whose every result is kept in a cache folder and reused on the next run.
 
     A result is reused unless ``refresh``; an incomplete one (the service cut it short
@@ -342,14 +342,6 @@ class CachedSource:
     @property
     def description(self) -> str:
         return self.inner.description
-
-    @property
-    def absent_columns(self) -> tuple[str, ...]:
-        return absent_columns(self.inner)
-
-    @property
-    def data_quality(self) -> DataQuality | None:
-        return data_quality(self.inner)
 
     def run(self, kql: str) -> pd.DataFrame:
         return self.keep("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
@@ -381,12 +373,6 @@ class CachedSource:
         _stamp(frame, window, time.perf_counter() - began)
         self.folder.store(name, kql, parameters, frame)
         return frame
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        return self.inner.time_range()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @dataclass
