@@ -9,6 +9,7 @@ window) and ``recompute`` (pure, for any assumptions); ``investigate`` is both.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,21 +66,28 @@ class QueryRun:
         }
 
 
+def timed_run(
+    name: str, mode: str, parameters: dict[str, str], kql: str, fetch: Callable[[], pd.DataFrame]
+) -> QueryRun:
+    """The result ``fetch`` gives, recorded with how long it took; a cached result keeps the duration of the
+    query that made it."""
+    began = time.perf_counter()
+    result = fetch()
+    return QueryRun(
+        name=name,
+        mode=mode,
+        parameters=parameters,
+        kql=kql,
+        result=result,
+        duration_s=result.attrs.get("duration_s", time.perf_counter() - began),
+    )
+
+
 def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
     """Render a packaged query for the source's logging mode and run it."""
     query = queries.load(name)
     request = Request(query, query.bind(values), source.mode)
-    began = time.perf_counter()
-    result = run_request(source, request)
-    return QueryRun(
-        name=name,
-        mode=source.mode,
-        parameters=request.parameters,
-        kql=request.kql,
-        result=result,
-        # A cached result keeps the duration of the query that made it.
-        duration_s=result.attrs.get("duration_s", time.perf_counter() - began),
-    )
+    return timed_run(name, source.mode, request.parameters, request.kql, lambda: run_request(source, request))
 
 
 def window_for(

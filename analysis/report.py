@@ -16,7 +16,6 @@ line and the notebook call ``second_witness`` alike, the first to fill the cache
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from analysis.annotations import loads as read_annotations
 from analysis.assumptions import from_params, param_text
 from analysis.errors import KitError
 from analysis.findings import FINDINGS_FILE
-from analysis.investigation import Investigation, QueryRun, investigate, run_query
+from analysis.investigation import Investigation, QueryRun, investigate, run_query, timed_run
 from analysis.pools import IpMap, parse_ip_map
 from analysis.sharing import shared
 from analysis.sources import Source, SourceOptions, open_source, split_specs
@@ -90,19 +89,16 @@ def second_witness(
 
     logged = run_query(source, "logged_requests", {"start": window[0], "end": window[1]})
     request = MetricRequest(target[0], target[1], *window)
-    began = time.perf_counter()
-    metric = keep_beside(
-        source, METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
+    metric_run = timed_run(
+        METRIC_RUN,
+        source.mode,
+        request.parameters,
+        request.key,
+        lambda: keep_beside(
+            source, METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
+        ),
     )
-    metric_run = QueryRun(
-        name=METRIC_RUN,
-        mode=source.mode,
-        parameters=request.parameters,
-        kql=request.key,
-        result=metric,
-        duration_s=metric.attrs.get("duration_s", time.perf_counter() - began),
-    )
-    return [logged, metric_run], witness.compare(logged.result, metric)
+    return [logged, metric_run], witness.compare(logged.result, metric_run.result)
 
 
 def run(
