@@ -34,7 +34,8 @@ POOL_KINDS = {
 }
 
 
-def _minute(text: str | None) -> str:
+def minute_text(text: str | None) -> str:
+    """An ISO time from the findings as people read it, to the minute: ``2025-02-25 09:23`` (``-`` for none)."""
     return "-" if text is None else text.replace("T", " ").removesuffix("Z")[:16]
 
 
@@ -42,14 +43,14 @@ def _words(classification: str) -> str:
     return md(classification.replace("_", " "))
 
 
-def _name(entry: dict[str, Any]) -> str:
+def destination_name(entry: dict[str, Any]) -> str:
     """The destination, with its region when the logs carry one (plain text, for tables)."""
     return f"{entry['destination']} ({entry['region']})" if entry.get("region") else entry["destination"]
 
 
 def _label(entry: dict[str, Any]) -> str:
-    """``_name`` as Markdown text."""
-    return md(_name(entry))
+    """``destination_name`` as Markdown text."""
+    return md(destination_name(entry))
 
 
 def _worst(episodes: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -61,9 +62,9 @@ def _episodes_line(entry: dict[str, Any]) -> str:
     episodes = entry["episodes"]
     worst = _worst(episodes)
     if worst is None:
-        return f"from {_minute(entry['onset'])} to {_minute(entry['recovery'])} UTC"
-    end = _minute(worst["recovery"]) + " UTC" if worst["recovery"] else NOT_RECOVERED
-    text = f"worst episode {_minute(worst['onset'])} UTC to {end}, peak {_minute(worst['peak'])}"
+        return f"from {minute_text(entry['onset'])} to {minute_text(entry['recovery'])} UTC"
+    end = minute_text(worst["recovery"]) + " UTC" if worst["recovery"] else NOT_RECOVERED
+    text = f"worst episode {minute_text(worst['onset'])} UTC to {end}, peak {minute_text(worst['peak'])}"
     if entry["classification"] in (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE):
         text += f", {worst['failures']:,} failed connects"
     if len(episodes) > 1:
@@ -80,8 +81,9 @@ def destination_lines(findings: dict[str, Any]) -> str:
     """The window, the source and what the logs could tell, then one line per destination with trouble."""
     window = findings["window"]
     lines = [
-        f"Window: {_minute(window['start'])} to {_minute(window['end'])} UTC; source: {md(findings['source'])}; "
-        f"logging mode: {code(findings['mode'])}. {md(findings['logging']['statement'])}",
+        f"Window: {minute_text(window['start'])} to {minute_text(window['end'])} UTC; "
+        f"source: {md(findings['source'])}; logging mode: {code(findings['mode'])}. "
+        f"{md(findings['logging']['statement'])}",
         "",
     ]
     for entry in shown(findings):
@@ -152,8 +154,8 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
             "p95 backend (ms)": None if e["p95_backend_ms"] is None else round(e["p95_backend_ms"]),
             "peak demand (ports)": f"{e['peak_demand_low']:,.0f}-{e['peak_snat_demand']:,.0f}",
             "episodes": len(e["episodes"]),
-            "onset (UTC)": _minute(e["onset"]),
-            "recovery (UTC)": _minute(e["recovery"]) if e["onset"] is None or e["recovery"] else NOT_RECOVERED,
+            "onset (UTC)": minute_text(e["onset"]),
+            "recovery (UTC)": minute_text(e["recovery"]) if e["onset"] is None or e["recovery"] else NOT_RECOVERED,
         }
         for e in shown(findings)
     ]

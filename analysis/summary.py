@@ -16,7 +16,7 @@ import pandas as pd
 from analysis.annotations import Annotation
 from analysis.assessment import Classification
 from analysis.markup import code, md
-from analysis.narrative import HEADLINES, NOT_RECOVERED
+from analysis.narrative import HEADLINES, NOT_RECOVERED, destination_name, minute_text
 from analysis.verdict import Outcome
 
 # What happened, in the words of the summary (the classification values are findings.json's).
@@ -45,10 +45,8 @@ WIDEN_WINDOW = "Render the report over a longer or busier window: this one holds
 
 def _time(text: str | None, day: bool = True) -> str:
     """``2025-02-25 09:23`` (``09:23`` without ``day``), or ``-``."""
-    if text is None:
-        return "-"
-    minute = text.replace("T", " ").removesuffix("Z")[:16]
-    return minute if day else minute[11:]
+    minute = minute_text(text)
+    return minute if day or text is None else minute[11:]
 
 
 def _share(part: int, whole: int) -> str:
@@ -58,7 +56,7 @@ def _share(part: int, whole: int) -> str:
 
 def _name(entry: dict[str, Any]) -> str:
     """The destination with its region, as Markdown text."""
-    return md(f"{entry['destination']} ({entry['region']})" if entry.get("region") else entry["destination"])
+    return md(destination_name(entry))
 
 
 def _entries(findings: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -199,7 +197,7 @@ def incident_timeline(findings: dict[str, Any], annotations: list[Annotation]) -
     rows = []
     for entry in findings["destinations"]:
         for episode in entry["episodes"]:
-            name = f"{entry['destination']} ({entry['region']})" if entry["region"] else entry["destination"]
+            name = destination_name(entry)
             rows.append(
                 {
                     "from (UTC)": _time(episode["onset"]),
