@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Collection
-from contextlib import AbstractContextManager
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -90,11 +89,6 @@ def mitigations_html(mitigations: list[Mitigation]) -> str:
     return f"<ol>{items}</ol>"
 
 
-def _plain_text() -> AbstractContextManager[None]:
-    """Draw with mathtext off, as ``plots.PLAIN_TEXT`` says: a ``$`` in a host name is a dollar sign."""
-    return plt.rc_context({"text.parse_math": False})
-
-
 def png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed, so redrawing does not pile up memory."""
     buffer = io.BytesIO()
@@ -146,23 +140,8 @@ def latency_html(drill: DrillDown) -> str:
 
 
 def latency_png(drill: DrillDown) -> bytes:
-    """Calls per backend-time bucket, the failed ones (connection failures, timeouts) over them in red.
-
-    Waiting for a SNAT port shows as a second hump at the connect timeout's bucket.
-    """
-    frame = drill.latency
-    with _plain_text():
-        figure, axis = plt.subplots(figsize=(9, 3))
-        if len(frame):
-            axis.bar(frame["backend_time"], frame["requests"], color="steelblue", label="calls")
-            failed = frame["connection_failures"] + frame["timeouts"]
-            axis.bar(frame["backend_time"], failed, color="crimson", label="connection failures and timeouts")
-            axis.legend(loc="upper right", fontsize="small")
-            axis.tick_params(axis="x", labelrotation=30, labelsize="small")
-        axis.set_ylabel("calls")
-        axis.set_title(chart_labels([drill.destination])[drill.destination], fontsize="small")
-        figure.tight_layout()
-        return png(figure)
+    """The destination's calls per backend-time bucket, the failed ones over them (``plots.latency_chart``)."""
+    return png(plots.latency_chart(drill.latency, drill.destination))
 
 
 def fingerprint_png(found: Investigation, drill: DrillDown) -> bytes:
@@ -170,8 +149,7 @@ def fingerprint_png(found: Investigation, drill: DrillDown) -> bytes:
     label = chart_labels([drill.destination])[drill.destination]
     rows = found.fingerprint[found.fingerprint["destination"] == drill.destination].assign(destination=label)
     keys = [(region, label) for region, _ in drill.fingerprint_keys]
-    with _plain_text():
-        return png(plots.fingerprint_chart(rows, keys, found.assumptions.connect_timeout_s))
+    return png(plots.fingerprint_chart(rows, keys, found.assumptions.connect_timeout_s))
 
 
 def drill_what_if_html(table: pd.DataFrame, replayed: str) -> str:

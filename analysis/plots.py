@@ -358,3 +358,20 @@ def what_if_chart(table: pd.DataFrame) -> Figure:
     axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     return figure
+
+
+@_plain_text
+def latency_chart(latency: pd.DataFrame, destination: str) -> Figure:
+    """Calls per backend-time bucket of one destination, the failed ones (connection failures, timeouts) over
+    them in red: waiting for a SNAT port shows as a second hump at the connect timeout's bucket."""
+    figure, axis = plt.subplots(figsize=(9, 3))
+    if len(latency):
+        axis.bar(latency["backend_time"], latency["requests"], color="steelblue", label="calls")
+        failed = latency["connection_failures"] + latency["timeouts"]
+        axis.bar(latency["backend_time"], failed, color="crimson", label="connection failures and timeouts")
+        axis.legend(loc="upper right", fontsize="small")
+        axis.tick_params(axis="x", labelrotation=30, labelsize="small")
+    axis.set_ylabel("calls")
+    axis.set_title(chart_labels([destination])[destination], fontsize="small")
+    figure.tight_layout()
+    return figure
