@@ -39,19 +39,29 @@ class Classification(StrEnum):
 
 
 class CheckOutcome(StrEnum):
-    """How one SNAT check came out; ``NOT_JUDGED`` when the data cannot answer it (it does not pass)."""
+    """How one SNAT check came out: ``PASSED`` supports SNAT, ``FAILED`` counts against it, ``NOT_JUDGED`` when
+    the data cannot answer it (it does not vote)."""
 
     PASSED = "passed"
     FAILED = "failed"
     NOT_JUDGED = "not_judged"
 
 
+class Confidence(StrEnum):
+    """How sure a classification or verdict is, from the balance of the evidence; the findings.json strings."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
 @dataclass(frozen=True)
 class Check:
-    """One test of the SNAT hypothesis: what was measured, against what, and the outcome.
+    """One test of the SNAT hypothesis: what was measured, against what, the outcome and how much it weighs.
 
     ``threshold`` is a bound, or the (lowest, highest) range the measure must fall in;
-    ``measured`` is None when there was nothing to measure.
+    ``measured`` is None when there was nothing to measure; ``weight`` is how strongly the
+    outcome bears on SNAT (0 when not judged).
     """
 
     name: str
@@ -59,10 +69,67 @@ class Check:
     threshold: float | tuple[float, float]
     outcome: CheckOutcome
     detail: str
+    weight: float = 0.0
 
     @property
     def passed(self) -> bool:
         return self.outcome is CheckOutcome.PASSED
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The SNAT checks of one pool weighed: the support, the counter-evidence, the answer and how sure it is."""
+
+    support: float
+    against: float
+    snat: bool
+    confidence: Confidence
+    decided_by: tuple[str, ...]
+    """The checks that weighed most on the winning side."""
+
+
+@dataclass(frozen=True)
+class HoldsIf:
+    """Over which values of what the logs cannot show SNAT explains a pool's failures, and what would confirm it.
+
+    The ports a pool held while it failed lie between the calls in flight (perfect reuse) and every
+    successful connect in the hold a new connection (the least reuse assumed): a saturated pool holds
+    its capacity, so SNAT explains the failures if the pool had at most ``ports_at_most`` ports.
+    """
+
+    ports_at_least: float
+    ports_at_most: float
+    units: int
+    concentrated: bool
+    requests_per_connection: float
+    assumed_ports: int
+    """The fewest ports the pool may have had under the assumptions (``Capacity.low``)."""
+    connect_timer_s: float | None
+    contradiction: str | None = None
+    """The assumed capacity set against the ports held, when the two do not fit."""
+    look_alike: str | None = None
+    """The other limit of the same shape (concurrent backend connections per authority), fitting or ruled out."""
+    confirm: tuple[str, ...] = ()
+
+    @property
+    def per_unit_at_most(self) -> float:
+        """The most ports per unit: all of them on one unit when few callers carried the load."""
+        return self.ports_at_most if self.concentrated or self.units <= 1 else self.ports_at_most / self.units
+
+    @property
+    def statement(self) -> str:
+        units = (
+            f" in all ({self.per_unit_at_most:,.0f} per unit over {self.units} units)"
+            if self.units > 1 and not self.concentrated
+            else " on one unit"
+            if self.units > 1
+            else ""
+        )
+        return (
+            f"SNAT explains this if the pool had at most about {self.ports_at_most:,.0f} ports{units} at "
+            f"{self.requests_per_connection:g} request(s) per connection (fewer with more reuse), and at least the "
+            f"{self.ports_at_least:,.0f} calls in flight"
+        )
 
 
 @dataclass(frozen=True)
@@ -123,6 +190,17 @@ class FailureEvidence:
     share_fast: float | None
     """Shares of the failed connects that ended at a timeout, and in under a second."""
     masked_failures: int
+    share_slow: float | None = None
+    """Share of the failed connects that waited a second or more (at a timer or not)."""
+    connect_timer_s: float | None = None
+    """The connect timer the failed connects show (or the ``connect_timeout_s`` given); None when none shows."""
+    separation: float | None = None
+    """How often a failing minute's demand beat a calm minute's (the measure that tells them apart best)."""
+    held_ports_low: float | None = None
+    held_ports_high: float | None = None
+    """The ports the pool held while it failed: the calls in flight, and every successful connect in the hold."""
+    release_ratio: float | None = None
+    """New connects at the recovery against the ports released per minute before it."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +279,9 @@ class PoolAssessment:
     episodes: tuple[Episode, ...] = ()
     checks: tuple[Check, ...] = ()
     failure: FailureEvidence | None = None
+    balance: Balance | None = None
+    """The checks weighed; None when the pool was not tested."""
+    holds_if: HoldsIf | None = None
 
     @property
     def id(self) -> str:
@@ -226,6 +307,11 @@ class Assessment:
     episodes: tuple[Episode, ...] = ()
     pool: PoolAssessment | None = None
     """The pool it was judged in (the exhausted one, for SNAT exhaustion)."""
+    confidence: Confidence = Confidence.HIGH
+    decided_by: tuple[str, ...] = ()
+    """The checks (or the rule) that decided the classification."""
+    alternatives: tuple[Classification, ...] = ()
+    """Other causes the evidence cannot rule out (when the confidence is low)."""
 
     def __post_init__(self) -> None:
         if self.classification is Classification.SNAT_EXHAUSTION and (

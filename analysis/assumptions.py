@@ -41,8 +41,10 @@ class Assumptions:
     pool_idle_minutes: int = 1
     """Minutes an idle pooled backend connection stays open before it closes (.NET's default is 1 minute;
     not documented for APIM): a connection busy that long plus the hold ago may still hold its port."""
-    connect_timeout_s: float = 21.0
-    """When a connection attempt whose SYNs go unanswered gives up (Windows: 3 + 6 + 12 s)."""
+    connect_timeout_s: float | None = None
+    """When a connection attempt whose SYNs go unanswered gives up. Not published (Windows gives up after
+    3 + 6 + 12 = 21 s, Linux after 127 s): by default the timer is read from the failed connects themselves;
+    a value given here overrides it."""
     log_sampling_percent: float = 100.0
     """Share of successful requests the diagnostic setting logged; failed ones are taken as always logged."""
     slow_p95_ms: float = 3000.0
@@ -61,7 +63,7 @@ class Assumptions:
             "requests_per_connection": self.requests_per_connection >= 1,
             "port_hold_minutes": 1 <= self.port_hold_minutes <= 60,
             "pool_idle_minutes": 0 <= self.pool_idle_minutes <= 60,
-            "connect_timeout_s": 1 <= self.connect_timeout_s <= 230,
+            "connect_timeout_s": self.connect_timeout_s is None or 1 <= self.connect_timeout_s <= 230,
             "log_sampling_percent": 0 < self.log_sampling_percent <= 100,
             "slow_p95_ms": self.slow_p95_ms > 0,
             "min_requests": self.min_requests >= 1,
@@ -110,7 +112,7 @@ _RANGES = {
     "min_requests": "at least 1",
     "max_window_days": "at least 1",
 }
-_TYPES = {"int": "long", "float": "real"}
+_TYPES = {"int": "long", "float": "real", "float | None": "real"}
 
 
 def param_text(value: Any) -> str:

@@ -1,13 +1,14 @@
 """Per-destination classification, with the evidence that decided it: a table of rules.
 
 SNAT exhaustion has look-alikes that also fill the logs with
-``BackendConnectionFailure``. What sets it apart is judged on the SNAT *pool*
-(``pooling``): failures end at a timeout (a dropped SYN), follow the pool's
-demand, begin only once that demand could reach the pool's ports, never take
-every request, and stop a few minutes after demand falls (``snat_checks``). Every
+``BackendConnectionFailure``. What sets it apart is weighed on the SNAT *pool*
+(``pooling``): failures end slowly at a timer (a dropped SYN), come in the pool's
+busy minutes, never take every request, and stop as demand falls or as soon as
+new connects come no faster than ports are released (``snat_checks``). Every
 destination of an exhausted pool is SNAT exhaustion and names the pool, and an
 inferred pool says how to confirm it. Logs that cannot tell (``coverage``) make
-every destination ``unknown``.
+every destination ``unknown``. Each classification carries its confidence and
+what decided it; when the evidence is close, the other cause it cannot rule out.
 
 The classes are tried in ``RULES`` order; the first that applies decides.
 """
@@ -19,7 +20,15 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from analysis.assessment import Assessment, Check, CheckOutcome, Classification, Evidence, PoolAssessment
+from analysis.assessment import (
+    Assessment,
+    Check,
+    CheckOutcome,
+    Classification,
+    Confidence,
+    Evidence,
+    PoolAssessment,
+)
 from analysis.assumptions import Assumptions
 from analysis.coverage import Coverage
 from analysis.fingerprint import Key
@@ -71,7 +80,16 @@ def _unknown(d: Destination) -> Assessment | None:
         return None
     reason = f"the logs cannot tell what happened here: they lack {'; '.join(missing)}"
     evidence = replace(d.evidence, missing=missing)
-    return Assessment(d.name, d.region, Classification.UNKNOWN, reason, None, evidence)
+    return Assessment(
+        d.name,
+        d.region,
+        Classification.UNKNOWN,
+        reason,
+        None,
+        evidence,
+        confidence=Confidence.LOW,
+        decided_by=("missing_evidence",),
+    )
 
 
 def _worst(runs: tuple[Episode, ...]) -> Episode | None:
@@ -82,7 +100,7 @@ def _exhausted_pool(d: Destination) -> Assessment | None:
     """A member of an exhausted pool: its calls found no free port. The episodes are the pool's: it is the
     pool that ran out, and a member's own share of the failures may be too thin to show each minute."""
     pool = next((p for p in d.pools if p.exhausted), None)
-    if pool is None or pool.failure is None or pool.episode is None:
+    if pool is None or pool.failure is None or pool.episode is None or pool.balance is None:
         return None
     failure = replace(pool.failure, other_destinations_failing=d.others_failing(pool))
     shared = len(pool.pool.members) > 1
@@ -90,6 +108,10 @@ def _exhausted_pool(d: Destination) -> Assessment | None:
     reason += f"ports: {pool.reason}"
     if pool.pool.kind is PoolKind.INFERRED:
         reason += f"; the pool is {CONFIRM_POOL}"
+    balance = pool.balance
+    low = balance.confidence is Confidence.LOW
+    if low:
+        reason += "; the evidence is close: it cannot rule out an unreachable backend"
     evidence = replace(d.evidence, failure=failure)
     return Assessment(
         d.name,
@@ -101,6 +123,9 @@ def _exhausted_pool(d: Destination) -> Assessment | None:
         pool.checks,
         pool.episodes,
         pool,
+        confidence=balance.confidence,
+        decided_by=balance.decided_by,
+        alternatives=(Classification.BACKEND_UNREACHABLE,) if low else (),
     )
 
 
@@ -121,8 +146,23 @@ def _connection_failures(d: Destination) -> Assessment | None:
         f"{evidence.traffic.connection_failures} failed connects ({episode.share:.0%} of calls during the episode) "
         f"not explained by its SNAT pool's ports: {failed}"
     )
+    balance = pool.balance if pool is not None else None
+    confidence = balance.confidence if balance is not None else Confidence.MEDIUM
+    if confidence is Confidence.LOW:
+        reason += "; the evidence is close: it cannot rule out SNAT exhaustion"
     return Assessment(
-        d.name, d.region, Classification.BACKEND_UNREACHABLE, reason, episode, evidence, checks, d.episodes, pool
+        d.name,
+        d.region,
+        Classification.BACKEND_UNREACHABLE,
+        reason,
+        episode,
+        evidence,
+        checks,
+        d.episodes,
+        pool,
+        confidence=confidence,
+        decided_by=balance.decided_by if balance is not None else ("no_pool_test",),
+        alternatives=(Classification.SNAT_EXHAUSTION,) if confidence is Confidence.LOW else (),
     )
 
 
@@ -141,7 +181,15 @@ def _backend_errors(d: Destination) -> Assessment | None:
         return None
     reason = f"{traffic_.backend_5xx} HTTP 5xx returned by the backend itself, with no sustained connection failures"
     return Assessment(
-        d.name, d.region, Classification.BACKEND_ERRORS, reason, _worst(tuple(found)), d.evidence, (), tuple(found)
+        d.name,
+        d.region,
+        Classification.BACKEND_ERRORS,
+        reason,
+        _worst(tuple(found)),
+        d.evidence,
+        (),
+        tuple(found),
+        decided_by=("backend_5xx",),
     )
 
 
@@ -169,7 +217,17 @@ def _slow_backend(d: Destination) -> Assessment | None:
     cut = int(own["idle_cuts"].sum())
     if cut:
         reason += f"; {cut} calls still waiting after about 240 s were cut by the platform's idle timeout"
-    return Assessment(d.name, d.region, Classification.SLOW_BACKEND, reason, episode, d.evidence, (), tuple(found))
+    return Assessment(
+        d.name,
+        d.region,
+        Classification.SLOW_BACKEND,
+        reason,
+        episode,
+        d.evidence,
+        (),
+        tuple(found),
+        decided_by=("slow_minutes",),
+    )
 
 
 def _healthy(d: Destination) -> Assessment:
@@ -192,7 +250,9 @@ def _healthy(d: Destination) -> Assessment:
             f"; without reuse its demand would have reached {traffic_.peak_utilisation:.0%} of the ports, so it "
             f"carries at least {reuse:.1f} requests per connection (or the capacity is larger than assumed)"
         )
-    return Assessment(d.name, d.region, Classification.HEALTHY, reason, None, evidence)
+    return Assessment(
+        d.name, d.region, Classification.HEALTHY, reason, None, evidence, decided_by=("no_sustained_trouble",)
+    )
 
 
 # Tried in order; the first that applies decides, and a destination no rule claims is healthy.

@@ -20,7 +20,7 @@ from analysis.assumptions import Assumptions
 from analysis.classify import Destination, classify, end_of
 from analysis.coverage import Coverage
 from analysis.coverage import assess as assess_coverage
-from analysis.fingerprint import Fingerprint, Key, fingerprints
+from analysis.fingerprint import Fingerprint, Key, connect_timer, fingerprints
 from analysis.health import KEY, dense, gap_minutes, reweighted, traffic_span, window_minutes
 from analysis.onset import Episode, bad_minutes, episodes
 from analysis.pooling import capacity_of, judge_pool, pool_peaks, untested
@@ -43,6 +43,9 @@ class Diagnosis:
     pool_minutes: pd.DataFrame = field(repr=False)
     """Every minute of the pools tested, with their demand band."""
     fingerprints: dict[Key, Fingerprint] = field(repr=False)
+    connect_timer_s: float | None = None
+    """The connect timer in force: ``connect_timeout_s`` when given, else the one the gateway's failed connects
+    show; None when they show none."""
 
     @property
     def timeseries(self) -> pd.DataFrame:
@@ -205,4 +208,5 @@ def diagnose(
         key=lambda a: (a.classification.rank, -a.evidence.traffic.connection_failures, a.region, a.destination)
     )
     pool_minutes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return Diagnosis(assessments, every_pool, coverage, frame, minutes, pool_minutes, prints)
+    timer = assumptions.connect_timeout_s if assumptions.connect_timeout_s is not None else connect_timer(fingerprint_rows)
+    return Diagnosis(assessments, every_pool, coverage, frame, minutes, pool_minutes, prints, timer)

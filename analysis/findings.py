@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import __version__
-from analysis.assessment import Assessment, Check, Classification, PoolAssessment, exhausted
+from analysis.assessment import Assessment, Check, Classification, HoldsIf, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
 from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis
@@ -52,6 +52,26 @@ def _episode(episode: Episode) -> dict[str, Any]:
         "recovery": episode.recovery,
         "failures": episode.events,
         "requests": episode.requests,
+        "onset_observed": episode.onset_observed,
+    }
+
+
+def _holds_if(holds: HoldsIf | None) -> dict[str, Any] | None:
+    """The range over which SNAT explains a pool's failures, for machines and people."""
+    if holds is None:
+        return None
+    return {
+        "statement": holds.statement,
+        "ports_at_least": holds.ports_at_least,
+        "ports_at_most": holds.ports_at_most,
+        "per_unit_at_most": round(holds.per_unit_at_most, 1),
+        "units": holds.units,
+        "requests_per_connection": holds.requests_per_connection,
+        "assumed_ports": holds.assumed_ports,
+        "connect_timer_s": holds.connect_timer_s,
+        "contradiction": holds.contradiction,
+        "look_alike": holds.look_alike,
+        "confirm": list(holds.confirm),
     }
 
 
@@ -63,6 +83,7 @@ def _check(check: Check) -> dict[str, Any]:
         "outcome": check.outcome,
         "measured": check.measured,
         "threshold": threshold,
+        "weight": check.weight,
         "detail": check.detail,
     }
 
@@ -72,12 +93,16 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
     evidence = assessment.evidence
     traffic = evidence.traffic
     episode = assessment.episode
+    pool = assessment.pool
     return _plain(
         {
             "destination": assessment.destination,
             "region": assessment.region,
-            "pool": assessment.pool.id if assessment.pool is not None else None,
+            "pool": pool.id if pool is not None else None,
             "classification": assessment.classification,
+            "confidence": assessment.confidence,
+            "decided_by": list(assessment.decided_by),
+            "alternatives": list(assessment.alternatives),
             "reason": assessment.reason,
             "requests": traffic.requests,
             "http_5xx": traffic.http_5xx,
@@ -89,6 +114,9 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
             "onset": episode.onset if episode else None,
             "peak": episode.peak if episode else None,
             "recovery": episode.recovery if episode else None,
+            "onset_observed": episode.onset_observed if episode else None,
+            "connect_timer_s": evidence.failure.connect_timer_s if evidence.failure is not None else None,
+            "holds_if": _holds_if(pool.holds_if if pool is not None else None),
             "episodes": [_episode(e) for e in assessment.episodes],
             "evidence": evidence.as_dict(),
             "checks": [_check(c) for c in assessment.checks],
@@ -99,7 +127,7 @@ def destination_entry(assessment: Assessment) -> dict[str, Any]:
 def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classification]) -> dict[str, Any]:
     """One SNAT pool: where, which hosts (with their classification), its ports, its demand band, what the
     checks said."""
-    failure = pool.failure
+    failure, balance = pool.failure, pool.balance
     return _plain(
         {
             "id": pool.id,
@@ -124,8 +152,15 @@ def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classificati
             "peak_demand_high": pool.peak_demand_high,
             "demand_at_onset_low": failure.demand_at_onset_low if failure else None,
             "demand_at_onset_high": failure.demand_at_onset if failure else None,
+            "held_ports_low": failure.held_ports_low if failure else None,
+            "held_ports_high": failure.held_ports_high if failure else None,
             "state": pool.state,
+            "confidence": balance.confidence if balance else None,
+            "support": balance.support if balance else None,
+            "against": balance.against if balance else None,
+            "decided_by": list(balance.decided_by) if balance else [],
             "reason": pool.reason,
+            "holds_if": _holds_if(pool.holds_if),
             "episodes": [_episode(e) for e in pool.episodes],
             "checks": [_check(c) for c in pool.checks],
         }
@@ -156,6 +191,7 @@ def build(
         {
             "kit_version": __version__,
             "verdict": verdict.verdict,
+            "confidence": verdict.confidence,
             "verdict_reason": verdict.reason,
             "window": {"start": iso(window[0]), "end": iso(window[1])},
             "source": source,
@@ -169,6 +205,7 @@ def build(
             "missing": list(coverage.missing),
             "absent_columns": list(coverage.absent_columns),
             "ip_map": ip_map,
+            "connect_timer_s": diagnosis.connect_timer_s,
             "impact": impact(assessments, diagnosis.minutes, window),
             "destinations": [destination_entry(a) for a in assessments],
             "pools": [pool_entry(p, classes) for p in diagnosis.pools],
@@ -180,7 +217,10 @@ def build(
                     "pool": e.pool.id,
                     "demand_at_onset": e.demand_at_onset,
                     "demand_at_onset_low": e.failure.demand_at_onset_low,
+                    "held_ports_low": e.failure.held_ports_low,
+                    "held_ports_high": e.failure.held_ports_high,
                     "assumed_capacity": e.pool.capacity.low,
+                    "contradiction": e.pool.holds_if.contradiction if e.pool.holds_if else None,
                 }
                 for e in exhausted(assessments)
             ],

@@ -10,16 +10,19 @@ unit's.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
-from analysis.assessment import Capacity, CheckOutcome, FailureEvidence, PoolAssessment, PoolState
+from analysis.assessment import Capacity, CheckOutcome, Confidence, FailureEvidence, PoolAssessment, PoolState
 from analysis.assumptions import Assumptions
 from analysis.fingerprint import Fingerprint, Key, combine
 from analysis.health import KEY
 from analysis.onset import Episode, bad_minutes, episodes
 from analysis.pools import POOLED_COLUMNS, Pool, pool_minutes
 from analysis.snat import band
-from analysis.snat_checks import exhausted, measure, run_checks
+from analysis.snat_checks import measure, run_checks, weigh
+from analysis.unknowns import holds_if
 
 DOMINANT_KEY_SHARE = 0.5
 LOAD_KEYS = ("subscription", "caller_ip")  # how callers reach the gateway: what a unit hash can pin
@@ -119,9 +122,20 @@ def judge_pool(
         (fingerprints.get((pool.region, m.destination), Fingerprint()), m.weight) for m in pool.members
     )
     measures = measure(
-        frame, worst, capacity, fingerprint, assumptions.connect_timeout_s, assumptions.port_hold_minutes
+        frame,
+        worst,
+        capacity,
+        fingerprint,
+        assumptions.port_hold_minutes,
+        episodes=found,
+        warm_up_minutes=warm_up_minutes(assumptions),
     )
     checks = run_checks(measures)
+    balance = weigh(checks)
+    if not worst.onset_observed and balance.confidence is Confidence.HIGH:
+        # The data starts inside the episode: how the failures began, and at what demand, is not in it.
+        balance = replace(balance, confidence=Confidence.MEDIUM)
+    held = measures.held
     failure = FailureEvidence(
         episode_failure_share=round(worst.share, 3),
         episodes=len(found),
@@ -134,20 +148,43 @@ def judge_pool(
         low_load_failure_share=round(measures.high.low_load_failure_share, 3),
         correlation_in_flight=measures.low.correlation,
         correlation_requests=measures.high.correlation,
-        share_at_timeout=None if fingerprint.share_at_timeout is None else round(fingerprint.share_at_timeout, 3),
-        share_fast=None if fingerprint.share_fast is None else round(fingerprint.share_fast, 3),
+        share_at_timeout=_rounded(fingerprint.share_at_timeout),
+        share_fast=_rounded(fingerprint.share_fast),
         masked_failures=int(round(fingerprint.masked)),
+        share_slow=_rounded(fingerprint.share_slow),
+        connect_timer_s=fingerprint.connect_timer_s,
+        separation=measures.driving.separation,
+        held_ports_low=held.low,
+        held_ports_high=held.high,
+        release_ratio=measures.release_ratio,
     )
     failures = f"{frame['failures'].sum():,.0f} failed connects"
-    if exhausted(checks):
+    ranges = None
+    if held.high is not None:
+        ranges = holds_if(
+            capacity, held.low or 0.0, held.high, assumptions.requests_per_connection, fingerprint.connect_timer_s
+        )
+    if balance.snat:
         state = PoolState.EXHAUSTED
+        level = f"held at most {held.high:,.0f} ports" if held.high is not None else "ran out"
         reason = (
-            f"{failures} that end at a timeout and follow the pool's {measures.driving.label}, starting when the top "
-            f"of its demand band reached {measures.utilisation_at_onset:.0%} of {capacity.low:,} ports"
+            f"{failures} that fit a capacity limit ({', '.join(balance.decided_by)}): they follow the pool's "
+            f"{measures.driving.label} and began when it {level}"
         )
     else:
         state = PoolState.NOT_EXHAUSTED
         failed = ", ".join(c.name for c in checks if c.outcome is CheckOutcome.FAILED)
         reason = f"{failures} ({worst.share:.0%} of calls during the episode) not explained by its ports: {failed}"
-    assessment = PoolAssessment(pool, state, capacity, low, high, reason, worst, tuple(found), checks, failure)
+    assessment = PoolAssessment(
+        pool, state, capacity, low, high, reason, worst, tuple(found), checks, failure, balance, ranges
+    )
     return assessment, frame
+
+
+def warm_up_minutes(assumptions: Assumptions) -> int:
+    """The first minutes of the data whose demand band lacks the minutes before it: the hold, idle time and one."""
+    return assumptions.port_hold_minutes + assumptions.pool_idle_minutes + 1
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

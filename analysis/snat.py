@@ -12,6 +12,13 @@ open connections, and the requests themselves. So the ports in use lie in a band
 - at most ``demand_high`` = in flight + the connections opened in the trailing
   hold, one per ``requests_per_connection`` requests (1: no reuse at all).
 
+That top counts every connect *attempted*. A connect that found no free port
+never held one, so the ports a pool really *held* are at most ``held_high`` = in
+flight + the connects that succeeded in the trailing hold. While a pool is
+saturated its held ports sit at its capacity, and it recovers as soon as new
+connects arrive slower than held ports are released (about capacity / hold per
+minute), which can be minutes before the attempts in the hold fall back.
+
 How much APIM reused its connections is not in the logs, so no judgement may
 depend on where in the band the truth lies.
 """
@@ -30,10 +37,11 @@ MS_PER_MINUTE = 60_000.0
 
 
 def band(frame: pd.DataFrame, assumptions: Assumptions, by: list[str]) -> pd.DataFrame:
-    """``frame`` plus ``in_flight``, ``opened``, ``demand_low`` and ``demand_high`` per row.
+    """``frame`` plus ``in_flight``, ``opened``, ``demand_low``, ``demand_high`` and ``held_high`` per row.
 
     Rows are grouped by the ``by`` columns and may be sparse (a minute without
-    rows opened nothing); the result is sorted by ``by``, then minute.
+    rows opened nothing); the result is sorted by ``by``, then minute. ``held_high``
+    leaves out the failed connects (``failures``) when the frame has them.
 
     >>> frame = pd.DataFrame({"pool": ["a"] * 5, "minute": pd.date_range("2025-01-01", periods=5, freq="min"),
     ...                       "requests": [100.0] * 5, "backend_busy_ms": [60_000.0] * 5})
@@ -52,6 +60,10 @@ def band(frame: pd.DataFrame, assumptions: Assumptions, by: list[str]) -> pd.Dat
     reach = hold + assumptions.pool_idle_minutes + 1  # busy in minute m: closed by m + idle, held to m + idle + hold
     frame["demand_low"] = trailing_max(frame["in_flight"].to_numpy(dtype=np.float64), groups, frame["minute"], reach)
     frame["demand_high"] = np.maximum(frame["in_flight"] + held, frame["demand_low"])
+    failed = frame["failures"].to_numpy(dtype=np.float64) if "failures" in frame else np.zeros(len(frame))
+    connected = np.clip(frame["requests"].to_numpy(dtype=np.float64) - failed, 0.0, None)
+    succeeded = trailing_sum(connected / assumptions.requests_per_connection, groups, frame["minute"], hold)
+    frame["held_high"] = np.maximum(frame["in_flight"] + succeeded, frame["demand_low"])
     return frame
 
 

@@ -1,60 +1,112 @@
-"""The tests of the SNAT hypothesis on a pool's worst connection-failure episode, as a table.
+"""The tests of the SNAT hypothesis on a pool's worst connection-failure episode, as a table, and their balance.
 
-A pool is exhausted only when no check fails; a check the data cannot answer
-(the window ends before the failures do) is not judged, which is said. Each
-check is a small function of the episode's measures that returns what it
-measured, the threshold it held that against, the outcome and a sentence for
-the report; adding a check is adding one function to ``SNAT_CHECKS``.
+Each check is a small function of the episode's measures that returns what it
+measured, the threshold it held that against, whether that supports SNAT or
+counts against it, how strongly (its ``weight``) and a sentence for the report;
+adding a check is adding one function to ``SNAT_CHECKS``. A check with nothing to
+measure (the window ends before the failures do, too few minutes) is not judged:
+it neither supports nor counts against. ``weigh`` sets the support against the
+counter-evidence and gives the answer a confidence; no single check vetoes,
+except failures in milliseconds: a dropped SYN cannot fail that fast.
 
-The pool's demand is a band (``snat``): its bottom follows the requests in
-flight, its top the requests in the port hold. Real demand lies in between and
-rises with one or the other (a slow backend at a steady rate, or a burst of
-unpooled calls): failures must follow one end or the other, and stop as one of
-them falls; minutes are of low load only when even the top of the band was low;
-and the capacity check asks whether the top of the band could reach the fewest
-ports the pool may have had.
+The logs never show the ports, the reuse or the platform's timers, so no check
+hinges on one value of them. The pool's demand is a band (``snat``): its bottom
+follows the requests in flight, its top every connect attempted in the port
+hold; the ports the pool really *held* leave the failed connects out. Failures
+must tell the busy minutes from the calm ones; the held ports while it failed are
+an empirical capacity the assumed one is compared with; and the recovery comes
+as the demand falls, or as soon as new connects arrive no faster than held ports
+are released.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from analysis.assessment import Capacity, Check, CheckOutcome
+from analysis.assessment import Balance, Capacity, Check, CheckOutcome, Confidence
 from analysis.fingerprint import Fingerprint
 from analysis.health import share
-from analysis.onset import Episode
+from analysis.onset import Episode, bad_minutes
+
+# How strongly a check's outcome bears on SNAT.
+WEAK = 1.0
+STRONG = 2.0
+DECISIVE = 10.0
+"""Only failures in milliseconds weigh this much: no port shortage refuses a connect."""
 
 # Thresholds of the SNAT checks; each is reported beside the value it judged.
 MIN_SHARE_AT_TIMEOUT = 0.5
-MIN_DEMAND_CORRELATION = 0.4
+MIN_SHARE_SLOW = 0.5
+MIN_SEPARATION = 0.8
+"""Failures follow demand when a failing minute's demand beats a calm minute's this often (0.5 is chance)."""
+MIN_WEAK_SEPARATION = 0.6
 MAX_LOW_LOAD_FAILURE_SHARE = 0.01
+MIN_LOW_LOAD_MINUTES = 3
 MAX_SNAT_FAILURE_SHARE = 0.9
 MIN_UTILISATION_AT_ONSET = 0.5
+"""The most ports the pool can have held while it failed, against the fewest it may have had."""
+NOTHING_HELD = 0.1
+"""Below this share of the fewest ports, almost no connect succeeded while it failed: nothing held the ports."""
 LOW_LOAD_FRACTION = 0.5
 MAX_EARLY_RECOVERY_MINUTES = 1
+MAX_RELEASE_RATIO = 1.25
+"""New connects at the recovery at most this many times the ports released per minute: released ports explain it."""
+MIN_CONTRARY_RELEASE_RATIO = 2.0
+"""Failures stopping while new connects came this many times faster than ports were released is no SNAT recovery."""
+MAX_LEVEL_SPREAD = 1.5
+"""The held ports of the episodes, highest over lowest: one capacity."""
 HOLD_AFTER = pd.Timedelta(minutes=4)  # the demand's level after a recovery: the median of these minutes
 LATEST_FALL = pd.Timedelta(minutes=MAX_EARLY_RECOVERY_MINUTES)  # a fall later than this after the recovery is too late
+AFTER_RECOVERY = 2  # minutes from the recovery whose new connects are set against the ports released
 
-ENDS = (("demand_low", "requests in flight"), ("demand_high", "requests in the port hold"))
+# Confidence from the balance.
+HIGH_SUPPORT = 5.0
+MIN_MARGIN = 2.0
+
+ENDS = (
+    ("demand_low", "requests in flight"),
+    ("demand_high", "requests in the port hold"),
+    ("opened", "new connects a minute"),
+)
 
 
 @dataclass(frozen=True)
 class DemandEnd:
-    """The measures of one end of the demand band over the pool's minutes."""
+    """The measures of one measure of demand (an end of the band, or the new connects) over the pool's minutes."""
 
     column: str
     label: str
     correlation: float | None
-    """Spearman correlation of this end with the failure rate, over the minutes with requests (gaps aside)."""
+    """Spearman correlation of this measure with the failure rate, over the minutes with requests (gaps aside)."""
+    separation: float | None
+    """How often a failing minute's demand beats a calm one's (``separation``)."""
     at_onset: float
     low_load_failure_share: float
-    """Failed share of the requests while this end was under ``LOW_LOAD_FRACTION`` of its onset level."""
+    """Failed share of the requests while this end was under ``LOW_LOAD_FRACTION`` of its level at failure."""
+    low_load_minutes: int
     recovery_lags: tuple[float, float] | None
     """The range of minutes from this end falling back to the recovery (``_recovery_lags``)."""
+
+
+@dataclass(frozen=True)
+class HeldPorts:
+    """The ports the pool held while it failed (outside the warm-up): at most every successful connect in the
+    hold plus the calls in flight, at least the calls in flight. A saturated pool holds its capacity."""
+
+    low: float | None
+    high: float | None
+    by_episode: tuple[float, ...] = ()
+    """``high`` of each episode with minutes to measure, in time order."""
+
+    @property
+    def spread(self) -> float | None:
+        """Highest over lowest held level of the episodes; None with fewer than two."""
+        levels = [level for level in self.by_episode if level > 0]
+        return max(levels) / min(levels) if len(levels) > 1 else None
 
 
 @dataclass(frozen=True)
@@ -62,33 +114,41 @@ class EpisodeMeasures:
     """What the checks judge, measured once on one pool's worst connection-failure episode."""
 
     episode: Episode
-    ends: tuple[DemandEnd, DemandEnd]
+    ends: tuple[DemandEnd, ...]
     capacity: Capacity
     fingerprint: Fingerprint
-    connect_timeout_s: float
     hold_minutes: int
+    held: HeldPorts = HeldPorts(None, None)
+    release_ratio: float | None = None
+    """New connects in the minutes from the recovery against the ports released per minute before it."""
+
+    def end(self, column: str) -> DemandEnd:
+        return next(e for e in self.ends if e.column == column)
 
     @property
     def low(self) -> DemandEnd:
-        return self.ends[0]
+        return self.end("demand_low")
 
     @property
     def high(self) -> DemandEnd:
-        return self.ends[1]
+        return self.end("demand_high")
+
+    @property
+    def band(self) -> tuple[DemandEnd, ...]:
+        """The two ends of the demand band (what falls after a recovery)."""
+        return tuple(e for e in self.ends if e.column != "opened")
 
     @property
     def driving(self) -> DemandEnd:
-        """The end the failures follow best (the top of the band on a tie or when neither can be measured)."""
-        low, high = self.ends
-        if low.correlation is not None and (high.correlation is None or low.correlation > high.correlation):
-            return low
-        return high
+        """The measure that tells the failing minutes apart best (the top of the band on a tie or when none can)."""
+        scored = [e for e in self.ends if e.separation is not None]
+        return max(scored, key=lambda e: e.separation or 0.0) if scored else self.high
 
     @property
     def recovering(self) -> DemandEnd:
         """The end whose fall the recovery fits best: one within what SNAT allows when there is one."""
-        fits = [end for end in self.ends if _allowed(self.recovery_lag(end), self.hold_minutes)]
-        return fits[0] if fits else self.driving
+        fits = [end for end in self.band if _allowed(self.recovery_lag(end), self.hold_minutes)]
+        return fits[0] if fits else self.high
 
     def recovery_lag(self, end: DemandEnd) -> float | None:
         """Minutes from ``end`` falling to the recovery: of the range the noise allows, the value nearest to
@@ -123,6 +183,24 @@ def correlation(demand: pd.Series, failure_rate: pd.Series) -> float | None:
     return round(value, 3) if np.isfinite(value) else None
 
 
+def separation(demand: pd.Series, failing: pd.Series) -> float | None:
+    """How often a failing minute's demand is above a calm minute's (ties count half): the area under the ROC
+    curve, by Mann-Whitney's U. Unlike a correlation over the window it does not shrink as the quiet part
+    grows. None with fewer than two failing or three calm minutes.
+
+    >>> demand = pd.Series([1.0, 2.0, 3.0, 9.0, 8.0, 2.0])
+    >>> separation(demand, pd.Series([False, False, False, True, True, False]))
+    1.0
+    """
+    failing = failing.astype(bool)
+    bad, calm = int(failing.sum()), int((~failing).sum())
+    if bad < 2 or calm < 3:
+        return None
+    ranks = demand.rank()
+    u = float(ranks[failing].sum()) - bad * (bad + 1) / 2
+    return round(u / (bad * calm), 3)
+
+
 def _stays_below(demand: pd.Series, after: pd.Timestamp, until: pd.Timestamp, level: float) -> pd.Timestamp | None:
     """The first minute in ``(after, until]`` from which ``demand`` stays under ``level`` up to ``until``."""
     later = demand[(demand.index > after) & (demand.index <= until)]
@@ -152,148 +230,285 @@ def _recovery_lags(minutes: pd.DataFrame, column: str, episode: Episode, level: 
     return (episode.recovery - late) / minute, (episode.recovery - early) / minute
 
 
+def _release_ratio(minutes: pd.DataFrame, episode: Episode, hold_minutes: int) -> float | None:
+    """New connects from the recovery on against the connects that succeeded per minute in the hold before it:
+    in a saturated pool those are the ports released each minute. Reuse divides both alike."""
+    if episode.recovery is None:
+        return None
+    minute = minutes["minute"]
+    before = minutes[(minute >= episode.recovery - pd.Timedelta(minutes=hold_minutes)) & (minute < episode.recovery)]
+    after = minutes[
+        (minute >= episode.recovery) & (minute < episode.recovery + pd.Timedelta(minutes=AFTER_RECOVERY))
+    ]
+    if before.empty or after.empty:
+        return None
+    released = float((before["requests"] - before["failures"]).clip(lower=0).mean())
+    attempts = float(after["requests"].mean())
+    if released <= 0:
+        return None if attempts <= 0 else float("inf")
+    return round(attempts / released, 2)
+
+
+def _held(minutes: pd.DataFrame, failing: pd.Series, episodes: Sequence[Episode]) -> HeldPorts:
+    """The median ports held over the failing minutes (outside the warm-up), overall and per episode."""
+
+    def level(column: str, mask: pd.Series) -> float | None:
+        values = minutes.loc[mask, column]
+        return round(float(values.median()), 1) if len(values) else None
+
+    by_episode = []
+    for episode in episodes:
+        end = episode.recovery if episode.recovery is not None else pd.Timestamp.max
+        inside = failing & (minutes["minute"] >= episode.onset) & (minutes["minute"] < end)
+        found = level("held_high", inside)
+        if found is not None:
+            by_episode.append(found)
+    return HeldPorts(level("demand_low", failing), level("held_high", failing), tuple(by_episode))
+
+
 def measure(
     minutes: pd.DataFrame,
     episode: Episode,
     capacity: Capacity,
     fingerprint: Fingerprint,
-    connect_timeout_s: float,
     hold_minutes: int,
+    *,
+    episodes: Sequence[Episode] = (),
+    warm_up_minutes: int = 0,
 ) -> EpisodeMeasures:
-    """The measures of ``episode`` on one pool's minutes (every minute, in order, with its demand band)."""
-    known = minutes[~minutes["gap"]] if "gap" in minutes else minutes
-    rate = known["failures"] / known["requests"].where(known["requests"] > 0)
+    """The measures of ``episode`` on one pool's minutes (every minute, in order, with its demand band).
+
+    The first ``warm_up_minutes`` minutes lack the port hold before the data and understate the band: they
+    are left out of what compares demand levels. ``episodes`` are all the pool's episodes (the worst among
+    them), for the held level of each.
+    """
+    minutes = minutes.assign(opened=minutes["requests"])
+    if "held_high" not in minutes:
+        minutes = minutes.assign(held_high=minutes["demand_high"])
+    warm = minutes["minute"] < minutes["minute"].min() + pd.Timedelta(minutes=warm_up_minutes)
+    known = minutes[~minutes["gap"] & ~warm] if "gap" in minutes else minutes[~warm]
+    busy = known[known["requests"] > 0]
+    rate = busy["failures"] / busy["requests"]
+    failing = bad_minutes(busy["failures"], busy["requests"])
     at_onset = minutes.loc[minutes["minute"] == episode.onset].iloc[0]
+    failing_known = known[bad_minutes(known["failures"], known["requests"])]
+    # Levels at failure: the onset's when the data holds it, else the failing minutes' median (an onset in the
+    # warm-up, or before the data starts, has an understated band).
+    trusted = episode.onset_observed and not bool(warm[minutes["minute"] == episode.onset].any())
     ends = []
     for column, label in ENDS:
-        level = float(at_onset[column])
-        low_load = known[known[column] < LOW_LOAD_FRACTION * level]
+        onset_level = float(at_onset[column])
+        level = onset_level if trusted or failing_known.empty else float(failing_known[column].median())
+        low_load = busy[busy[column] < LOW_LOAD_FRACTION * level]
         ends.append(
             DemandEnd(
                 column=column,
                 label=label,
-                correlation=correlation(known[column], rate),
-                at_onset=level,
+                correlation=correlation(busy[column], rate),
+                separation=separation(busy[column], failing),
+                at_onset=onset_level,
                 low_load_failure_share=share(low_load["failures"].sum(), low_load["requests"].sum()),
-                recovery_lags=_recovery_lags(minutes, column, episode, level),
+                low_load_minutes=len(low_load),
+                recovery_lags=_recovery_lags(minutes, column, episode, level) if column != "opened" else None,
             )
         )
-    return EpisodeMeasures(episode, (ends[0], ends[1]), capacity, fingerprint, connect_timeout_s, hold_minutes)
-
-
-def _outcome(passed: bool) -> CheckOutcome:
-    return CheckOutcome.PASSED if passed else CheckOutcome.FAILED
+    held = _held(known, bad_minutes(known["failures"], known["requests"]), episodes or (episode,))
+    return EpisodeMeasures(
+        episode,
+        tuple(ends),
+        capacity,
+        fingerprint,
+        hold_minutes,
+        held,
+        _release_ratio(minutes, episode, hold_minutes),
+    )
 
 
 def _shown(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _check(
+    name: str, measured: float | None, threshold: float | tuple[float, float], supports: bool, weight: float, detail: str
+) -> Check:
+    outcome = CheckOutcome.PASSED if supports else CheckOutcome.FAILED
+    return Check(name, measured, threshold, outcome, detail, weight)
+
+
 def failures_end_at_a_timeout(m: EpisodeMeasures) -> Check:
-    """A dropped SYN ends at the connect timeout (or a shorter forward-request or client timeout);
-    a refused or reset connection fails in milliseconds."""
+    """A dropped SYN ends at a timer (the connect timer, wherever it sits, or a shorter forward-request or
+    client timeout), or at least slowly; a refused or reset connection fails in milliseconds."""
     fp = m.fingerprint
-    at_timeout, fast = fp.share_at_timeout, fp.share_fast
+    at_timeout, fast, slow = fp.share_at_timeout, fp.share_fast, fp.share_slow
     name = "failures_end_at_a_timeout"
-    if at_timeout is None or fast is None:
+    if at_timeout is None or fast is None or slow is None:
         return Check(name, None, MIN_SHARE_AT_TIMEOUT, CheckOutcome.NOT_JUDGED, "no elapsed time of the failures")
-    timers = f"the {m.connect_timeout_s:g} s connect timeout"
+    timer = fp.connect_timer_s
+    timers = f"the {timer:g} s connect timer" if timer is not None else "no single connect timer"
     if fp.masked:
         reasons = " and ".join(fp.masked_reasons)
         timers += f" or the {fp.timer_s:g} s timer of {fp.masked:.0f} unanswered {reasons} rows"
-    return Check(
-        name,
-        round(at_timeout, 3),
-        MIN_SHARE_AT_TIMEOUT,
-        _outcome(at_timeout >= MIN_SHARE_AT_TIMEOUT),
-        f"{at_timeout:.0%} of {fp.failures:,.0f} failed connects ended at {timers}; {fast:.0%} failed in under a "
-        f"second (refused, reset or unresolvable) (SNAT needs >= {MIN_SHARE_AT_TIMEOUT:.0%} at a timeout)",
+    said = (
+        f"{at_timeout:.0%} of {fp.failures:,.0f} failed connects ended at {timers}, {slow:.0%} after a second or "
+        f"more; {fast:.0%} failed in under a second (refused, reset or unresolvable)"
     )
+    if fast >= 1 - MIN_SHARE_SLOW:
+        return _check(name, round(at_timeout, 3), MIN_SHARE_AT_TIMEOUT, False, DECISIVE, f"{said}: no dropped SYN")
+    if at_timeout >= MIN_SHARE_AT_TIMEOUT:
+        return _check(name, round(at_timeout, 3), MIN_SHARE_AT_TIMEOUT, True, STRONG, f"{said}: a timer in force")
+    if slow >= MIN_SHARE_SLOW:
+        detail = f"{said}: slow, but at no one timer (the timer varies, or clients gave up at their own)"
+        return _check(name, round(at_timeout, 3), MIN_SHARE_AT_TIMEOUT, True, WEAK, detail)
+    return _check(name, round(at_timeout, 3), MIN_SHARE_AT_TIMEOUT, False, WEAK, f"{said}: neither slow nor fast")
 
 
 def failures_follow_demand(m: EpisodeMeasures) -> Check:
-    """SNAT failures rise and fall with the pool's demand: with its calls in flight or with its requests."""
-    best = m.driving.correlation
-    return Check(
-        "failures_follow_demand",
-        best,
-        MIN_DEMAND_CORRELATION,
-        _outcome(best is not None and best >= MIN_DEMAND_CORRELATION),
-        f"Spearman correlation of the failure rate with the requests in flight {_shown(m.low.correlation)}, with "
-        f"the requests in the port hold {_shown(m.high.correlation)} (SNAT needs >= {MIN_DEMAND_CORRELATION})",
+    """SNAT failures come in the busy minutes: a failing minute's demand (in flight, in the hold, or new
+    connects) is above the calm minutes'; an outage fails at any load."""
+    name = "failures_follow_demand"
+    end = m.driving
+    best = end.separation
+    spearman = ", ".join(f"{e.label} {_shown(e.correlation)}" for e in m.ends)
+    if best is None:
+        detail = "too few failing or calm minutes to tell whether the failures came with the demand"
+        return Check(name, None, MIN_SEPARATION, CheckOutcome.NOT_JUDGED, detail)
+    said = (
+        f"a failing minute's {end.label} is above a calm minute's {best:.0%} of the time (chance: 50%; "
+        f"Spearman correlation with the failure rate: {spearman})"
     )
+    if best >= MIN_SEPARATION:
+        return _check(name, best, MIN_SEPARATION, True, STRONG, said)
+    if best >= MIN_WEAK_SEPARATION:
+        return _check(name, best, MIN_SEPARATION, True, WEAK, f"{said}: partly")
+    return _check(name, best, MIN_SEPARATION, False, WEAK, f"{said}: the failures did not come with the demand")
 
 
 def no_failures_at_low_load(m: EpisodeMeasures) -> Check:
     """Ports are plenty while demand is surely low (even the top of its band): SNAT spares those minutes,
     an outage does not."""
     end = m.high
-    return Check(
-        "no_failures_at_low_load",
+    name = "no_failures_at_low_load"
+    if end.low_load_minutes < MIN_LOW_LOAD_MINUTES:
+        detail = (
+            f"{end.low_load_minutes} minute(s) with requests while even the top of the demand band was under half "
+            f"its level at failure: too few to judge"
+        )
+        return Check(name, None, MAX_LOW_LOAD_FAILURE_SHARE, CheckOutcome.NOT_JUDGED, detail)
+    fine = end.low_load_failure_share <= MAX_LOW_LOAD_FAILURE_SHARE
+    return _check(
+        name,
         round(end.low_load_failure_share, 3),
         MAX_LOW_LOAD_FAILURE_SHARE,
-        _outcome(end.low_load_failure_share <= MAX_LOW_LOAD_FAILURE_SHARE),
-        f"{end.low_load_failure_share:.1%} of requests failed while even the top of the demand band was under half "
-        f"its onset level (SNAT needs <= {MAX_LOW_LOAD_FAILURE_SHARE:.0%})",
+        fine,
+        WEAK if fine else STRONG,
+        f"{end.low_load_failure_share:.1%} of requests failed in the {end.low_load_minutes} minutes while even the "
+        f"top of the demand band was under half its level at failure (SNAT spares them: <= "
+        f"{MAX_LOW_LOAD_FAILURE_SHARE:.0%})",
     )
 
 
 def some_requests_get_through(m: EpisodeMeasures) -> Check:
     """Ports free up all the time, so some calls get one; a backend that is down fails them all."""
     failed = m.episode.share
-    return Check(
+    fine = failed < MAX_SNAT_FAILURE_SHARE
+    return _check(
         "some_requests_get_through",
         round(failed, 3),
         MAX_SNAT_FAILURE_SHARE,
-        _outcome(failed < MAX_SNAT_FAILURE_SHARE),
-        f"{failed:.1%} of requests failed during the episode "
-        f"(an outage fails nearly all; SNAT needs < {MAX_SNAT_FAILURE_SHARE:.0%})",
+        fine,
+        WEAK if fine else STRONG,
+        f"{failed:.1%} of requests failed during the episode (an outage fails nearly all; SNAT lets some through: "
+        f"< {MAX_SNAT_FAILURE_SHARE:.0%})",
     )
 
 
 def demand_could_reach_capacity(m: EpisodeMeasures) -> Check:
-    """Ports run out only near the capacity: failures that begin while even the top of the band is far
-    below the fewest ports the pool may have had have another cause."""
-    c = m.capacity
-    ports = f"{c.low:,} ports" + (
+    """A saturated pool holds its ports: the ports held while it failed are an empirical capacity, and an
+    assumed capacity far above them does not fit (the pool had fewer ports, or another limit failed the calls)."""
+    name = "demand_could_reach_capacity"
+    c, held = m.capacity, m.held
+    ports = f"{c.low:,} ports (assumed)" + (
         f" (one unit's: few callers carried the load; {c.high:,} over {c.units} units)" if c.low != c.high else ""
     )
-    return Check(
-        "demand_could_reach_capacity",
-        round(m.utilisation_at_onset, 3),
+    if held.high is None:
+        detail = "no failing minute outside the first minutes of the data, whose band lacks the hold before it"
+        return Check(name, None, MIN_UTILISATION_AT_ONSET, CheckOutcome.NOT_JUDGED, detail)
+    measured = round(held.high / c.low, 3)
+    said = (
+        f"while it failed the pool held at most {held.high:,.0f} ports (every successful connect in the hold a new "
+        f"connection) and at least {held.low or 0:,.0f} (the calls in flight), against {ports}: {measured:.0%}"
+    )
+    if measured >= MIN_UTILISATION_AT_ONSET:
+        return _check(name, measured, MIN_UTILISATION_AT_ONSET, True, WEAK, f"{said} (SNAT fits: >= 50%)")
+    weight = STRONG if measured < NOTHING_HELD else WEAK
+    return _check(
+        name,
+        measured,
         MIN_UTILISATION_AT_ONSET,
-        _outcome(m.utilisation_at_onset >= MIN_UTILISATION_AT_ONSET),
-        f"demand at onset between {m.low.at_onset:,.0f} (in flight) and {m.high.at_onset:,.0f} (every request in "
-        f"the hold a new connection) against {ports}: the top reaches {m.utilisation_at_onset:.0%} "
-        f"(SNAT needs >= {MIN_UTILISATION_AT_ONSET:.0%})",
+        False,
+        weight,
+        f"{said}: the assumed capacity would have had free ports (fewer ports than assumed, or another limit)",
     )
 
 
 def recovers_as_demand_falls(m: EpisodeMeasures) -> Check:
-    """SNAT frees ports only as demand falls: failures stop a few minutes after it does, not before."""
+    """SNAT frees ports only as demand falls: failures stop a few minutes after it does, or as soon as new
+    connects come no faster than held ports are released; not while they still come much faster."""
     name = "recovers_as_demand_falls"
-    end = m.recovering
     latest = 2 * m.hold_minutes
     allowed = (-MAX_EARLY_RECOVERY_MINUTES, latest)
     if m.episode.recovery is None:
         return Check(name, None, allowed, CheckOutcome.NOT_JUDGED, "not recovered by the end of the window: not judged")
-    lag, lags = m.recovery_lag(end), end.recovery_lags
-    if lag is None or lags is None:
-        return Check(
-            name,
-            None,
-            allowed,
-            CheckOutcome.FAILED,
-            "failures stopped while the demand (both ends of its band) stayed at or above its onset level",
-        )
-    span = f"{lags[0]:.0f} to {lags[1]:.0f}" if lags[0] != lags[1] else f"{lags[1]:.0f}"
-    return Check(
+    end = m.recovering
+    lag, lags, ratio = m.recovery_lag(end), end.recovery_lags, m.release_ratio
+    released = (
+        f"new connects at the recovery {ratio:.2f} times the ports released per minute before it"
+        if ratio is not None and np.isfinite(ratio)
+        else "no connect succeeded in the hold before the recovery"
+        if ratio is not None
+        else "no minutes around the recovery to set new connects against released ports"
+    )
+    if lag is not None and lags is not None and _allowed(lag, m.hold_minutes):
+        span = f"{lags[0]:.0f} to {lags[1]:.0f}" if lags[0] != lags[1] else f"{lags[1]:.0f}"
+        detail = f"failures stopped {span} minute(s) after the {end.label} fell back from their onset level"
+        return _check(name, lag, allowed, True, STRONG, f"{detail} (SNAT: -{MAX_EARLY_RECOVERY_MINUTES} to {latest})")
+    if ratio is not None and ratio <= MAX_RELEASE_RATIO:
+        detail = f"{released}: the pool freed ports as fast as they were asked for (SNAT: <= {MAX_RELEASE_RATIO})"
+        return _check(name, ratio, allowed, True, STRONG, detail)
+    if lags is None and ratio is None:
+        return Check(name, None, allowed, CheckOutcome.NOT_JUDGED, f"{released}; the demand did not fall in the window")
+    fell = (
+        f"failures stopped {lag:+.0f} minute(s) from the {end.label} falling"
+        if lag is not None
+        else "failures stopped while the demand (both ends of its band) stayed at or above its onset level"
+    )
+    contrary = (ratio is None or ratio >= MIN_CONTRARY_RELEASE_RATIO) or lag is not None
+    return _check(
         name,
-        lag,
+        lag if lag is not None else ratio,
         allowed,
-        _outcome(-MAX_EARLY_RECOVERY_MINUTES <= lag <= latest),
-        f"failures stopped {span} minute(s) after the {end.label} fell back from their onset level "
-        f"(SNAT needs -{MAX_EARLY_RECOVERY_MINUTES} to {latest})",
+        False,
+        STRONG if contrary else WEAK,
+        f"{fell}, {released} (or capacity was added then)",
+    )
+
+
+def failures_start_at_one_level(m: EpisodeMeasures) -> Check:
+    """One capacity, one level: a pool that ran out more than once held about the same ports each time."""
+    name = "failures_start_at_one_level"
+    spread = m.held.spread
+    if spread is None:
+        return Check(name, None, MAX_LEVEL_SPREAD, CheckOutcome.NOT_JUDGED, "one episode: nothing to compare")
+    levels = ", ".join(f"{level:,.0f}" for level in m.held.by_episode)
+    fine = spread <= MAX_LEVEL_SPREAD
+    return _check(
+        name,
+        round(spread, 2),
+        MAX_LEVEL_SPREAD,
+        fine,
+        WEAK,
+        f"the ports held while it failed, episode by episode: {levels} (highest over lowest {spread:.2f}; one "
+        f"capacity: <= {MAX_LEVEL_SPREAD})",
     )
 
 
@@ -304,6 +519,7 @@ SNAT_CHECKS: tuple[Callable[[EpisodeMeasures], Check], ...] = (
     some_requests_get_through,
     demand_could_reach_capacity,
     recovers_as_demand_falls,
+    failures_start_at_one_level,
 )
 
 
@@ -312,8 +528,38 @@ def run_checks(measures: EpisodeMeasures) -> tuple[Check, ...]:
     return tuple(check(measures) for check in SNAT_CHECKS)
 
 
-def exhausted(checks: tuple[Check, ...]) -> bool:
-    """SNAT exhaustion: no check failed, and only the recovery may be left unjudged."""
-    return all(
-        c.passed or (c.outcome is CheckOutcome.NOT_JUDGED and c.name == "recovers_as_demand_falls") for c in checks
+def weigh(checks: Sequence[Check]) -> Balance:
+    """The support for SNAT against the counter-evidence, and how sure the answer is.
+
+    SNAT when the support outweighs the counter-evidence and no decisive check counts against it. Confidence
+    is high when nothing counts against the winning side (or a decisive check decided) and it has
+    ``HIGH_SUPPORT``; medium when the winning side is at least twice the other and ahead by ``MIN_MARGIN``;
+    low otherwise. Checks not judged do not vote.
+
+    >>> from analysis.assessment import Check, CheckOutcome
+    >>> passed = [Check(f"c{i}", 1.0, 0.5, CheckOutcome.PASSED, "", STRONG) for i in range(3)]
+    >>> weigh(passed).confidence.value, weigh(passed).snat
+    ('high', True)
+    >>> weigh([*passed, Check("x", 0.0, 0.5, CheckOutcome.FAILED, "", DECISIVE)]).snat
+    False
+    """
+    support = sum(c.weight for c in checks if c.outcome is CheckOutcome.PASSED)
+    against = sum(c.weight for c in checks if c.outcome is CheckOutcome.FAILED)
+    decisive = any(c.outcome is CheckOutcome.FAILED and c.weight >= DECISIVE for c in checks)
+    snat = not decisive and support > against
+    winner, loser = (support, against) if snat else (against, support)
+    if decisive or (loser == 0 and winner >= HIGH_SUPPORT):
+        confidence = Confidence.HIGH
+    elif winner >= 2 * loser and winner - loser >= MIN_MARGIN:
+        confidence = Confidence.MEDIUM
+    else:
+        confidence = Confidence.LOW
+    side = CheckOutcome.PASSED if snat else CheckOutcome.FAILED
+    deciding = sorted((c for c in checks if c.outcome is side), key=lambda c: -c.weight)
+    return Balance(
+        support=support,
+        against=against,
+        snat=snat,
+        confidence=confidence,
+        decided_by=tuple(c.name for c in deciding if c.weight >= STRONG) or tuple(c.name for c in deciding[:1]),
     )

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import pandas as pd
 
-from analysis.assessment import Assessment, Classification, ExhaustedDestination, exhausted
+from analysis.assessment import Assessment, Classification, Confidence, ExhaustedDestination, exhausted
 from analysis.assumptions import Assumptions
 from analysis.coverage import Coverage
 
@@ -24,10 +24,20 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """``verdict`` is the answer; ``reason`` says why in a sentence."""
+    """``verdict`` is the answer; ``reason`` says why in a sentence; ``confidence`` how sure it is (None when the
+    logs cannot tell)."""
 
     verdict: Outcome
     reason: str
+    confidence: Confidence | None = None
+
+
+_ORDER = list(Confidence)
+
+
+def _least(confidences: list[Confidence]) -> Confidence:
+    """The least sure of ``confidences`` (high when there are none)."""
+    return max(confidences, key=_ORDER.index, default=Confidence.HIGH)
 
 
 def decide(
@@ -52,19 +62,27 @@ def decide(
     found = exhausted(assessments)
     if found:
         names = ", ".join(dict.fromkeys(e.label for e in found))
-        return Verdict(Outcome.SNAT_EXHAUSTION, f"SNAT port exhaustion on {names}; {_worst_episode(found)}")
+        # As sure as the best-supported exhausted destination: the verdict says some destination ran out.
+        sure = min((e.assessment.confidence for e in found), key=_ORDER.index)
+        return Verdict(Outcome.SNAT_EXHAUSTION, f"SNAT port exhaustion on {names}; {_worst_episode(found)}", sure)
     unknown = [a.label for a in assessments if a.classification is Classification.UNKNOWN]
     if unknown:
         return Verdict(Outcome.INSUFFICIENT_DATA, f"the logs cannot tell what happened on {', '.join(unknown)}")
-    troubled = [
-        f"{a.label} ({a.classification})" for a in assessments if a.classification is not Classification.HEALTHY
-    ]
+    troubled = [a for a in assessments if a.classification is not Classification.HEALTHY]
     if troubled:
-        return Verdict(
-            Outcome.NO_SNAT_EVIDENCE,
-            f"no destination shows SNAT exhaustion; other trouble: {', '.join(troubled)}",
-        )
-    return Verdict(Outcome.NO_SNAT_EVIDENCE, f"all {len(assessments)} destinations healthy over {requests} requests")
+        named = ", ".join(f"{a.label} ({a.classification})" for a in troubled)
+        unsure = [a.label for a in troubled if Classification.SNAT_EXHAUSTION in a.alternatives]
+        reason = f"no destination shows SNAT exhaustion; other trouble: {named}"
+        if unsure:
+            reason += f"; the evidence cannot rule out SNAT exhaustion on {', '.join(unsure)}"
+        # As sure as the least sure of the destinations whose failed connects might have been SNAT.
+        failing = [a.confidence for a in troubled if a.classification is Classification.BACKEND_UNREACHABLE]
+        return Verdict(Outcome.NO_SNAT_EVIDENCE, reason, _least(failing))
+    return Verdict(
+        Outcome.NO_SNAT_EVIDENCE,
+        f"all {len(assessments)} destinations healthy over {requests} requests",
+        Confidence.HIGH,
+    )
 
 
 def _minute(when: pd.Timestamp) -> str:
