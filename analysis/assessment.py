@@ -61,7 +61,9 @@ class Check:
 
     ``threshold`` is a bound, or the (lowest, highest) range the measure must fall in;
     ``measured`` is None when there was nothing to measure; ``weight`` is how strongly the
-    outcome bears on SNAT (0 when not judged).
+    outcome bears on SNAT (0 when not judged); ``ceiling``, when it counts against SNAT, is
+    the most confidence any answer can have (what it measured has another reading the logs
+    cannot rule out).
     """
 
     name: str
@@ -70,6 +72,7 @@ class Check:
     outcome: CheckOutcome
     detail: str
     weight: float = 0.0
+    ceiling: Confidence | None = None
 
     @property
     def passed(self) -> bool:

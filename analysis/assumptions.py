@@ -106,7 +106,7 @@ _RANGES = {
     "requests_per_connection": "at least 1",
     "port_hold_minutes": "1 to 60",
     "pool_idle_minutes": "0 to 60",
-    "connect_timeout_s": "1 to 230 seconds",
+    "connect_timeout_s": "1 to 230 seconds, or empty to read it from the failed connects",
     "log_sampling_percent": "above 0, at most 100",
     "slow_p95_ms": "above 0",
     "min_requests": "at least 1",
@@ -118,12 +118,12 @@ _TYPES = {"int": "long", "float": "real", "float | None": "real"}
 def param_text(value: Any) -> str:
     """A setting as ``--param`` text: a region mapping as ``Region=N;Region=N``, anything else as itself.
 
-    >>> param_text({"West Europe": 2, "North Europe": 1}), param_text(3)
-    ('West Europe=2;North Europe=1', '3')
+    >>> param_text({"West Europe": 2, "North Europe": 1}), param_text(3), param_text(None)
+    ('West Europe=2;North Europe=1', '3', '')
     """
     if isinstance(value, Mapping):
         return ";".join(f"{name}={units}" for name, units in value.items())
-    return str(value)
+    return "" if value is None else str(value)
 
 
 def _region_units(name: str, text: str) -> int:
@@ -172,7 +172,11 @@ def from_params(texts: Mapping[str, str]) -> Assumptions:
         if name == "units_by_region":
             by_region = {**_units_by_region(text), **by_region}
             continue
-        kql_type = _TYPES[str(fields[name].type)]
+        kind = str(fields[name].type)
+        if kind.endswith("| None") and not text.strip():
+            values[name] = None  # an optional setting left empty: read from the data
+            continue
+        kql_type = _TYPES[kind]
         try:
             values[name] = parse_value(text, kql_type)
         except ValueError as err:

@@ -96,10 +96,19 @@ def _worst(runs: tuple[Episode, ...]) -> Episode | None:
     return max(runs, key=lambda e: e.events) if runs else None
 
 
+def _support_rank(pool: PoolAssessment) -> tuple[int, bool, float]:
+    """Best-supported first: the more confident, one whose ports fit the assumed capacity, the larger margin."""
+    balance = pool.balance
+    assert balance is not None
+    contradicted = pool.holds_if is not None and pool.holds_if.contradiction is not None
+    return list(Confidence).index(balance.confidence), contradicted, balance.against - balance.support
+
+
 def _exhausted_pool(d: Destination) -> Assessment | None:
     """A member of an exhausted pool: its calls found no free port. The episodes are the pool's: it is the
     pool that ran out, and a member's own share of the failures may be too thin to show each minute."""
-    pool = next((p for p in d.pools if p.exhausted), None)
+    found = [p for p in d.pools if p.exhausted and p.balance is not None]
+    pool = min(found, key=_support_rank) if found else None
     if pool is None or pool.failure is None or pool.episode is None or pool.balance is None:
         return None
     failure = replace(pool.failure, other_destinations_failing=d.others_failing(pool))

@@ -79,6 +79,12 @@ def _failing_during(failing: dict[Key, tuple[Episode, ...]]) -> Callable[[PoolAs
     return others
 
 
+def _explains(pool: PoolAssessment) -> bool:
+    """An exhausted pool whose ports fit the assumed capacity: its members need no other pool to explain them.
+    One that held far fewer ports than assumed may share its IP with hosts failing at the same time."""
+    return pool.exhausted and (pool.holds_if is None or pool.holds_if.contradiction is None)
+
+
 def _inventory(inventory: pd.DataFrame | None) -> dict[str, InventoryFigures]:
     """Whole-window figures per destination (all regions together) from the inventory query, when it ran."""
     if inventory is None or inventory.empty:
@@ -179,7 +185,7 @@ def diagnose(
         alone = {
             key: max(runs, key=lambda e: e.events)
             for key, runs in own_episodes.items()
-            if not any(judged[p.id].exhausted for p in pools_of[key] if p.id in judged)
+            if not any(_explains(judged[p.id]) for p in pools_of[key] if p.id in judged)
         }
         tried, tried_frames = _judge(infer(alone), minutes, prints, drivers, assumptions)
         frames += tried_frames

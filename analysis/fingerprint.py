@@ -40,6 +40,8 @@ TIMEOUT_TOLERANCE_S = 2
 SYN_SCHEDULES: dict[float, tuple[int, ...]] = {21.0: (3, 9), 127.0: (1, 3, 7, 15, 31, 63)}
 #: A failed connect slower than this did not end at a refusal: it waited for an answer.
 SLOW_S = 1
+#: Fewer slow failed connects than this show no timer of their own (the gateway's is taken).
+MIN_TIMER_FAILURES = 10
 #: The latest a connect timer can sit when the data shows none (Linux's 127 s, with the tolerance).
 MAX_CONNECT_TIMER_S = max(SYN_SCHEDULES) + TIMEOUT_TOLERANCE_S
 #: A timer explains unanswered failures when at least this share end within a second of one value.
@@ -148,10 +150,13 @@ def _cluster(rows: pd.DataFrame, width: float, latest: float) -> float | None:
     return mode
 
 
-def _slow_connection_failures(rows: pd.DataFrame) -> pd.DataFrame:
-    """Own connection failures that waited for an answer (not refused, not cut at 240 s)."""
+def _timer_of(rows: pd.DataFrame) -> float | None:
+    """The connect timer the slow own connection failures of ``rows`` show, when they are enough to show one."""
     own = rows["source"].isin(OWN_SOURCES) & (rows["reason"] == CONNECTION_FAILURE)
-    return rows[own & (rows["elapsed_s"] >= SLOW_S) & (rows["elapsed_s"] < IDLE_CUT_S)]
+    slow = rows[own & (rows["elapsed_s"] >= SLOW_S) & (rows["elapsed_s"] < IDLE_CUT_S)]
+    if slow["requests"].sum() < MIN_TIMER_FAILURES:
+        return None
+    return _cluster(slow, TIMEOUT_TOLERANCE_S, IDLE_CUT_S)
 
 
 def connect_timer(result: pd.DataFrame) -> float | None:
@@ -164,9 +169,7 @@ def connect_timer(result: pd.DataFrame) -> float | None:
     >>> connect_timer(rows)
     127.0
     """
-    if result.empty:
-        return None
-    return _cluster(_slow_connection_failures(normalise(result)), TIMEOUT_TOLERANCE_S, IDLE_CUT_S)
+    return None if result.empty else _timer_of(normalise(result))
 
 
 def retry_delays(timer_s: float | None) -> tuple[int, ...]:
@@ -205,7 +208,7 @@ def _one(
     if override_s is not None:
         timer_s: float | None = override_s
     else:
-        own_timer = _cluster(_slow_connection_failures(rows), TIMEOUT_TOLERANCE_S, IDLE_CUT_S)
+        own_timer = _timer_of(rows)
         timer_s = own_timer if own_timer is not None else gateway_timer_s
     late = (reason == "") & rows["answered"]
     steps = _retry_steps(baseline_ms, timer_s)

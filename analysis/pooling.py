@@ -21,7 +21,7 @@ from analysis.health import KEY
 from analysis.onset import Episode, bad_minutes, episodes
 from analysis.pools import POOLED_COLUMNS, Pool, pool_minutes
 from analysis.snat import band
-from analysis.snat_checks import measure, run_checks, weigh
+from analysis.snat_checks import capped, measure, run_checks, weigh
 from analysis.unknowns import holds_if
 
 DOMINANT_KEY_SHARE = 0.5
@@ -132,9 +132,9 @@ def judge_pool(
     )
     checks = run_checks(measures)
     balance = weigh(checks)
-    if not worst.onset_observed and balance.confidence is Confidence.HIGH:
+    if not worst.onset_observed:
         # The data starts inside the episode: how the failures began, and at what demand, is not in it.
-        balance = replace(balance, confidence=Confidence.MEDIUM)
+        balance = replace(balance, confidence=capped(balance.confidence, Confidence.MEDIUM))
     held = measures.held
     failure = FailureEvidence(
         episode_failure_share=round(worst.share, 3),
@@ -168,8 +168,8 @@ def judge_pool(
         state = PoolState.EXHAUSTED
         level = f"held at most {held.high:,.0f} ports" if held.high is not None else "ran out"
         reason = (
-            f"{failures} that fit a capacity limit ({', '.join(balance.decided_by)}): they follow the pool's "
-            f"{measures.driving.label} and began when it {level}"
+            f"{failures} that fit a capacity limit ({', '.join(balance.decided_by)}): they rise with the pool's "
+            f"{measures.driving.label} and came when it {level}"
         )
     else:
         state = PoolState.NOT_EXHAUSTED

@@ -53,10 +53,12 @@ NOTHING_HELD = 0.1
 """Below this share of the fewest ports, almost no connect succeeded while it failed: nothing held the ports."""
 LOW_LOAD_FRACTION = 0.5
 MAX_EARLY_RECOVERY_MINUTES = 1
-MAX_RELEASE_RATIO = 1.25
-"""New connects at the recovery at most this many times the ports released per minute: released ports explain it."""
-MIN_CONTRARY_RELEASE_RATIO = 2.0
-"""Failures stopping while new connects came this many times faster than ports were released is no SNAT recovery."""
+RELEASE_SLACK = 0.15
+"""New connects at the recovery at most this share (or two standard errors) above the ports released per minute:
+released ports explain it."""
+MIN_CONTRARY_RELEASE_RATIO = 1.25
+"""Failures stopping while new connects came this many times (and three standard errors) faster than ports were
+released: no port came free, so capacity was added then, or the failures were not a port shortage."""
 MAX_LEVEL_SPREAD = 1.5
 """The held ports of the episodes, highest over lowest: one capacity."""
 HOLD_AFTER = pd.Timedelta(minutes=4)  # the demand's level after a recovery: the median of these minutes
@@ -121,6 +123,8 @@ class EpisodeMeasures:
     held: HeldPorts = HeldPorts(None, None)
     release_ratio: float | None = None
     """New connects in the minutes from the recovery against the ports released per minute before it."""
+    release_error: float = 0.0
+    """The standard error of ``release_ratio`` (Poisson counts on both sides)."""
 
     def end(self, column: str) -> DemandEnd:
         return next(e for e in self.ends if e.column == column)
@@ -230,23 +234,25 @@ def _recovery_lags(minutes: pd.DataFrame, column: str, episode: Episode, level: 
     return (episode.recovery - late) / minute, (episode.recovery - early) / minute
 
 
-def _release_ratio(minutes: pd.DataFrame, episode: Episode, hold_minutes: int) -> float | None:
-    """New connects from the recovery on against the connects that succeeded per minute in the hold before it:
-    in a saturated pool those are the ports released each minute. Reuse divides both alike."""
+def _release_ratio(minutes: pd.DataFrame, episode: Episode, hold_minutes: int) -> tuple[float | None, float]:
+    """New connects from the recovery on against the connects that succeeded per minute in the episode's last
+    hold before it: in a saturated pool those are the ports released each minute. Reuse divides both alike.
+    With its standard error, from the counts on both sides."""
     if episode.recovery is None:
-        return None
+        return None, 0.0
     minute = minutes["minute"]
-    before = minutes[(minute >= episode.recovery - pd.Timedelta(minutes=hold_minutes)) & (minute < episode.recovery)]
-    after = minutes[
-        (minute >= episode.recovery) & (minute < episode.recovery + pd.Timedelta(minutes=AFTER_RECOVERY))
-    ]
+    since = max(episode.onset, episode.recovery - pd.Timedelta(minutes=hold_minutes))
+    before = minutes[(minute >= since) & (minute < episode.recovery)]
+    after = minutes[(minute >= episode.recovery) & (minute < episode.recovery + pd.Timedelta(minutes=AFTER_RECOVERY))]
     if before.empty or after.empty:
-        return None
-    released = float((before["requests"] - before["failures"]).clip(lower=0).mean())
-    attempts = float(after["requests"].mean())
-    if released <= 0:
-        return None if attempts <= 0 else float("inf")
-    return round(attempts / released, 2)
+        return None, 0.0
+    succeeded = float((before["requests"] - before["failures"]).clip(lower=0).sum())
+    attempted = float(after["requests"].sum())
+    if succeeded <= 0:
+        return (None, 0.0) if attempted <= 0 else (float("inf"), 0.0)
+    ratio = (attempted / len(after)) / (succeeded / len(before))
+    error = ratio * float(np.sqrt(1 / max(attempted, 1.0) + 1 / succeeded))
+    return round(ratio, 2), round(error, 3)
 
 
 def _held(minutes: pd.DataFrame, failing: pd.Series, episodes: Sequence[Episode]) -> HeldPorts:
@@ -313,15 +319,8 @@ def measure(
             )
         )
     held = _held(known, bad_minutes(known["failures"], known["requests"]), episodes or (episode,))
-    return EpisodeMeasures(
-        episode,
-        tuple(ends),
-        capacity,
-        fingerprint,
-        hold_minutes,
-        held,
-        _release_ratio(minutes, episode, hold_minutes),
-    )
+    ratio, error = _release_ratio(minutes, episode, hold_minutes)
+    return EpisodeMeasures(episode, tuple(ends), capacity, fingerprint, hold_minutes, held, ratio, error)
 
 
 def _shown(value: float | None) -> str:
@@ -329,10 +328,16 @@ def _shown(value: float | None) -> str:
 
 
 def _check(
-    name: str, measured: float | None, threshold: float | tuple[float, float], supports: bool, weight: float, detail: str
+    name: str,
+    measured: float | None,
+    threshold: float | tuple[float, float],
+    supports: bool,
+    weight: float,
+    detail: str,
+    ceiling: Confidence | None = None,
 ) -> Check:
     outcome = CheckOutcome.PASSED if supports else CheckOutcome.FAILED
-    return Check(name, measured, threshold, outcome, detail, weight)
+    return Check(name, measured, threshold, outcome, detail, weight, ceiling)
 
 
 def failures_end_at_a_timeout(m: EpisodeMeasures) -> Check:
@@ -460,9 +465,9 @@ def recovers_as_demand_falls(m: EpisodeMeasures) -> Check:
     if m.episode.recovery is None:
         return Check(name, None, allowed, CheckOutcome.NOT_JUDGED, "not recovered by the end of the window: not judged")
     end = m.recovering
-    lag, lags, ratio = m.recovery_lag(end), end.recovery_lags, m.release_ratio
+    lag, lags, ratio, error = m.recovery_lag(end), end.recovery_lags, m.release_ratio, m.release_error
     released = (
-        f"new connects at the recovery {ratio:.2f} times the ports released per minute before it"
+        f"new connects after the recovery {ratio:.2f} (+- {error:.2f}) times the ports released per minute before it"
         if ratio is not None and np.isfinite(ratio)
         else "no connect succeeded in the hold before the recovery"
         if ratio is not None
@@ -472,25 +477,20 @@ def recovers_as_demand_falls(m: EpisodeMeasures) -> Check:
         span = f"{lags[0]:.0f} to {lags[1]:.0f}" if lags[0] != lags[1] else f"{lags[1]:.0f}"
         detail = f"failures stopped {span} minute(s) after the {end.label} fell back from their onset level"
         return _check(name, lag, allowed, True, STRONG, f"{detail} (SNAT: -{MAX_EARLY_RECOVERY_MINUTES} to {latest})")
-    if ratio is not None and ratio <= MAX_RELEASE_RATIO:
-        detail = f"{released}: the pool freed ports as fast as they were asked for (SNAT: <= {MAX_RELEASE_RATIO})"
+    if ratio is not None and ratio <= 1 + max(RELEASE_SLACK, 2 * error):
+        detail = f"{released}: the pool freed ports as fast as they were asked for (SNAT: about 1 or less)"
         return _check(name, ratio, allowed, True, STRONG, detail)
     if lags is None and ratio is None:
         return Check(name, None, allowed, CheckOutcome.NOT_JUDGED, f"{released}; the demand did not fall in the window")
-    fell = (
-        f"failures stopped {lag:+.0f} minute(s) from the {end.label} falling"
-        if lag is not None
-        else "failures stopped while the demand (both ends of its band) stayed at or above its onset level"
-    )
-    contrary = (ratio is None or ratio >= MIN_CONTRARY_RELEASE_RATIO) or lag is not None
-    return _check(
-        name,
-        lag if lag is not None else ratio,
-        allowed,
-        False,
-        STRONG if contrary else WEAK,
-        f"{fell}, {released} (or capacity was added then)",
-    )
+    if lag is not None:
+        detail = f"failures stopped {lag:+.0f} minute(s) from the {end.label} falling back, {released}"
+        return _check(name, lag, allowed, False, STRONG, detail)
+    detail = f"failures stopped while the demand (both ends of its band) stayed at or above its onset level, {released}"
+    if ratio is not None and ratio >= MIN_CONTRARY_RELEASE_RATIO and ratio - 1 > 3 * error:
+        # No port came free: SNAT only if capacity was added just then (a scale-out), which the logs do not show.
+        detail += ": no port came free, so SNAT only if capacity was added then (a scale-out)"
+        return _check(name, ratio, allowed, False, STRONG, detail, Confidence.LOW)
+    return _check(name, ratio, allowed, False, WEAK, detail)
 
 
 def failures_start_at_one_level(m: EpisodeMeasures) -> Check:
@@ -510,6 +510,16 @@ def failures_start_at_one_level(m: EpisodeMeasures) -> Check:
         f"the ports held while it failed, episode by episode: {levels} (highest over lowest {spread:.2f}; one "
         f"capacity: <= {MAX_LEVEL_SPREAD})",
     )
+
+
+def capped(confidence: Confidence, ceiling: Confidence) -> Confidence:
+    """``confidence``, at most ``ceiling``.
+
+    >>> capped(Confidence.HIGH, Confidence.MEDIUM).value, capped(Confidence.LOW, Confidence.MEDIUM).value
+    ('medium', 'low')
+    """
+    order = list(Confidence)
+    return max(confidence, ceiling, key=order.index)
 
 
 SNAT_CHECKS: tuple[Callable[[EpisodeMeasures], Check], ...] = (
@@ -554,6 +564,9 @@ def weigh(checks: Sequence[Check]) -> Balance:
         confidence = Confidence.MEDIUM
     else:
         confidence = Confidence.LOW
+    ceilings = [c.ceiling for c in checks if c.outcome is CheckOutcome.FAILED and c.ceiling is not None]
+    if ceilings and not decisive:
+        confidence = capped(confidence, max(ceilings, key=list(Confidence).index))
     side = CheckOutcome.PASSED if snat else CheckOutcome.FAILED
     deciding = sorted((c for c in checks if c.outcome is side), key=lambda c: -c.weight)
     return Balance(

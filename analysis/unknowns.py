@@ -42,7 +42,8 @@ def contradiction(capacity: Capacity, held_low: float, held_high: float) -> str 
     if held_high < FITS_SHARE * capacity.low:
         return (
             f"the assumed {capacity.low:,} ports contradict the data: while it failed the pool held at most "
-            f"{held_high:,.0f}, so it had fewer ports than assumed (check snat_ports and units) or another limit "
+            f"{held_high:,.0f}, so it had fewer ports than assumed (check snat_ports and units), hosts missing from "
+            f"the pool shared its IP and held the rest (an App Service or Front Door IP: --ip-map), or another limit "
             f"failed the connects"
         )
     if held_low > OVER_SHARE * capacity.high:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.fingerprint import Fingerprint, combine, fingerprints
+from analysis.fingerprint import Fingerprint, combine, connect_timer, fingerprints, retry_delays
 from tests.builders import REGION, failed_at
 
 KEY = (REGION, "orders:443")
@@ -57,3 +57,43 @@ def test_a_pools_fingerprint_weights_each_member():
     two = Fingerprint(connection_failures=40, fast=40, messages=("b", "a"))
     pooled = combine([(one, 0.5), (two, 1.0)])
     assert (pooled.failures, pooled.at_timeout, pooled.fast, pooled.messages) == (90, 50, 40, ("a", "b"))
+
+
+def test_the_connect_timer_is_read_from_the_failed_connects_wherever_it_sits():
+    """Linux gives up a connect after 127 s: the cluster is the timer in force, not the 21 s of Windows."""
+    rows = pd.concat([failed_at("orders:443", 90, 127), failed_at("orders:443", 10, 128)])
+    assert connect_timer(rows) == 127.0
+    fp = fingerprints(rows)[KEY]
+    assert (fp.connect_timer_s, fp.at_connect_timeout, fp.share_at_timeout, fp.share_slow) == (127.0, 100, 1.0, 1.0)
+    # A destination with too few failures of its own to show a timer takes the gateway's.
+    few = pd.concat([rows, failed_at("search:443", 1, 126)])
+    assert fingerprints(few)[(REGION, "search:443")].connect_timer_s == 127.0
+
+
+def test_a_given_connect_timeout_overrides_the_timer_the_data_shows():
+    rows = failed_at("orders:443", 100, 127)
+    fp = fingerprints(rows, 21.0)[KEY]
+    assert fp.connect_timer_s == 21.0 and fp.at_connect_timeout == 0 and fp.share_slow == 1.0
+
+
+def test_failed_connects_spread_over_seconds_are_slow_without_one_timer():
+    spread = pd.concat([failed_at("orders:443", 10, s) for s in range(15, 45, 3)])
+    fp = fingerprints(spread)[KEY]
+    assert fp.connect_timer_s is None and fp.at_connect_timeout == 0
+    assert fp.share_slow == 1.0 and fp.share_fast == 0.0
+
+
+def test_refusals_show_no_timer():
+    assert connect_timer(failed_at("orders:443", 100, 0)) is None
+
+
+def test_the_syn_retry_delays_follow_the_timer():
+    assert retry_delays(21.0) == (3, 9)
+    assert retry_delays(127.0) == (1, 3, 7, 15, 31, 63)
+    # Unanswered timeouts at 30 s with late successes at Linux's retries (7 and 15 s late) under a 127 s timer.
+    timeouts = failed_at("orders:443", 200, 30, reason="Timeout")
+    retries = pd.concat([failed_at("orders:443", 90, s, reason="", answered=True) for s in (7, 15)])
+    linux = pd.concat([failed_at("orders:443", 50, 127), timeouts, retries])
+    assert fingerprints(linux)[KEY].masks("Timeout")
+    windows = pd.concat([failed_at("orders:443", 50, 21), timeouts, retries])
+    assert not fingerprints(windows)[KEY].masks("Timeout"), "a 30 s timeout is later than a 21 s connect timer"
