@@ -366,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="override an assumption, repeatable: snat_ports (per unit, default 1024, not published by "
         "Microsoft), units (during the incident, every region; default 1), 'units.REGION' (one region's units), "
-        "requests_per_connection (least reuse; default 1 = none), port_hold_minutes (4), connect_timeout_s (21), "
+        "requests_per_connection (least reuse; default 1 = none), port_hold_minutes (4), connect_timeout_s (read "
+        "from the failed connects unless given), "
         "log_sampling_percent (of successful requests logged; default 100), slow_p95_ms (3000), min_requests (200), "
         "max_window_days (31; a longer window is refused)",
     )

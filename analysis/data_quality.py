@@ -6,16 +6,46 @@ p95 down and make a slow backend look healthy; 200.7 is not 201) and never dropp
 word: the source counts each kind per column, reads the value as empty (null), and the count
 goes into ``findings.json`` and the report. Rows dated far outside the bulk of the export (one
 row in 2225) are counted too and left out of the default window.
+
+Data can also be cut: an export of exactly as many rows as a service hands out at most
+(30,000 from the Log Analytics portal, 500,000 from the query API) lacks the rest, and data
+whose first or last minute is already inside an episode lacks its onset or its recovery.
+Each cut is named with its reason, whatever the source.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 
+from analysis.onset import Episode
 from analysis.times import iso
+
+#: Row counts at which a service stops handing out rows: an export of exactly this size was cut.
+ROW_CAPS = {
+    30_000: "the Log Analytics portal exports at most 30,000 rows",
+    500_000: "the query API returns at most 500,000 rows",
+}
+
+
+class CutKind(StrEnum):
+    """How the data was cut; the findings.json strings."""
+
+    ROW_CAP = "row_cap"
+    STARTS_INSIDE_EPISODE = "starts_inside_episode"
+    ENDS_INSIDE_EPISODE = "ends_inside_episode"
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One way the data lacks part of the incident, and why that is known."""
+
+    kind: CutKind
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -46,10 +76,13 @@ class DataQuality:
     rows: int
     problems: tuple[ValueProblem, ...] = ()
     outlying: OutlyingRows | None = None
+    cut: tuple[Cut, ...] = ()
+    values_read: bool = True
+    """False for a source whose rows the service aggregated (Azure): only the cuts are known then."""
 
     @property
     def clean(self) -> bool:
-        return not self.problems and self.outlying is None
+        return not self.problems and self.outlying is None and not self.cut
 
     def lines(self) -> list[str]:
         """One sentence per finding, for a person.
@@ -65,14 +98,20 @@ class DataQuality:
                 f"{o.rows:,} rows dated {iso(o.first)} to {iso(o.last)}, far outside the bulk of the export "
                 f"({iso(o.bulk_start)} to {iso(o.bulk_end)}): left out of the default window"
             )
-        return found
+        return found + [cut.detail for cut in self.cut]
 
     def as_dict(self) -> dict[str, Any]:
         """The record as ``findings.json`` carries it."""
         outlying = None
         if self.outlying is not None:
             outlying = {k: iso(v) if isinstance(v, pd.Timestamp) else v for k, v in asdict(self.outlying).items()}
-        return {"rows": self.rows, "problems": [asdict(p) for p in self.problems], "outlying_rows": outlying}
+        return {
+            "rows": self.rows,
+            "problems": [asdict(p) for p in self.problems],
+            "outlying_rows": outlying,
+            "cut": [{"kind": c.kind.value, "detail": c.detail} for c in self.cut],
+            "values_read": self.values_read,
+        }
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> DataQuality:
@@ -86,6 +125,8 @@ class DataQuality:
         return cls(
             rows=int(record["rows"]),
             problems=tuple(ValueProblem(**problem) for problem in record.get("problems", [])),
+            cut=tuple(Cut(CutKind(c["kind"]), str(c["detail"])) for c in record.get("cut", [])),
+            values_read=bool(record.get("values_read", True)),
             outlying=None
             if outlying is None
             else OutlyingRows(
@@ -93,6 +134,50 @@ class DataQuality:
                 **{k: pd.Timestamp(str(v).removesuffix("Z")) for k, v in outlying.items() if k != "rows"},
             ),
         )
+
+
+def cuts(rows: int | None, episodes: Iterable[tuple[str, Episode]]) -> tuple[Cut, ...]:
+    """How the data was cut: a row count a service stops at, an episode already running at its first minute or
+    still running at its last (``episodes``: each affected destination's label and episodes).
+
+    >>> [c.kind.value for c in cuts(30_000, [])]
+    ['row_cap']
+    """
+    found = []
+    if rows in ROW_CAPS:
+        found.append(
+            Cut(
+                CutKind.ROW_CAP,
+                f"the export holds exactly {rows:,} rows and {ROW_CAPS[rows]}: it was cut, and the rows beyond it "
+                f"are missing (export in parts, or from the storage archive)",
+            )
+        )
+    runs = list(episodes)
+    started = sorted({label for label, e in runs if not e.onset_observed})
+    if started:
+        found.append(
+            Cut(
+                CutKind.STARTS_INSIDE_EPISODE,
+                f"the data starts inside an episode of {', '.join(started)}: its onset is before the data starts "
+                f"(give an earlier --start, or export from earlier)",
+            )
+        )
+    running = sorted({label for label, e in runs if e.recovery is None})
+    if running:
+        found.append(
+            Cut(
+                CutKind.ENDS_INSIDE_EPISODE,
+                f"the data ends inside an episode of {', '.join(running)}: its recovery is after the data ends",
+            )
+        )
+    return tuple(found)
+
+
+def with_cuts(quality: DataQuality | None, rows: int, found: tuple[Cut, ...]) -> DataQuality | None:
+    """``quality`` with the cuts found; a source that read no rows itself gets a record when the data was cut."""
+    if quality is None:
+        return DataQuality(rows, cut=found, values_read=False) if found else None
+    return replace(quality, cut=found)
 
 
 def markdown(record: dict[str, Any] | None) -> str:
@@ -103,6 +188,7 @@ def markdown(record: dict[str, Any] | None) -> str:
     """
     if record is None:
         return "The service aggregated the rows (an Azure source): their values were not read one by one here."
+    cut = [f"- **Cut**: {c['detail']}" for c in record.get("cut", [])]
     lines = [
         f"- `{p['column']}`: {p['rows']:,} of {record['rows']:,} rows {p['problem']} ({p['treatment']})"
         for p in record["problems"]
@@ -113,6 +199,12 @@ def markdown(record: dict[str, Any] | None) -> str:
             f"- {outlying['rows']:,} rows dated {outlying['first']} to {outlying['last']}, far outside the bulk of the "
             f"export ({outlying['bulk_start']} to {outlying['bulk_end']}): left out of the default window"
         )
-    if not lines:
-        return f"All {record['rows']:,} rows had a time and plausible values."
-    return "Values no request can have were counted and read as empty, never used as they were:\n\n" + "\n".join(lines)
+    if not record.get("values_read", True):
+        values = "The service aggregated the rows (an Azure source): their values were not read one by one here."
+    elif not lines:
+        values = f"All {record['rows']:,} rows had a time and plausible values."
+    else:
+        values = "Values no request can have were counted and read as empty, never used as they were:\n\n" + "\n".join(
+            lines
+        )
+    return "\n".join(cut) + "\n\n" + values if cut else values

@@ -214,5 +214,7 @@ def diagnose(
         key=lambda a: (a.classification.rank, -a.evidence.traffic.connection_failures, a.region, a.destination)
     )
     pool_minutes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    timer = assumptions.connect_timeout_s if assumptions.connect_timeout_s is not None else connect_timer(fingerprint_rows)
+    timer = (
+        assumptions.connect_timeout_s if assumptions.connect_timeout_s is not None else connect_timer(fingerprint_rows)
+    )
     return Diagnosis(assessments, every_pool, coverage, frame, minutes, pool_minutes, prints, timer)

@@ -149,7 +149,7 @@ def fingerprint_png(found: Investigation, drill: DrillDown) -> bytes:
     label = chart_labels([drill.destination])[drill.destination]
     rows = found.fingerprint[found.fingerprint["destination"] == drill.destination].assign(destination=label)
     keys = [(region, label) for region, _ in drill.fingerprint_keys]
-    return png(plots.fingerprint_chart(rows, keys, found.assumptions.connect_timeout_s))
+    return png(plots.fingerprint_chart(rows, keys, found.diagnosis.connect_timer_s))
 
 
 def drill_what_if_html(table: pd.DataFrame, replayed: str) -> str:

@@ -17,10 +17,10 @@ import pandas as pd
 
 from analysis import findings as findings_doc
 from analysis import queries
-from analysis.assessment import Assessment, PoolAssessment, exhausted
+from analysis.assessment import Assessment, Classification, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
 from analysis.coverage import normalised_names
-from analysis.data_quality import DataQuality
+from analysis.data_quality import DataQuality, cuts, with_cuts
 from analysis.diagnosis import Diagnosis, diagnose
 from analysis.errors import KitError
 from analysis.health import KEY, normalise
@@ -206,6 +206,8 @@ def query_window(
     errors_run = run_query(source, "error_breakdown", span)
     fingerprint_run = run_query(source, "failure_fingerprint", span)
     health = normalise(health_run.result)
+    if health.empty:
+        raise KitError(_nothing_in(window, source.time_range()))
     drivers, driver_runs = load_drivers(source, failing_spans(health))
     return WindowData(
         window=window,
@@ -220,6 +222,17 @@ def query_window(
         driver_runs=driver_runs,
         absent_columns=absent_columns(source),
         data_quality=data_quality(source),
+    )
+
+
+def _nothing_in(window: tuple[pd.Timestamp, pd.Timestamp], held: tuple[pd.Timestamp, pd.Timestamp] | None) -> str:
+    """One line for a window without a single request: where the data is, when the source can tell."""
+    asked = f"no request between {window[0].isoformat()} and {window[1].isoformat()}"
+    if held is not None:
+        return f"{asked}: the source holds rows from {held[0].isoformat()} to {held[1].isoformat()}"
+    return (
+        f"{asked} in the source: check the window and the logging mode (--mode azurediagnostics for legacy "
+        f"AzureDiagnostics rows), and that a diagnostic setting sends the gateway logs there"
     )
 
 
@@ -308,6 +321,14 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
     )
     assessments = diagnosis.assessments
     verdict = decide(assessments, data.health, assumptions, diagnosis.coverage)
+    affected = [
+        (a.label, e)
+        for a in assessments
+        if a.classification not in (Classification.HEALTHY, Classification.UNKNOWN)
+        for e in a.episodes
+    ]
+    read = data.data_quality.rows if data.data_quality is not None else None
+    quality = with_cuts(data.data_quality, int(data.health["requests"].sum()), cuts(read, affected))
     found = exhausted(assessments)
     keys = {e.assessment.key for e in found}
     in_found = pd.MultiIndex.from_frame(data.drivers[KEY]).isin(list(keys)) if len(data.drivers) else []
@@ -337,7 +358,7 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         queried=[*data.runs, *data.driver_runs.values()],
         ip_map=ip_map,
         absent_columns=data.absent_columns,
-        data_quality=data.data_quality,
+        data_quality=quality,
     )
 
 

@@ -100,6 +100,18 @@ def destination_lines(findings: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _timer_sentence(given: float | None, seen: float | None) -> str:
+    """Where the connect timer came from: given, or read from the failed connects (or not shown by them)."""
+    if given is not None:
+        return f"A dropped SYN is taken to fail after **{given:g} s** (`connect_timeout_s`, given)."
+    if seen is not None:
+        return (
+            f"The failed connects show a **{seen:g} s** connect timer (read from the data: Windows gives up after "
+            "21 s, Linux after 127 s; `connect_timeout_s` overrides it)."
+        )
+    return "The failed connects show no single connect timer (`connect_timeout_s` sets one)."
+
+
 def assumptions(findings: dict[str, Any]) -> str:
     """The SNAT demand model in plain words, with the figures it used."""
     a = findings["assumptions"]
@@ -122,8 +134,8 @@ def assumptions(findings: dict[str, Any]) -> str:
         "on one unit, whose ports are then all they had.\n\n"
         f"*Assumption:* Microsoft does not publish APIM's SNAT ports per unit (azure-docs issue #109030). "
         f"{a['snat_ports']:,} is the Azure Load Balancer default for pools of 1-50 instances; set "
-        '`--param snat_ports=...`, `units=...` (or `"units.<region>=..."`) to what you know. A dropped SYN is taken '
-        f"to fail after **{a['connect_timeout_s']:g} s** (`connect_timeout_s`)."
+        '`--param snat_ports=...`, `units=...` (or `"units.<region>=..."`) to what you know. '
+        + _timer_sentence(a["connect_timeout_s"], findings.get("connect_timer_s"))
     )
     empirical = findings["empirical_capacity"]
     if empirical:

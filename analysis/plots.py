@@ -307,12 +307,13 @@ def demand_band_chart(
 
 
 @_plain_text
-def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], connect_timeout_s: float) -> Figure:
+def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], connect_timer_s: float | None) -> Figure:
     """Per destination, how long its failed calls (and its successes of a second or more) took, by reason.
 
-    A dropped SYN ends at the connect timeout (or a shorter forward-request or client timeout) and a call whose
-    first SYNs were dropped succeeds 3 or 9 s late; a refused or reset connection fails under a second.
-    ``rows`` is the failure fingerprint query's result; ``destinations`` are (region, destination) pairs.
+    A dropped SYN ends at the connect timer (or a shorter forward-request or client timeout) and a call whose
+    first SYNs were dropped succeeds late, at the SYN retries; a refused or reset connection fails under a second.
+    ``rows`` is the failure fingerprint query's result; ``destinations`` are (region, destination) pairs;
+    ``connect_timer_s`` the timer the failed connects show (or the one given), drawn when known.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     shown = destinations[:MAX_PANELS]
@@ -326,13 +327,16 @@ def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], c
                 continue
             seconds = part.index.to_numpy(dtype=float) + 0.5
             axis.vlines(seconds, 0, part.to_numpy(), colors=colour, linewidth=3, alpha=0.8, label=label)
-        timeout = f"connect timeout ({connect_timeout_s:g} s)"
-        axis.axvline(connect_timeout_s, color="black", linestyle="--", linewidth=1.0, label=timeout)
+        ticks = [0, 1, 3, 9, 21, 60, 240]
+        if connect_timer_s is not None:
+            timer = f"connect timer ({connect_timer_s:g} s)"
+            axis.axvline(connect_timer_s, color="black", linestyle="--", linewidth=1.0, label=timer)
+            ticks = sorted({*ticks, round(connect_timer_s)})
         axis.axvspan(0, 1, color="crimson", alpha=0.08)
         axis.set_xscale("symlog", linthresh=1)
         axis.set_xlim(0, 310)
-        axis.set_xticks([0, 1, 3, 9, 21, 60, 240])
-        axis.set_xticklabels(["0", "1", "3", "9", "21", "60", "240"])
+        axis.set_xticks(ticks)
+        axis.set_xticklabels([f"{t:g}" for t in ticks])
         axis.set_xlabel("elapsed (s)")
         axis.set_ylabel("calls")
         axis.set_title(

@@ -27,7 +27,7 @@ def test_the_fingerprint_shows_each_failing_destination_and_the_connect_timeout(
     titles = [axis.get_title() for axis in visible(figure)]
     assert titles == [f"{d} ({r})" for r, d in failing]
     orders = visible(figure)[0]
-    assert "connect timeout (21 s)" in [text.get_text() for text in orders.get_legend().get_texts()]
+    assert "connect timer (21 s)" in [text.get_text() for text in orders.get_legend().get_texts()]
     plt.close(figure)
     empty = plots.fingerprint_chart(found.fingerprint, [], 21.0)
     assert "no failed connects" in [text.get_text() for text in empty.axes[0].texts]

@@ -92,7 +92,11 @@ def test_the_table_runs_every_check_in_order_with_its_weight():
     [
         (Fingerprint(connection_failures=100, slow=100, at_connect_timeout=50, connect_timer_s=21.0), "passed", STRONG),
         # 127 s, Linux's connect timer: a timer wherever it sits.
-        (Fingerprint(connection_failures=100, slow=100, at_connect_timeout=90, connect_timer_s=127.0), "passed", STRONG),
+        (
+            Fingerprint(connection_failures=100, slow=100, at_connect_timeout=90, connect_timer_s=127.0),
+            "passed",
+            STRONG,
+        ),
         # Slow but spread between 15 and 21 s: no one timer, still no refusal.
         (Fingerprint(connection_failures=100, slow=100, at_connect_timeout=30, connect_timer_s=None), "passed", WEAK),
         (Fingerprint(connection_failures=100, slow=49, fast=51, at_connect_timeout=49), "failed", DECISIVE),
@@ -123,7 +127,9 @@ def test_no_elapsed_time_is_not_judged():
     ],
 )
 def test_failures_follow_whichever_demand_tells_the_failing_minutes_apart(separations, outcome, weight):
-    ends = tuple(dataclasses.replace(end, separation=s) for end, s in zip((LOW, HIGH, OPENED), separations))
+    ends = tuple(
+        dataclasses.replace(end, separation=s) for end, s in zip((LOW, HIGH, OPENED), separations, strict=True)
+    )
     check = check_of(snat_like(ends=ends), "failures_follow_demand")
     assert (check.outcome, check.weight) == (outcome, weight), check.detail
 
@@ -252,7 +258,9 @@ def test_measures_are_taken_at_the_onset_and_the_held_ports_while_failing():
             "gap": False,
         }
     )
-    episode = Episode(onset=minutes[12], peak=minutes[13], recovery=minutes[16], bad_minutes=4, events=210, requests=1200)
+    episode = Episode(
+        onset=minutes[12], peak=minutes[13], recovery=minutes[16], bad_minutes=4, events=210, requests=1200
+    )
     m = measure(own, episode, Capacity(1024, 1), AT_TIMEOUT, 4, warm_up_minutes=6)
     assert m.high.at_onset == 950.0 and m.utilisation_at_onset == 950 / 1024
     assert m.held.high == 1000.0 and m.held.low == 1.0, "the median held over the failing minutes"
