@@ -149,7 +149,7 @@ def scale_out(situation: Situation) -> list[Mitigation]:
     where = f" in {worst.pool.region}" if worst.pool.region else ""
     reason = (
         f"peak demand up to {peak:,.0f} ports on {worst.id}; {units} units x {a.snat_ports:,} ports keep it under "
-        f"{TARGET_UTILISATION:.0%} of capacity (now {units_now} unit(s){where})"
+        f"{TARGET_UTILISATION:.0%} of capacity ({units_now} unit(s){where} assumed during the incident: --param units)"
     )
     if worst.capacity.concentrated:
         reason += (

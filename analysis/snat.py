@@ -122,7 +122,7 @@ def what_if_settings(assumptions: Assumptions, units: int, peak_demand: float) -
     ips_needed = max(2, int(np.ceil(peak_demand / (target * assumptions.snat_ports * units))))
     rpc = assumptions.requests_per_connection
     settings = [
-        Setting("as during the incident", units, 1, rpc),
+        Setting("as assumed", units, 1, rpc),
         Setting(f"{units + 1} units", units + 1, 1, rpc),
         Setting(f"{units_needed} units", units_needed, 1, rpc),
         Setting(f"{ips_needed} backend IPs", units, ips_needed, rpc),

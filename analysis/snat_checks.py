@@ -62,8 +62,16 @@ released: no port came free, so capacity was added then, or the failures were no
 MAX_LEVEL_SPREAD = 1.5
 """The held ports of the episodes, highest over lowest: one capacity."""
 HOLD_AFTER = pd.Timedelta(minutes=4)  # the demand's level after a recovery: the median of these minutes
+MIN_FALL = 0.2
+"""The demand fell when its level after the recovery is at least this share under its onset level (a steady
+demand's noise dips under its own level now and then)."""
 LATEST_FALL = pd.Timedelta(minutes=MAX_EARLY_RECOVERY_MINUTES)  # a fall later than this after the recovery is too late
 AFTER_RECOVERY = 2  # minutes from the recovery whose new connects are set against the ports released
+MIN_RELEASED = 20
+"""Fewer successful connects than this in the hold before the recovery release too few ports to measure a rate."""
+MIN_ANSWERED_KEPT = 0.5
+"""The calls in flight count only answered calls: when the failing minutes kept under this share of the answers
+of the minutes before, their fall is the failures' own doing, not demand falling."""
 
 # Confidence from the balance.
 HIGH_SUPPORT = 5.0
@@ -218,13 +226,16 @@ def _recovery_lags(minutes: pd.DataFrame, column: str, episode: Episode, level: 
 
     When it fell is uncertain by the noise of a plateau: it has fallen for good once it stays under
     its onset level, and surely once it stays under halfway from there to its level after the
-    recovery. None when it did not fall below its onset level by ``LATEST_FALL`` after the recovery.
+    recovery. None when it did not fall below its onset level by ``LATEST_FALL`` after the recovery,
+    or its level after the recovery is not ``MIN_FALL`` under the onset's (a steady demand).
     """
     if episode.recovery is None:
         return None
     demand = minutes.set_index("minute")[column]
     after = demand[(demand.index >= episode.recovery) & (demand.index < episode.recovery + HOLD_AFTER)]
     settled = float(after.median()) if len(after) else level
+    if settled > (1 - MIN_FALL) * level:
+        return None
     until = episode.recovery + LATEST_FALL
     early = _stays_below(demand, episode.peak, until, level)
     late = _stays_below(demand, episode.peak, until, (level + settled) / 2) if settled < level else early
@@ -248,11 +259,25 @@ def _release_ratio(minutes: pd.DataFrame, episode: Episode, hold_minutes: int) -
         return None, 0.0
     succeeded = float((before["requests"] - before["failures"]).clip(lower=0).sum())
     attempted = float(after["requests"].sum())
-    if succeeded <= 0:
-        return (None, 0.0) if attempted <= 0 else (float("inf"), 0.0)
+    if succeeded < MIN_RELEASED:
+        # Too few ports were released to measure a rate: no port came free to speak of.
+        return (None, 0.0) if attempted < MIN_RELEASED else (float("inf"), 0.0)
     ratio = (attempted / len(after)) / (succeeded / len(before))
     error = ratio * float(np.sqrt(1 / max(attempted, 1.0) + 1 / succeeded))
     return round(ratio, 2), round(error, 3)
+
+
+def _answers_kept(minutes: pd.DataFrame, episode: Episode, hold_minutes: int) -> bool:
+    """Whether the failing minutes kept ``MIN_ANSWERED_KEPT`` of the answers a minute of the hold before the onset:
+    a saturated pool keeps answering as its ports come free, an outage stops answering."""
+    minute = minutes["minute"]
+    answered = minutes["requests"] - minutes["failures"]
+    before = answered[(minute >= episode.onset - pd.Timedelta(minutes=hold_minutes)) & (minute < episode.onset)]
+    end = episode.recovery if episode.recovery is not None else minute.max() + pd.Timedelta(minutes=1)
+    during = answered[(minute >= episode.onset) & (minute < end)]
+    if before.empty or during.empty or float(before.median()) <= 0:
+        return True
+    return float(during.median()) >= MIN_ANSWERED_KEPT * float(before.median())
 
 
 def _held(minutes: pd.DataFrame, failing: pd.Series, episodes: Sequence[Episode]) -> HeldPorts:
@@ -301,6 +326,7 @@ def measure(
     # Levels at failure: the onset's when the data holds it, else the failing minutes' median (an onset in the
     # warm-up, or before the data starts, has an understated band).
     trusted = episode.onset_observed and not bool(warm[minutes["minute"] == episode.onset].any())
+    kept = _answers_kept(minutes, episode, hold_minutes)
     ends = []
     for column, label in ENDS:
         onset_level = float(at_onset[column])
@@ -315,7 +341,9 @@ def measure(
                 at_onset=onset_level,
                 low_load_failure_share=share(low_load["failures"].sum(), low_load["requests"].sum()),
                 low_load_minutes=len(low_load),
-                recovery_lags=_recovery_lags(minutes, column, episode, level) if column != "opened" else None,
+                recovery_lags=_recovery_lags(minutes, column, episode, level)
+                if column == "demand_high" or (column == "demand_low" and kept)
+                else None,
             )
         )
     held = _held(known, bad_minutes(known["failures"], known["requests"]), episodes or (episode,))
@@ -544,7 +572,8 @@ def weigh(checks: Sequence[Check]) -> Balance:
     SNAT when the support outweighs the counter-evidence and no decisive check counts against it. Confidence
     is high when nothing counts against the winning side (or a decisive check decided) and it has
     ``HIGH_SUPPORT``; medium when the winning side is at least twice the other and ahead by ``MIN_MARGIN``;
-    low otherwise. Checks not judged do not vote.
+    low otherwise. A SNAT answer is at most as sure as the ceiling of a check against it. Checks not judged
+    do not vote.
 
     >>> from analysis.assessment import Check, CheckOutcome
     >>> passed = [Check(f"c{i}", 1.0, 0.5, CheckOutcome.PASSED, "", STRONG) for i in range(3)]
@@ -565,7 +594,7 @@ def weigh(checks: Sequence[Check]) -> Balance:
     else:
         confidence = Confidence.LOW
     ceilings = [c.ceiling for c in checks if c.outcome is CheckOutcome.FAILED and c.ceiling is not None]
-    if ceilings and not decisive:
+    if ceilings and snat:
         confidence = capped(confidence, max(ceilings, key=list(Confidence).index))
     side = CheckOutcome.PASSED if snat else CheckOutcome.FAILED
     deciding = sorted((c for c in checks if c.outcome is side), key=lambda c: -c.weight)

@@ -78,7 +78,7 @@ def test_the_sample_opens_on_its_verdict_and_all_outputs(ui):
     assert "SNAT port exhaustion" in ui.verdict.value and EXHAUSTED in ui.verdict.value
     assert "1,024" in ui.verdict.value
     assert EXHAUSTED in ui.destinations.value and "<table" in ui.destinations.value
-    assert "as during the incident" in ui.what_if.value
+    assert "as assumed" in ui.what_if.value
     assert "Scale out to 3 units" in ui.mitigations.value
     assert bytes(ui.chart.value).startswith(b"\x89PNG")
 

@@ -100,7 +100,7 @@ def test_the_destination_what_if_agrees_with_the_reports_what_if(found):
     report = found.what_if
     assumed = scope.WhatIfChoice.assumed(found.assumptions)
     table = scope.destination_what_if(found, EXHAUSTED, assumed)
-    assert _row(table, "as assumed") == _row(report, "as during the incident")
+    assert _row(table, "as assumed") == _row(report, "as assumed")
     for choice, label in (
         (scope.WhatIfChoice(3, 1, 1.0, 1024), "3 units"),
         (scope.WhatIfChoice(1, 3, 1.0, 1024), "3 backend IPs"),

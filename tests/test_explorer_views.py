@@ -56,7 +56,7 @@ def test_mitigations_are_numbered_in_order_or_said_to_be_none(found):
 
 def test_the_what_if_table_shows_utilisation_as_percent_or_says_why_it_is_empty(found):
     shown = views.what_if_html(found.what_if)
-    assert "as during the incident" in shown and "<table" in shown
+    assert "as assumed" in shown and "<table" in shown
     assert f"{found.what_if['peak_utilisation'].iloc[0]:.0%}" in shown
     assert views.what_if_html(pd.DataFrame()) == narrative.NO_WHAT_IF
 

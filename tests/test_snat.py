@@ -40,6 +40,6 @@ def test_what_if_replays_the_top_of_the_band_under_other_units_ips_and_reuse():
     pool = minutes([600] * 4, [0.0] * 4)
     table = what_if(pool, Assumptions(), what_if_settings(Assumptions(), 1, 2400.0))
     rows = {row.setting: row for row in table.itertuples()}
-    assert rows["as during the incident"].peak_utilisation == 2.34
+    assert rows["as assumed"].peak_utilisation == 2.34
     assert rows["4 units"].minutes_over_capacity == 0  # 2400 / (0.75 x 1024) -> 4
     assert rows["10 requests per connection"].peak_utilisation == 0.23
