@@ -25,7 +25,7 @@ NO_WHAT_IF = "Nothing to replay: no destination was exhausted."
 # affected first (the findings' order), and names the rest in one list.
 SHOWN_DESTINATIONS = 20
 NOT_RECOVERED = "not recovered by the end of the window"
-MARKS = {"passed": "pass", "failed": "FAIL", "not_judged": "n/a"}
+MARKS = {"passed": "for", "failed": "AGAINST", "not_judged": "not judged"}
 POOL_KINDS = {
     "ip": "hosts on one IP (from --ip-map)",
     "host": "one host, taken as one IP",
@@ -64,7 +64,10 @@ def _episodes_line(entry: dict[str, Any]) -> str:
     if worst is None:
         return f"from {minute_text(entry['onset'])} to {minute_text(entry['recovery'])} UTC"
     end = minute_text(worst["recovery"]) + " UTC" if worst["recovery"] else NOT_RECOVERED
-    text = f"worst episode {minute_text(worst['onset'])} UTC to {end}, peak {minute_text(worst['peak'])}"
+    onset = minute_text(worst["onset"]) + " UTC"
+    if not worst.get("onset_observed", True):
+        onset = f"before {onset} (the data starts inside it)"
+    text = f"worst episode {onset} to {end}, peak {minute_text(worst['peak'])}"
     if entry["classification"] in (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE):
         text += f", {worst['failures']:,} failed connects"
     if len(episodes) > 1:
@@ -91,8 +94,8 @@ def destination_lines(findings: dict[str, Any]) -> str:
             continue
         pool = f" (SNAT pool {md(entry['pool'])})" if entry["classification"] == Classification.SNAT_EXHAUSTION else ""
         lines.append(
-            f"- **{_label(entry)}**{pool}: {_words(entry['classification'])}, {_episodes_line(entry)}; "
-            f"{md(entry['reason'])}."
+            f"- **{_label(entry)}**{pool}: {_words(entry['classification'])} ({entry['confidence']} confidence), "
+            f"{_episodes_line(entry)}; {md(entry['reason'])}."
         )
     unknown = [_label(e) for e in findings["destinations"] if e["classification"] == Classification.UNKNOWN]
     if unknown:
@@ -129,7 +132,8 @@ def assumptions(findings: dict[str, Any]) -> str:
         f"(at {a['requests_per_connection']:g} request(s) per connection), the ports in use are at most the requests "
         f"in flight plus the requests of the last {a['port_hold_minutes']} minutes. The truth lies in that band: "
         "the checks hold over the whole band and never depend on a guessed reuse.\n\n"
-        f"Capacity is **{a['snat_ports']:,} ports per unit x {units}** per destination IP and port. Traffic reaches a "
+        f"Capacity is assumed to be **{a['snat_ports']:,} ports per unit x {units}** per destination IP and port: "
+        "neither is in the logs. Traffic reaches a "
         "unit by a hash of the client connection: when a few callers carried the load, their connections may sit "
         "on one unit, whose ports are then all they had.\n\n"
         f"*Assumption:* Microsoft does not publish APIM's SNAT ports per unit (azure-docs issue #109030). "
@@ -141,14 +145,29 @@ def assumptions(findings: dict[str, Any]) -> str:
     if empirical:
         text += (
             "\n\n**Empirical capacity:** "
-            + "; ".join(
-                f"failures in pool {md(e['pool'])} began while its demand was between "
-                f"{e['demand_at_onset_low']:,.0f} and {e['demand_at_onset']:,.0f} ports "
-                f"(assumed {e['assumed_capacity']:,})"
-                for e in empirical
+            + "; ".join(_empirical(e) for e in empirical)
+            + (
+                ". A saturated pool holds every port it has, so its capacity is at most what it held; a capacity "
+                "assumed outside that range is named as a contradiction."
             )
-            + ". A capacity outside that band means the capacity assumption is off."
         )
+    return text
+
+
+def _empirical(entry: dict[str, Any]) -> str:
+    """One exhausted pool's ports held while it failed, against the assumed capacity."""
+    text = (
+        f"failures in pool {md(entry['pool'])} began while its demand was between {entry['demand_at_onset_low']:,.0f} "
+        f"and {entry['demand_at_onset']:,.0f} ports"
+    )
+    if entry["held_ports_high"] is not None:
+        text += (
+            f"; while they lasted it held between {entry['held_ports_low'] or 0:,.0f} and "
+            f"{entry['held_ports_high']:,.0f} ports"
+        )
+    text += f" (assumed {entry['assumed_capacity']:,})"
+    if entry["contradiction"]:
+        text += f": {md(entry['contradiction'])}"
     return text
 
 
@@ -159,6 +178,7 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
             "destination": e["destination"],
             "region": e["region"] or "-",
             "classification": e["classification"],
+            "confidence": e["confidence"],
             "requests": e["requests"],
             "HTTP 5xx": e["http_5xx"],
             "failed connects": e["connection_failures"],
@@ -166,7 +186,9 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
             "p95 backend (ms)": None if e["p95_backend_ms"] is None else round(e["p95_backend_ms"]),
             "peak demand (ports)": f"{e['peak_demand_low']:,.0f}-{e['peak_snat_demand']:,.0f}",
             "episodes": len(e["episodes"]),
-            "onset (UTC)": minute_text(e["onset"]),
+            "onset (UTC)": minute_text(e["onset"])
+            if e["onset_observed"] is not False
+            else f"before {minute_text(e['onset'])}",
             "recovery (UTC)": minute_text(e["recovery"]) if e["onset"] is None or e["recovery"] else NOT_RECOVERED,
         }
         for e in shown(findings)
@@ -240,16 +262,37 @@ def evidence(findings: dict[str, Any]) -> str:
         busy = "implied_min_requests_per_connection" in entry["evidence"]
         if entry["classification"] == Classification.HEALTHY and not busy:
             continue
-        parts.append(f"#### {_label(entry)}: {_words(entry['classification'])}\n\n{md(entry['reason'])}.")
+        parts.append(
+            f"#### {_label(entry)}: {_words(entry['classification'])} ({entry['confidence']} confidence)\n\n"
+            f"{md(entry['reason'])}."
+        )
+        if entry["decided_by"]:
+            decided = f"\nDecided by {', '.join(code(name) for name in entry['decided_by'])}"
+            if entry["alternatives"]:
+                decided += f"; the evidence cannot rule out {' or '.join(_words(a) for a in entry['alternatives'])}"
+            parts.append(decided + ".")
         if entry["checks"]:
-            parts.append(f"\nChecks on its SNAT pool {md(entry['pool'])}:\n")
+            parts.append(
+                f"\nChecks on its SNAT pool {md(entry['pool'])}, each for or against SNAT with its weight (weak, "
+                "strong, decisive); a check with nothing to measure is not judged and does not vote:\n"
+            )
         for check in entry["checks"]:
-            parts.append(f"- \\[{MARKS[check['outcome']]}\\] {code(check['name'])}: {md(check['detail'])}")
+            mark = MARKS[check["outcome"]] + (f", {_weight(check['weight'])}" if check["weight"] else "")
+            parts.append(f"- \\[{mark}\\] {code(check['name'])}: {md(check['detail'])}")
+        holds = entry["holds_if"]
+        if holds is not None:
+            parts.append(f"- what the logs cannot show: {md(holds['statement'])}")
+            for line in filter(None, (holds["contradiction"], holds["look_alike"])):
+                parts.append(f"- {md(line)}")
         others = entry["evidence"].get("other_destinations_failing")
         if others is not None:
             listed = ", ".join(md(name) for name in others) if others else "none"
             parts.append(f"- other destinations failing at the same time: {listed}")
     return "\n".join(parts) if parts else "No destination shows trouble."
+
+
+def _weight(weight: float) -> str:
+    return "decisive" if weight >= 10 else "strong" if weight >= 2 else "weak"
 
 
 def mitigations(findings: dict[str, Any]) -> str:

@@ -73,6 +73,58 @@ def _span(entry: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
     return min(e["onset"] for e in episodes), entry["peak"], last
 
 
+def _first_seen(entry: dict[str, Any]) -> bool:
+    """Whether the first episode's onset is in the data (not the data's first minute)."""
+    episodes = entry["episodes"]
+    return min(episodes, key=lambda e: e["onset"]).get("onset_observed", True) if episodes else True
+
+
+def onset_text(onset: str | None, observed: bool, day: bool = True) -> str:
+    """The onset as people read it, or that it lies before the data starts.
+
+    >>> onset_text("2025-02-25T09:25:00Z", False)
+    'before 2025-02-25 09:25 (the data starts inside the episode)'
+    """
+    return _time(onset, day) if observed else f"before {_time(onset, day)} (the data starts inside the episode)"
+
+
+def how_sure(findings: dict[str, Any]) -> list[str]:
+    """How sure the verdict is, what decided it, what counts against it, and over which values it holds.
+
+    The lead is the most affected destination whose failed connects were weighed as SNAT or not.
+    """
+    if findings.get("confidence") is None:
+        return []
+    weighed = [
+        e
+        for e in findings["destinations"]
+        if e["classification"] in (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE) and e["checks"]
+    ]
+    if not weighed:
+        return [f"- **How sure:** {findings['confidence']}."]
+    lead = weighed[0]
+    against = [c for c in lead["checks"] if c["outcome"] == "failed"]
+    text = f"- **How sure:** {findings['confidence']}; decided by {', '.join(code(n) for n in lead['decided_by'])}"
+    if against and lead["classification"] == Classification.SNAT_EXHAUSTION:
+        text += "; against it: " + ", ".join(f"{code(c['name'])} ({_weight(c['weight'])})" for c in against)
+    if lead["alternatives"]:
+        text += f"; it cannot rule out {' or '.join(WHAT[a] for a in lead['alternatives'])}"
+    if not _first_seen(lead):
+        text += "; the data starts inside the episode, so how it began is not in it"
+    lines = [text + "."]
+    holds = lead["holds_if"]
+    if holds is not None and lead["classification"] == Classification.SNAT_EXHAUSTION:
+        lines.append(f"- **Holds if:** {md(holds['statement'])}.")
+        if holds["contradiction"]:
+            lines.append(f"- **Contradiction:** {md(holds['contradiction'])}.")
+        lines.append(f"- **To confirm:** {md('; '.join(holds['confirm']))}.")
+    return lines
+
+
+def _weight(weight: float) -> str:
+    return "decisive" if weight >= 10 else "strong" if weight >= 2 else "weak"
+
+
 def first_action(findings: dict[str, Any]) -> str:
     """The one thing to do first, as Markdown: the first mitigation, else what the verdict asks for."""
     if findings["mitigations"]:
@@ -93,10 +145,12 @@ def _when(findings: dict[str, Any]) -> str:
     """Onset, peak, recovery and duration of the most affected destination, then of all trouble together."""
     impact = findings["impact"]
     lead = impact["affected"][0]
-    onset, peak, recovery = _span(_entries(findings)[(lead["region"], lead["destination"])])
+    entry = _entries(findings)[(lead["region"], lead["destination"])]
+    onset, peak, recovery = _span(entry)
     end = f"recovered at {_time(recovery, day=False)} UTC" if recovery else NOT_RECOVERED
+    begun = f"from {_time(onset)} UTC" if _first_seen(entry) else f"from {onset_text(onset, False)}"
     text = (
-        f"{_name(lead)}: {WHAT[lead['classification']]} from {_time(onset)} UTC, peak at {_time(peak, day=False)}, "
+        f"{_name(lead)}: {WHAT[lead['classification']]} {begun}, peak at {_time(peak, day=False)}, "
         f"{end}: {lead['minutes_affected']} minutes"
     )
     if len(impact["affected"]) > 1:
@@ -140,13 +194,19 @@ def executive_summary(findings: dict[str, Any]) -> str:
     lines = [
         "## Executive summary",
         "",
-        f"### Verdict: {HEADLINES[findings['verdict']]}",
+        f"### Verdict: {HEADLINES[findings['verdict']]}"
+        + (f" ({findings['confidence']} confidence)" if findings.get("confidence") else ""),
         "",
         f"**{md(findings['verdict_reason'])}.**",
         "",
     ]
+    lines += how_sure(findings)
     if affected:
-        listed = "; ".join(f"{_name(e)}: {WHAT[e['classification']]}" for e in affected)
+        entries = _entries(findings)
+        listed = "; ".join(
+            f"{_name(e)}: {WHAT[e['classification']]} ({entries[(e['region'], e['destination'])]['confidence']})"
+            for e in affected
+        )
         lines.append(f"- **Affected:** {listed}.")
         lines.append(f"- **When:** {_when(findings)}.")
     else:
@@ -171,13 +231,15 @@ def affected_table(findings: dict[str, Any]) -> pd.DataFrame:
     entries = _entries(findings)
     rows = []
     for row in findings["impact"]["affected"]:
-        onset, peak, recovery = _span(entries[(row["region"], row["destination"])])
+        entry = entries[(row["region"], row["destination"])]
+        onset, peak, recovery = _span(entry)
         rows.append(
             {
                 "destination": row["destination"],
                 "region": row["region"] or "-",
                 "what": WHAT[row["classification"]],
-                "onset (UTC)": _time(onset),
+                "confidence": entry["confidence"],
+                "onset (UTC)": _time(onset) if _first_seen(entry) else f"before {_time(onset)}",
                 "peak": _time(peak, day=False),
                 "recovery": _time(recovery, day=False) if recovery else "not recovered",
                 "minutes": row["minutes_affected"],
@@ -198,9 +260,11 @@ def incident_timeline(findings: dict[str, Any], annotations: list[Annotation]) -
     for entry in findings["destinations"]:
         for episode in entry["episodes"]:
             name = destination_name(entry)
+            seen = episode.get("onset_observed", True)
             rows.append(
                 {
-                    "from (UTC)": _time(episode["onset"]),
+                    "at": _time(episode["onset"]),
+                    "from (UTC)": _time(episode["onset"]) if seen else f"before {_time(episode['onset'])}",
                     "until (UTC)": _time(episode["recovery"]) if episode["recovery"] else NOT_RECOVERED,
                     "what": f"{WHAT[entry['classification']]} on {name}, peak at {_time(episode['peak'], day=False)}",
                     "kind": "episode",
@@ -209,11 +273,13 @@ def incident_timeline(findings: dict[str, Any], annotations: list[Annotation]) -
     for note in annotations:
         rows.append(
             {
+                "at": note.time.strftime("%Y-%m-%d %H:%M"),
                 "from (UTC)": note.time.strftime("%Y-%m-%d %H:%M"),
                 "until (UTC)": note.end.strftime("%Y-%m-%d %H:%M") if note.end is not None else "",
                 "what": note.label,
                 "kind": "note",
             }
         )
-    frame = pd.DataFrame(rows, columns=["from (UTC)", "until (UTC)", "what", "kind"])
-    return frame.sort_values(["from (UTC)", "kind"], kind="stable", ignore_index=True)
+    frame = pd.DataFrame(rows, columns=["at", "from (UTC)", "until (UTC)", "what", "kind"])
+    ordered = frame.sort_values(["at", "kind"], kind="stable", ignore_index=True)
+    return ordered.drop(columns="at")

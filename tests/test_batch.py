@@ -91,22 +91,32 @@ def test_the_index_lists_the_worst_first_and_links_each_report(fleet_run, tmp_pa
     )
     assert page.requests == [(out / "index.html").as_uri()]
     assert page.scripts == [] and page.console == [] and page.log_entries == []
-    assert page.values["rows"] == ["contoso-incident", "contoso-two-units", "export-on-a-share", "contoso-quiet-hour"]
+    assert page.values["rows"] == [
+        "contoso-incident",
+        "contoso-two-units",
+        "export-on-a-share",
+        "contoso-quiet-minutes",
+    ]
     assert page.values["links"] == [
         "contoso-incident/report.html",
         "contoso-two-units/report.html",
-        "contoso-quiet-hour/report.html",
+        "contoso-quiet-minutes/report.html",
     ]
 
 
 def test_a_second_run_replaces_the_batch_and_drops_entries_no_longer_in_the_fleet(fleet_run, tmp_path):
     out, _ = fleet_run
     fleet = tmp_path / "one.yaml"
-    fleet.write_text("reports:\n  - {name: contoso-quiet-hour, source: sample, start: 2025-02-24T06:00Z, "
-                     "end: 2025-02-24T07:00Z}\n", encoding="utf-8")  # fmt: skip
+    fleet.write_text("reports:\n  - {name: contoso-quiet-minutes, source: sample, start: 2025-02-25T08:30Z, "
+                     "end: 2025-02-25T08:35Z}\n", encoding="utf-8")  # fmt: skip
     result = batch(fleet, out, "--quiet")
     assert result.returncode == 0 and result.stderr == ""
-    assert sorted(p.name for p in out.iterdir()) == [".apim-snat", "contoso-quiet-hour", "findings.json", "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".apim-snat",
+        "contoso-quiet-minutes",
+        "findings.json",
+        "index.html",
+    ]
 
 
 def test_a_batch_never_replaces_a_folder_of_other_files(tmp_path):

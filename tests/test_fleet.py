@@ -15,7 +15,7 @@ EXAMPLE = REPO / "data" / "fleet.example.yaml"
 
 def test_the_example_fleet_file_reads_as_three_sample_reports():
     entries = load(str(EXAMPLE))
-    assert [e.name for e in entries] == ["contoso-incident", "contoso-two-units", "contoso-quiet-hour"]
+    assert [e.name for e in entries] == ["contoso-incident", "contoso-two-units", "contoso-quiet-minutes"]
     assert {e.source for e in entries} == {"sample"}
     incident, two_units, _ = entries
     assert [a.label for a in incident.annotations] == ["orders backend deploy", "scaled out to 2 units"]

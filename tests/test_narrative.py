@@ -28,6 +28,9 @@ def destination(name: str, classification: str = "healthy", requests: int = 500)
         "region": f"{name} region" if affected else "",
         "pool": f"{name} pool",
         "classification": classification,
+        "confidence": "medium",
+        "decided_by": [f"check {name}"] if affected else ["no_sustained_trouble"],
+        "alternatives": ["backend_unreachable"] if affected else [],
         "reason": f"because {name}",
         "requests": requests,
         "http_5xx": 3 if affected else 0,
@@ -38,9 +41,21 @@ def destination(name: str, classification: str = "healthy", requests: int = 500)
         "onset": episode["onset"] if affected else None,
         "peak": None,
         "recovery": None,
+        "onset_observed": True if affected else None,
+        "connect_timer_s": 21.0 if affected else None,
+        "holds_if": {
+            "statement": f"statement {name}",
+            "contradiction": f"contradiction {name}",
+            "look_alike": f"look-alike {name}",
+            "confirm": [f"confirm {name}"],
+        }
+        if affected
+        else None,
         "episodes": [episode] if affected else [],
         "evidence": {"failure_share": 0.01, "other_destinations_failing": [name] if affected else None},
-        "checks": [{"name": f"check {name}", "outcome": "failed", "detail": f"detail {name}"}] if affected else [],
+        "checks": [{"name": f"check {name}", "outcome": "failed", "weight": 1.0, "detail": f"detail {name}"}]
+        if affected
+        else [],
     }
 
 
@@ -78,6 +93,7 @@ def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
             "affected": affected,
         },
         "verdict": "snat_exhaustion",
+        "confidence": "medium",
         "verdict_reason": f"SNAT port exhaustion on {HOSTILE}",
         "window": {"start": "2025-02-25T09:00:00Z", "end": "2025-02-25T10:00:00Z"},
         "source": f"local file {HOSTILE}.parquet",

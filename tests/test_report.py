@@ -154,12 +154,28 @@ def test_the_charts_are_drawn_in_colour(sample_report, tmp_path):
     assert coloured > 0.002
 
 
-def test_an_empty_window_renders_and_says_insufficient_data(tmp_path):
+def test_an_empty_window_is_one_line_naming_where_the_data_is_and_writes_nothing(tmp_path):
     out = tmp_path / "empty"
-    render(out, "--source", "sample", "--start", "2025-02-24T06:00:00Z", "--end", "2025-02-24T07:00:00Z")
+    result = subprocess.run(
+        [APIM_SNAT, "report", "--source", "sample", "--start", "2025-02-24T06:00:00Z", "--end", "2025-02-24T07:00:00Z"]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "no request between 2025-02-24T06:00:00" in line and "the source holds rows from 2025-02-25T08:30" in line
+    assert not out.exists()
+
+
+def test_a_quiet_window_renders_and_says_insufficient_data(tmp_path):
+    out = tmp_path / "quiet"
+    render(out, "--source", "sample", "--start", "2025-02-25T08:30:00Z", "--end", "2025-02-25T08:35:00Z")
     document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
-    assert document["verdict"] == "insufficient_data"
-    assert document["destinations"] == [] and document["mitigations"] == []
+    assert document["verdict"] == "insufficient_data" and document["confidence"] is None
+    assert document["mitigations"] == []
     assert "Not enough to judge" in (out / "report.html").read_text(encoding="utf-8")
 
 
