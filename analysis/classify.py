@@ -31,12 +31,15 @@ from analysis.assessment import (
 )
 from analysis.assumptions import Assumptions
 from analysis.coverage import Coverage
-from analysis.fingerprint import Key
+from analysis.fingerprint import Fingerprint, Key
 from analysis.health import share
 from analysis.onset import Episode, bad_minutes, episodes
 from analysis.pools import PoolKind
 from analysis.traffic import MIN_BACKEND_5XX_SHARE, MIN_SLOW_MINUTES
 
+#: Unanswered calls at one timer, in number and in share of the requests, that leave a slow backend open to SNAT.
+MIN_UNANSWERED = 10
+MIN_UNANSWERED_SHARE = 0.01
 CONFIRM_POOL = (
     "inferred from hosts whose failures began together: confirm that they share an IP by resolving the names "
     "(nslookup; for App Service, the app's inbound IP: az webapp show --query inboundIpAddress) and give the map "
@@ -58,6 +61,7 @@ class Destination:
     coverage: Coverage
     others_failing: Callable[[PoolAssessment], tuple[str, ...]]
     """Destinations outside a pool that failed during its worst episode."""
+    fingerprint: Fingerprint = Fingerprint()
 
     @property
     def name(self) -> str:
@@ -226,6 +230,9 @@ def _slow_backend(d: Destination) -> Assessment | None:
     cut = int(own["idle_cuts"].sum())
     if cut:
         reason += f"; {cut} calls still waiting after about 240 s were cut by the platform's idle timeout"
+    unsure = _unanswered_at_a_timer(d)
+    if unsure:
+        reason += f"; {unsure}"
     return Assessment(
         d.name,
         d.region,
@@ -235,7 +242,21 @@ def _slow_backend(d: Destination) -> Assessment | None:
         d.evidence,
         (),
         tuple(found),
+        confidence=Confidence.LOW if unsure else Confidence.HIGH,
         decided_by=("slow_minutes",),
+        alternatives=(Classification.SNAT_EXHAUSTION,) if unsure else (),
+    )
+
+
+def _unanswered_at_a_timer(d: Destination) -> str:
+    """Calls that got no answer by one timer, in number: a slow backend's, or dropped SYNs of a pool short of
+    ports (a slow backend holds a port per call in flight); the logs cannot tell them apart. "" when few."""
+    fp, traffic_ = d.fingerprint, d.evidence.traffic
+    if fp.unanswered_at_timer < MIN_UNANSWERED or fp.unanswered_at_timer < MIN_UNANSWERED_SHARE * traffic_.requests:
+        return ""
+    return (
+        f"{fp.unanswered_at_timer:,.0f} calls got no answer by one timer: a slow backend's, or connects whose SYNs "
+        f"were dropped for want of SNAT ports, which the logs cannot tell apart (it cannot rule out SNAT exhaustion)"
     )
 
 

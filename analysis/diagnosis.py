@@ -208,7 +208,17 @@ def diagnose(
         own = by_key.get_group(key).reset_index(drop=True) if by_key is not None and key in closer else None
         mine = tuple(judged[p.id] for p in pools_of[key] if p.id in judged) + tuple(inferred.get(key, ()))
         evidence = Evidence(traffic(row, assumptions, key[0]), inventory_figures.get(key[1]))
-        found = Destination(key, own, own_episodes.get(key, ()), mine, evidence, assumptions, coverage, others)
+        found = Destination(
+            key,
+            own,
+            own_episodes.get(key, ()),
+            mine,
+            evidence,
+            assumptions,
+            coverage,
+            others,
+            prints.get(key, Fingerprint()),
+        )
         assessments.append(classify(found))
     assessments.sort(
         key=lambda a: (a.classification.rank, -a.evidence.traffic.connection_failures, a.region, a.destination)

@@ -37,7 +37,8 @@ OWN_SOURCES = ("forward-request", "request-forwarder", "")
 TIMEOUT_TOLERANCE_S = 2
 #: SYN schedules by the time they give up (s): when the retransmissions leave. Windows: initial RTO 3 s,
 #: two retransmissions; Linux: initial RTO 1 s, six retransmissions (tcp_syn_retries).
-SYN_SCHEDULES: dict[float, tuple[int, ...]] = {21.0: (3, 9), 127.0: (1, 3, 7, 15, 31, 63)}
+WINDOWS_TIMER_S = 21.0
+SYN_SCHEDULES: dict[float, tuple[int, ...]] = {WINDOWS_TIMER_S: (3, 9), 127.0: (1, 3, 7, 15, 31, 63)}
 #: A failed connect slower than this did not end at a refusal: it waited for an answer.
 SLOW_S = 1
 #: Fewer slow failed connects than this show no timer of their own (the gateway's is taken).
@@ -75,6 +76,9 @@ class Fingerprint:
     masked_reasons: tuple[str, ...] = ()
     timer_s: float | None = None
     """Where the masked failures clustered (the forward-request or client timeout)."""
+    unanswered_at_timer: float = 0.0
+    """Unanswered timeouts and client disconnects clustered at one timer but not taken as failed connects (the late
+    successes were not at the SYN retries): a slow backend's, or dropped SYNs the logs cannot tell apart."""
     idle_cuts: float = 0.0
     side_calls: float = 0.0
     late_successes: float = 0.0
@@ -122,6 +126,7 @@ def combine(parts: Iterable[tuple[Fingerprint, float]]) -> Fingerprint:
         "side_calls",
         "late_successes",
         "retry_successes",
+        "unanswered_at_timer",
     )
     totals = {name: sum(getattr(fp, name) * weight for fp, weight in parts) for name in counted}
     timers = [fp.timer_s for fp, _ in parts if fp.timer_s is not None]
@@ -173,17 +178,19 @@ def connect_timer(result: pd.DataFrame) -> float | None:
 
 
 def retry_delays(timer_s: float | None) -> tuple[int, ...]:
-    """When a connect's SYN retransmissions leave, for the schedule that gives up nearest ``timer_s``; both
-    known schedules' delays when the timer fits neither or is unknown.
+    """When a connect's SYN retransmissions leave, for the schedule that gives up at ``timer_s``; the managed
+    gateway's observed (Windows) schedule when no failed connect shows the timer or it fits no schedule. Linux's
+    retries come too thick at small delays (1, 3, 7 s) to tell from a slow backend's answers unless its timer
+    is seen.
 
     >>> retry_delays(21.0), retry_delays(126.0), retry_delays(None)
-    ((3, 9), (1, 3, 7, 15, 31, 63), (1, 3, 7, 9, 15, 31, 63))
+    ((3, 9), (1, 3, 7, 15, 31, 63), (3, 9))
     """
     if timer_s is not None:
         for gives_up, delays in SYN_SCHEDULES.items():
             if abs(timer_s - gives_up) <= TIMEOUT_TOLERANCE_S:
                 return delays
-    return tuple(sorted({d for delays in SYN_SCHEDULES.values() for d in delays}))
+    return SYN_SCHEDULES[WINDOWS_TIMER_S]
 
 
 def _retry_steps(baseline_ms: float, timer_s: float | None) -> set[int]:
@@ -215,7 +222,7 @@ def _one(
     late_total = float(count[late].sum())
     retries = float(count[late & elapsed.isin(list(steps))].sum())
     slow_successes_are_retries = late_total == 0 or retries >= MIN_RETRY_SHARE * late_total
-    masked, masked_reasons, timers = 0.0, [], []
+    masked, ambiguous, masked_reasons, timers = 0.0, 0.0, [], []
     for masked_reason in (TIMEOUT, CLIENT_FAILURE):
         unanswered = rows[own & (reason == masked_reason) & ~rows["answered"]]
         latest = timer_s + TIMEOUT_TOLERANCE_S if timer_s is not None else MAX_CONNECT_TIMER_S
@@ -224,6 +231,8 @@ def _one(
             masked += float(unanswered["requests"].sum())
             masked_reasons.append(masked_reason)
             timers.append(timer)
+        elif timer is not None:
+            ambiguous += float(unanswered["requests"].sum())
     near_timeout = (
         (elapsed - timer_s).abs() <= TIMEOUT_TOLERANCE_S if timer_s is not None else pd.Series(False, index=rows.index)
     )
@@ -238,6 +247,7 @@ def _one(
         masked=masked,
         masked_reasons=tuple(masked_reasons),
         timer_s=min(timers) if timers else None,
+        unanswered_at_timer=ambiguous,
         idle_cuts=float(count[idle].sum()),
         side_calls=float(count[(reason == CONNECTION_FAILURE) & ~own].sum()),
         late_successes=late_total,

@@ -75,9 +75,8 @@ def decide(
         reason = f"no destination shows SNAT exhaustion; other trouble: {named}"
         if unsure:
             reason += f"; the evidence cannot rule out SNAT exhaustion on {', '.join(unsure)}"
-        # As sure as the least sure of the destinations whose failed connects might have been SNAT.
-        failing = [a.confidence for a in troubled if a.classification is Classification.BACKEND_UNREACHABLE]
-        return Verdict(Outcome.NO_SNAT_EVIDENCE, reason, _least(failing))
+        # As sure as the least sure of the troubled destinations: one that cannot rule out SNAT lowers it.
+        return Verdict(Outcome.NO_SNAT_EVIDENCE, reason, _least([a.confidence for a in troubled]))
     return Verdict(
         Outcome.NO_SNAT_EVIDENCE,
         f"all {len(assessments)} destinations healthy over {requests} requests",
