@@ -59,8 +59,15 @@ def verdict_html(found: Investigation, queried_s: float) -> str:
     a = found.assumptions
     start, end = found.window
     minutes = int((end - start) / pd.Timedelta(minutes=1))
+    sure = f" ({found.verdict.confidence} confidence)" if found.verdict.confidence is not None else ""
+    contradictions = "".join(
+        f"<br>{html.escape(pool.holds_if.contradiction)}."
+        for pool in found.pools
+        if pool.exhausted and pool.holds_if is not None and pool.holds_if.contradiction
+    )
     return (
-        f"<b>{html.escape(narrative.HEADLINES[found.verdict.verdict])}</b>: {html.escape(found.verdict.reason)}.<br>"
+        f"<b>{html.escape(narrative.HEADLINES[found.verdict.verdict])}</b>{sure}: "
+        f"{html.escape(found.verdict.reason)}.{contradictions}<br>"
         f"Assumed capacity <b>{a.snat_capacity:,}</b> ports per destination ({a.snat_ports:,} x {a.units} unit(s)), "
         f"{a.requests_per_connection:g} request(s) per connection. "
         f"Window {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC ({minutes} min), "

@@ -225,11 +225,16 @@ def query_window(
     )
 
 
+def _minute(when: pd.Timestamp) -> str:
+    """``2025-02-25T08:30Z``: a time to the minute, as the command line takes it."""
+    return pd.Timestamp(when).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def _nothing_in(window: tuple[pd.Timestamp, pd.Timestamp], held: tuple[pd.Timestamp, pd.Timestamp] | None) -> str:
     """One line for a window without a single request: where the data is, when the source can tell."""
-    asked = f"no request between {window[0].isoformat()} and {window[1].isoformat()}"
+    asked = f"no request between {_minute(window[0])} and {_minute(window[1])}"
     if held is not None:
-        return f"{asked}: the source holds rows from {held[0].isoformat()} to {held[1].isoformat()}"
+        return f"{asked}: the source holds rows from {_minute(held[0])} to {_minute(held[1])}"
     return (
         f"{asked} in the source: check the window and the logging mode (--mode azurediagnostics for legacy "
         f"AzureDiagnostics rows), and that a diagnostic setting sends the gateway logs there"

@@ -69,8 +69,8 @@ def test_a_window_without_a_request_is_one_line_naming_where_the_data_is():
     with pytest.raises(KitError) as raised:
         investigate(source, pd.Timestamp("2025-02-24 06:00"), pd.Timestamp("2025-02-24 07:00"))
     message = str(raised.value)
-    assert message.startswith("no request between 2025-02-24T06:00:00 and 2025-02-24T07:00:00")
-    assert "the source holds rows from 2025-02-25T08:30" in message and "\n" not in message
+    assert message.startswith("no request between 2025-02-24T06:00Z and 2025-02-24T07:00Z")
+    assert "the source holds rows from 2025-02-25T08:30Z to 2025-02-25T10:29Z" in message and "\n" not in message
 
 
 def test_an_export_cut_at_the_portals_row_cap_inside_an_episode_says_so(tmp_path):
