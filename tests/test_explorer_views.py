@@ -26,7 +26,7 @@ def found() -> Investigation:
 
 def test_the_verdict_line_says_the_answer_the_capacity_and_the_window(found):
     shown = views.verdict_html(found, queried_s=1.25)
-    assert shown.startswith("<b>SNAT port exhaustion</b>: SNAT port exhaustion on " + EXHAUSTED)
+    assert shown.startswith("<b>SNAT port exhaustion</b> (high confidence): SNAT port exhaustion on " + EXHAUSTED)
     assert "<b>1,024</b> ports per destination (1,024 x 1 unit(s))" in shown
     assert "Window 2025-02-25 08:30 to 10:30 UTC (120 min), queried in 1.2 s." in shown
 
