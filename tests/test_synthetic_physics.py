@@ -15,7 +15,8 @@ from analysis.synthetic.exports import to_azure_diagnostics
 from analysis.synthetic.library import ALL, ESTATES, HOLDOUT, SCENARIOS, scenario
 from analysis.synthetic.outcomes import ATTEMPT_FAILED, REFUSED, RESET, TRANSPORT_CLOSED, UNABLE_TO_CONNECT
 from analysis.synthetic.ports import PORT_HOLD_MINUTES
-from analysis.synthetic.truth import CLASSIFICATIONS, VERDICTS, json_key
+from analysis.synthetic.truth import CLASSIFICATIONS, VERDICTS
+from analysis.synthetic.truth_document import json_key
 
 CONNECT_MS = 21_000
 SNAT_MESSAGES = {ATTEMPT_FAILED, UNABLE_TO_CONNECT}
@@ -131,7 +132,7 @@ def test_a_slow_backend_exhausts_ports_at_a_constant_rate(incident) -> None:
     slow = frame.iloc[window.start_minute + 1 : window.end_minute]
     before = frame.iloc[: window.start_minute]
     assert slow["concurrency"].min() > 50 * before["concurrency"].max()
-    assert before["demand"].max() < truth.per_minute["capacity"].iloc[0] < slow["demand"].min()
+    assert before["demand_attempted"].max() < truth.per_minute["capacity"].iloc[0] < slow["demand_attempted"].min()
     assert truth.cause == "snat_exhaustion"
     assert (
         window.start_minute
@@ -158,7 +159,7 @@ def test_failures_start_only_after_the_pool_runs_out(incident) -> None:
                 continue
             rows = rows_of(result, truth.destination, truth.region)
             failing = minute_of(connection_failures(rows)).unique()
-            demand = truth.per_minute["demand"].reindex(failing)
+            demand = truth.per_minute["demand_attempted"].reindex(failing)
             assert (demand > truth.per_minute["capacity"].iloc[0]).all(), (name, truth.key)
 
 
@@ -345,7 +346,7 @@ def test_truth_is_internally_consistent(incident, name: str) -> None:
         assert all(a[1] < b[0] for a, b in zip(truth.episodes, truth.episodes[1:], strict=False))
         assert (truth.onset is None) == (not truth.episodes)
         assert truth.cause not in ("snat_exhaustion", "backend_unreachable") or truth.episodes
-        over = truth.per_minute["demand"] > truth.per_minute["capacity"]
+        over = truth.per_minute["demand_attempted"] > truth.per_minute["capacity"]
         if truth.cause == "snat_exhaustion":
             assert any(result.pools[p].exhausted for p in truth.pools) and over.any()
         else:
