@@ -35,9 +35,9 @@ from analysis.synthetic.traffic import Calls
 
 #: A minute counts as a failure minute from this modelled failure share on.
 SUSTAINED_SHARE = 0.01
-#: Failure minutes must come in runs at least this long to count as sustained.
+#: An episode needs at least this many failure minutes.
 SUSTAINED_MINUTES = 2
-#: Runs closer than this are one episode (the ports of the first are still held).
+#: Failure minutes fewer clean minutes apart than this are one episode (the ports of the first are still held).
 EPISODE_GAP_MINUTES = PORT_HOLD_MINUTES
 
 CLASSIFICATIONS = ("snat_exhaustion", "backend_unreachable", "backend_errors", "slow_backend", "healthy", "unknown")
@@ -195,31 +195,28 @@ class ScenarioTruth:
         return "no_snat_evidence"
 
 
-def sustained_runs(flags: npt.ArrayLike, min_length: int = SUSTAINED_MINUTES) -> list[tuple[int, int]]:
-    """``[start, end)`` of each run of true values at least ``min_length`` long.
+def episodes_of(
+    flags: npt.ArrayLike, gap: int = EPISODE_GAP_MINUTES, least: int = SUSTAINED_MINUTES
+) -> list[tuple[int, int]]:
+    """``[start, end)`` of each episode: failure minutes less than ``gap`` clean minutes apart are one
+    episode (the ports of the first are still held), which needs at least ``least`` failure minutes.
 
-    >>> sustained_runs([0, 1, 0, 1, 1, 1, 0, 1, 1])
-    [(3, 6), (7, 9)]
-    """
-    values = np.asarray(flags, dtype=bool)
-    edges = np.diff(np.concatenate(([0], values.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True) if e - s >= min_length]
-
-
-def episodes_of(flags: npt.ArrayLike, gap: int = EPISODE_GAP_MINUTES) -> list[tuple[int, int]]:
-    """Sustained runs, runs less than ``gap`` minutes apart merged into one episode.
+    Ports taken together come back together one hold later, so a saturation can pause for a
+    minute and fail again: that minute belongs to the episode.
 
     >>> episodes_of([1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1])
     [(0, 6), (10, 12)]
+    >>> episodes_of([0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 1, 0])
+    [(1, 6)]
     """
-    merged: list[tuple[int, int]] = []
-    for start, end in sustained_runs(flags):
-        if merged and start - merged[-1][1] < gap:
-            merged[-1] = (merged[-1][0], end)
+    minutes = np.flatnonzero(np.asarray(flags, dtype=bool))
+    groups: list[list[int]] = []
+    for minute in minutes.tolist():
+        if groups and minute - (groups[-1][-1] + 1) < gap:
+            groups[-1].append(minute)
         else:
-            merged.append((start, end))
-    return merged
+            groups.append([minute])
+    return [(group[0], group[-1] + 1) for group in groups if len(group) >= least]
 
 
 def _minute(scenario: Scenario, offset: int) -> pd.Timestamp:
@@ -347,7 +344,7 @@ def scenario_truth(
     pools: dict[PoolKey, PoolTruth] = {}
     for pool, members in pools_of(scenario).items():
         rows = load.cells_of(pool)
-        exhausted = tuple(u for u, row in enumerate(rows) if sustained_runs(load.failing[row] >= SUSTAINED_SHARE))
+        exhausted = tuple(u for u, row in enumerate(rows) if episodes_of(load.failing[row] >= SUSTAINED_SHARE))
         pools[pool] = PoolTruth(pool, members, scenario.snat_ports, load.demand[rows], load.held[rows], exhausted)
     side: dict[str, int] = {}
     for destination, out in zip(scenario.destinations, outcomes, strict=False):
