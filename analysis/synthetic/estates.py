@@ -1,9 +1,9 @@
 """Incidents shaped like real APIM estates, further look-alikes, and a holdout set.
 
 The comment above each scenario says what physically happens; the truth is computed from that
-physics by the generator. The figures quoted are the model's: ports needed = open connections + connections
-closed in the last 4 minutes, against 1,024 ports per unit and destination
-IP:port.
+physics by the generator. The figures quoted are the model's attempted demand: ports needed = open
+connections + connections closed in the last 4 minutes (failed connects included), against 1,024 ports
+per unit and destination IP:port; the ports really held stop at 1,024.
 """
 
 from __future__ import annotations

@@ -187,7 +187,8 @@ def trailing_demand(connections: npt.ArrayLike, hold_minutes: int = PORT_HOLD_MI
 
 
 def port_demand(open_: npt.ArrayLike, closed: npt.ArrayLike) -> FloatArray:
-    """Ports a pool needs: its open connections plus those closed within the hold.
+    """Attempted demand: the ports a pool would hold had every connect got one (its open connections
+    plus every connection closed within the hold, failed connects included).
 
     >>> port_demand([10.0, 10.0, 0.0], [100.0, 100.0, 0.0]).tolist()
     [110.0, 210.0, 200.0]
