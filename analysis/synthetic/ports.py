@@ -206,12 +206,10 @@ class HeldPorts:
     held: FloatArray
 
 
-def held_ports(
-    open_: npt.ArrayLike, closed: npt.ArrayLike, capacity: float, hold_minutes: int = PORT_HOLD_MINUTES
-) -> HeldPorts:
+def held_ports(open_: npt.ArrayLike, closed: npt.ArrayLike, capacity: float) -> HeldPorts:
     """Minute by minute along the last axis: which connects find a port, given the ports already held.
 
-    ``past(t)`` is the sum over k = 1..hold-1 of ``closed(t-k) * ok(t-k)``, the ports
+    ``past(t)`` is the sum over k = 1..3 of ``closed(t-k) * ok(t-k)``, the ports
     still held by connections that had got one; this minute's ``current = open + closed``
     ask on top of it, and the share ``f = min(MAX_FAILURE_SHARE, excess / current)`` of
     them fails, ``excess = max(0, current + past - capacity)``. Vectorised over
@@ -236,16 +234,16 @@ def held_ports(
     ended = np.asarray(closed, dtype=np.float64)
     current = opened + ended
     failing, asked, held = np.zeros_like(current), np.zeros_like(current), np.zeros_like(current)
-    kept = np.zeros(current.shape[:-1] + (max(hold_minutes - 1, 1),))
+    earlier = PORT_HOLD_MINUTES - 1
+    kept = np.zeros(current.shape[:-1] + (earlier,))  # closed x ok of the last minutes, a ring
     for t in range(current.shape[-1]):
         now = current[..., t]
-        past = kept.sum(axis=-1) if hold_minutes > 1 else np.zeros_like(now)
+        past = kept.sum(axis=-1)
         excess = np.maximum(now + past - capacity, 0.0)
         share = np.minimum(np.divide(excess, now, out=np.zeros_like(now), where=now > 0), MAX_FAILURE_SHARE)
         failing[..., t], asked[..., t] = share, now + past
         held[..., t] = now * (1.0 - share) + past
-        if hold_minutes > 1:
-            kept[..., t % (hold_minutes - 1)] = ended[..., t] * (1.0 - share)
+        kept[..., t % earlier] = ended[..., t] * (1.0 - share)
     return HeldPorts(failing=failing, asked=asked, held=held)
 
 
