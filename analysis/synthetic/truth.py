@@ -219,13 +219,14 @@ def episodes_of(
     return [(group[0], group[-1] + 1) for group in groups if len(group) >= least]
 
 
-def _minute(scenario: Scenario, offset: int) -> pd.Timestamp:
+def minute_at(scenario: Scenario, offset: int) -> pd.Timestamp:
+    """The start of minute ``offset`` of the scenario."""
     return pd.Timestamp(scenario.start).as_unit("us") + pd.Timedelta(minutes=offset)
 
 
 def _end(scenario: Scenario, offset: int) -> pd.Timestamp | None:
     """The minute a symptom ended, None when it lasted to the end of the scenario."""
-    return None if offset >= scenario.duration_minutes else _minute(scenario, offset)
+    return None if offset >= scenario.duration_minutes else minute_at(scenario, offset)
 
 
 def _per_minute(
@@ -324,7 +325,7 @@ def scenario_truth(
             frame = _per_minute(scenario, destination, r, load, index, calls[index], outcomes[index])
             cause, episodes, span = _cause(scenario, destination, frame)
             key: TruthKey = (region.name, destination.key) if scenario.multi_region else destination.key
-            spans = tuple((_minute(scenario, s), _end(scenario, e)) for s, e in episodes)
+            spans = tuple((minute_at(scenario, s), _end(scenario, e)) for s, e in episodes)
             destinations[key] = DestinationTruth(
                 key=key,
                 region=region.name,
@@ -335,7 +336,7 @@ def scenario_truth(
                 classification="unknown" if missing else cause,
                 episodes=spans,
                 observed=tuple((covered.onset_observed(s), covered.recovery_observed(e)) for s, e in spans),
-                incident_start=_minute(scenario, span[0]) if span else None,
+                incident_start=minute_at(scenario, span[0]) if span else None,
                 incident_end=_end(scenario, span[1]) if span else None,
                 pools=tuple(PoolKey(region.name, ip, destination.port) for ip in destination_ips(destination)),
                 in_logs=(region.name, destination.key) in seen,

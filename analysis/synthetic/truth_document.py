@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis.synthetic.ports import PORT_HOLD_MINUTES
 from analysis.synthetic.scenarios import Region, Scenario
-from analysis.synthetic.truth import DestinationTruth, PoolTruth, ScenarioTruth, TruthKey
+from analysis.synthetic.truth import DestinationTruth, PoolTruth, ScenarioTruth, TruthKey, minute_at
 
 
 def iso_z(value: datetime | pd.Timestamp | None) -> str | None:
@@ -93,16 +93,12 @@ def _pool_document(pool: PoolTruth) -> dict[str, Any]:
     }
 
 
-def _minute(scenario: Scenario, offset: int) -> pd.Timestamp:
-    return pd.Timestamp(scenario.start) + pd.Timedelta(minutes=offset)
-
-
 def _region_document(scenario: Scenario, region: Region) -> dict[str, Any]:
     return {
         "name": region.name,
         "units": region.units,
         "share": region.share,
-        "scale_out": [[iso_z(_minute(scenario, m)), units] for m, units in region.scale_out],
+        "scale_out": [[iso_z(minute_at(scenario, m)), units] for m, units in region.scale_out],
     }
 
 
@@ -143,7 +139,7 @@ def truth_document(scenario: Scenario, truth: ScenarioTruth) -> dict[str, Any]:
         },
         "expected_verdict": truth.expected_verdict,
         "missing": list(truth.missing),
-        "dropped_minutes": [iso_z(_minute(scenario, m)) for m in scenario.noise.dropped_minutes],
+        "dropped_minutes": [iso_z(minute_at(scenario, m)) for m in scenario.noise.dropped_minutes],
         "side_call_failures": truth.side_call_failures,
         "destinations": {json_key(k): _destination_document(t) for k, t in truth.destinations.items()},
         "pools": [_pool_document(p) for p in truth.pools.values()],
