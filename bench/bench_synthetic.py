@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 
 from analysis.synthetic import generate
-from analysis.synthetic.library import ESTATES, HOLDOUT, SCENARIOS
+from analysis.synthetic.library import ESTATES, HOLDOUT, SCENARIOS, UNKNOWNS
 
 
 def main() -> None:
     total = 0.0
-    for label, group in (("scenarios", SCENARIOS), ("estates", ESTATES), ("holdout", HOLDOUT)):
+    groups = (("scenarios", SCENARIOS), ("estates", ESTATES), ("holdout", HOLDOUT), ("unknowns", UNKNOWNS))
+    for label, group in groups:
         for name, scenario in group.items():
             started = time.perf_counter()
             incident = generate(scenario)

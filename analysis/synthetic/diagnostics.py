@@ -2,8 +2,9 @@
 
 The gateway serves every request; the API's diagnostic setting decides which
 become rows (Sampling %, "Always log errors", Verbosity: azure-docs
-``articles/api-management/diagnostic-logs-reference.md``), and a user's KQL
-``project`` before exporting decides which columns survive. Whether the logs
+``articles/api-management/diagnostic-logs-reference.md``), a user's KQL
+``project`` before exporting decides which columns survive, and a row cap
+(the portal's 30,000, the query API's 500,000) which rows. Whether the logs
 can still tell the causes apart follows from what is left, not from any
 diagnosis: :func:`missing_evidence` names what is gone.
 """
@@ -57,12 +58,15 @@ class Assumptions:
     ``units`` the gateway had during the incident (per region, the same
     value for every region); ``log_sampling_percent`` of the diagnostic
     setting; ``ip_map``: the user resolves the backend hosts and gives the
-    host -> IP map (the scenario writes it as ``ip_map.csv``).
+    host -> IP map (the scenario writes it as ``ip_map.csv``); ``snat_ports``
+    per unit and destination IP:port the user believes the instance has (it
+    may be wrong: nobody publishes the figure).
     """
 
     units: int | None = None
     log_sampling_percent: float | None = None
     ip_map: bool = False
+    snat_ports: int | None = None
 
 
 #: Evidence the logs must carry to tell the causes apart, each satisfied by any of its columns:
@@ -108,6 +112,20 @@ def logged(rows: pd.DataFrame, setting: DiagnosticSetting, rng: np.random.Genera
     if setting.verbosity == Verbosity.ERROR:
         keep &= failed
     return rows.loc[keep].reset_index(drop=True)
+
+
+def newest(rows: pd.DataFrame, cap: int | None) -> pd.DataFrame:
+    """The newest ``cap`` rows, newest first, as the Log Analytics portal shows and exports a result it cuts
+    (all rows, in time order, without a cap).
+
+    >>> rows = pd.DataFrame({"TimeGenerated": pd.to_datetime(["2025-01-01 10:00", "2025-01-01 10:01",
+    ...                                                        "2025-01-01 10:02"])})
+    >>> newest(rows, 2)["TimeGenerated"].dt.strftime("%H:%M").tolist()
+    ['10:02', '10:01']
+    """
+    if cap is None:
+        return rows
+    return rows.iloc[::-1].head(cap).reset_index(drop=True)
 
 
 def projected(rows: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

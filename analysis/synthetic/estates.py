@@ -1,9 +1,9 @@
 """Incidents shaped like real APIM estates, further look-alikes, and a holdout set.
 
 The comment above each scenario says what physically happens; the truth is computed from that
-physics by the generator. The figures quoted are the model's: ports needed = open connections + connections
-closed in the last 4 minutes, against 1,024 ports per unit and destination
-IP:port.
+physics by the generator. The figures quoted are the model's attempted demand: ports needed = open
+connections + connections closed in the last 4 minutes (failed connects included), against 1,024 ports
+per unit and destination IP:port; the ports really held stop at 1,024.
 """
 
 from __future__ import annotations
@@ -12,7 +12,18 @@ from dataclasses import replace
 from datetime import datetime
 
 from analysis.synthetic.diagnostics import Assumptions, DiagnosticSetting, Verbosity
-from analysis.synthetic.parts import BURST_DRIVERS, INVENTORY, ORDERS, ORDERS_OPS, PAYMENTS, SEARCH, SHIPPING, snat
+from analysis.synthetic.parts import (
+    BURST_DRIVERS,
+    INVENTORY,
+    ORDERS,
+    ORDERS_OPS,
+    PAYMENTS,
+    SEARCH,
+    SHIPPING,
+    refusing,
+    slow_keep_alive,
+    snat,
+)
 from analysis.synthetic.scenarios import (
     BATCH_CALLER,
     DEFAULT_CALLERS,
@@ -78,37 +89,6 @@ def _app_service(name: str, ops: tuple[Operation, ...]) -> Destination:
     )
 
 
-def _slow_keep_alive(
-    url: str, ops: tuple[Operation, ...], rpm: float, reuse: float, window: Window, slow_ms: float
-) -> Destination:
-    """A busy backend reached through a keep-alive pool that slows down at a constant request rate."""
-    return Destination(
-        url,
-        ops,
-        rpm,
-        requests_per_connection=reuse,
-        latency_ms=80.0,
-        latency_sigma=0.45,
-        behaviour=Behaviour.SLOW,
-        window=window,
-        slow_latency_ms=slow_ms,
-    )
-
-
-def _refusing(url: str, ops: tuple[Operation, ...], rpm: float, multiplier: float, knee: float) -> Destination:
-    """A keep-alive backend whose own limit refuses or resets connections above ``knee`` requests per minute."""
-    return Destination(
-        url,
-        ops,
-        rpm,
-        bursts=(Burst(20, 40, multiplier, ramp_minutes=3),),
-        requests_per_connection=100.0,
-        latency_ms=40.0,
-        behaviour=Behaviour.REFUSES_UNDER_LOAD,
-        overload_rpm=knee,
-    )
-
-
 def _day(sample: Scenario) -> Scenario:
     """The sample's orders incident twelve times in a day: a 15-minute unpooled burst every two hours.
 
@@ -171,7 +151,7 @@ def estate_scenarios(sample: Scenario, snat_only: Scenario) -> list[Scenario]:
             "slow_backend_keepalive",
             datetime(2025, 4, 3, 15, 0),
             24,
-            (_slow_keep_alive("https://pricing.contoso.com", PRICING_OPS, 2700.0, 15.0, Window(5, 13), 9000.0),),
+            (slow_keep_alive("https://pricing.contoso.com", PRICING_OPS, 2700.0, 15.0, Window(5, 13), 9000.0),),
             seed=103,
         ),
         # The snat_only incident behind a 10 s forward-request timeout: calls whose SYNs find no
@@ -198,7 +178,7 @@ def estate_scenarios(sample: Scenario, snat_only: Scenario) -> list[Scenario]:
             "refuses_under_load",
             datetime(2025, 4, 4, 12, 0),
             hour,
-            (_refusing("https://catalog.fabrikam.net", CATALOG_OPS, 300.0, 4.0, 700.0), INVENTORY),
+            (refusing("https://catalog.fabrikam.net", CATALOG_OPS, 300.0, 4.0, 700.0), INVENTORY),
             seed=107,
         ),
         # The sample on 3 units: the burst comes from two jobs holding two long-lived client
@@ -322,7 +302,7 @@ def holdout_scenarios() -> list[Scenario]:
             datetime(2025, 5, 3, 11, 0),
             22,
             (
-                _slow_keep_alive(
+                slow_keep_alive(
                     "https://rates.northwind-logistics.com", PRICING_OPS, 2800.0, 14.0, Window(4, 12), 9000.0
                 ),
             ),
@@ -344,7 +324,7 @@ def holdout_scenarios() -> list[Scenario]:
             "holdout_refused_higher_load",
             datetime(2025, 5, 6, 16, 0),
             55,
-            (_refusing("https://quotes.contoso-insurance.com", QUOTES_OPS, 500.0, 3.0, 600.0), SHIPPING),
+            (refusing("https://quotes.contoso-insurance.com", QUOTES_OPS, 500.0, 3.0, 600.0), SHIPPING),
             seed=204,
         ),
         # One host on two IPs: its unpooled burst needs ~1,600 ports in all, ~800 per IP: under the

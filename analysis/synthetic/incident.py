@@ -10,13 +10,14 @@ import pandas as pd
 
 from analysis.errors import KitError
 from analysis.synthetic.addressing import PoolKey, check_addresses, ip_map
-from analysis.synthetic.diagnostics import logged, projected
+from analysis.synthetic.diagnostics import logged, newest, projected
 from analysis.synthetic.gateway_logs import DestinationDraw, build_rows
 from analysis.synthetic.outcomes import Limits, draw_outcomes, overload_share
 from analysis.synthetic.pool_load import port_load
 from analysis.synthetic.scenarios import Behaviour, Caller, Destination, Scenario
 from analysis.synthetic.traffic import Calls, caller_table, draw_calls
-from analysis.synthetic.truth import DestinationTruth, PoolTruth, ScenarioTruth, TruthKey, scenario_truth, truth_json
+from analysis.synthetic.truth import DestinationTruth, PoolTruth, ScenarioTruth, TruthKey, scenario_truth
+from analysis.synthetic.truth_document import truth_json
 
 #: Stream of the random generator that decides which requests the diagnostic setting logs, apart
 #: from the one that draws them, so a logging setting changes no request.
@@ -28,7 +29,8 @@ class Incident:
     """Generated gateway logs and what really happened.
 
     ``logs`` is what the kit is handed: the rows the diagnostic setting kept,
-    with the columns the export kept (``ApiManagementGatewayLogs`` shape).
+    cut to the newest rows the export kept (then newest first), with the
+    columns the export kept (``ApiManagementGatewayLogs`` shape).
     ``all_requests`` is every request with every column, as if logged at 100 %
     and information verbosity: for checking the physics, not for diagnosing.
     """
@@ -79,9 +81,14 @@ def _noise_rate(scenario: Scenario, destination: Destination) -> float:
     return scenario.noise.isolated_failure_rate if destination.behaviour == Behaviour.HEALTHY else 0.0
 
 
-def _limits(scenario: Scenario, calls: Calls, callers: tuple[Caller, ...]) -> Limits:
+def _limits(scenario: Scenario, calls: Calls, callers: tuple[Caller, ...], rng: np.random.Generator) -> Limits:
+    """The timers of each call; a connect budget that varies per call is drawn only when it does vary."""
     client = np.array([c.timeout_s * 1000.0 if c.timeout_s else np.inf for c in callers])
-    return Limits(scenario.connect_timeout_s * 1000.0, scenario.forward_timeout_s * 1000.0, client[calls.caller])
+    schedule = scenario.syn_schedule
+    connect = np.full(len(calls), schedule.give_up_ms)
+    if scenario.connect_timeout_spread_s > 0:
+        connect -= rng.uniform(0.0, 1000.0 * scenario.connect_timeout_spread_s, len(calls))
+    return Limits(schedule, connect, scenario.forward_timeout_s * 1000.0, client[calls.caller])
 
 
 def generate(scenario: Scenario) -> Incident:
@@ -114,12 +121,13 @@ def generate(scenario: Scenario) -> Incident:
             state,
             refused,
             _noise_rate(scenario, destination),
-            _limits(scenario, drawn, callers),
+            _limits(scenario, drawn, callers, rng),
             rng,
         )
         outcomes.append(out)
         draws.append(DestinationDraw(destination, drawn, out))
     rows = build_rows(draws, scenario, callers, rng)
     kept = logged(rows, scenario.logging, np.random.default_rng([scenario.seed, LOGGING_STREAM]))
+    kept = newest(kept, scenario.export_row_cap)
     facts = scenario_truth(scenario, load, calls, outcomes, kept)
     return Incident(scenario=scenario, logs=projected(kept, scenario.export_columns), all_requests=rows, facts=facts)

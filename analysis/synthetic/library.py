@@ -1,4 +1,5 @@
-"""Named scenarios: the embedded sample incident, one scenario per look-alike, real estates, and a holdout.
+"""Named scenarios: the embedded sample incident, one scenario per look-alike, real estates, a holdout,
+and incidents under the unknowns.
 
 ``SCENARIOS`` are the first look-alikes: each isolates one thing a diagnosis
 must get right (SNAT versus an outage, a slow backend, application errors,
@@ -6,7 +7,10 @@ gaps and noise). ``ESTATES`` are incidents shaped like real APIM estates
 (shared IPs, regions, units, keep-alive pools, timeouts, logging settings)
 and further look-alikes. ``HOLDOUT`` varies the same physics with other
 seeds, hosts, magnitudes and timings, for judging a diagnosis on incidents it
-was not tuned on. Each stays near or under 60k rows, except ``sample_day``.
+was not tuned on. ``UNKNOWNS`` vary what the logs cannot show (the platform's
+timers, the ports per unit, a scale-out, sampling, a cut export, a window that
+ends mid-episode), with look-alikes under the same unknowns. Each stays near
+or under 60k rows, except ``sample_day``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from analysis.errors import KitError
 from analysis.synthetic.estates import estate_scenarios, holdout_scenarios
 from analysis.synthetic.parts import INVENTORY, LEGACY_ERP, ORDERS, PAYMENTS, SEARCH, SHIPPING, snat
 from analysis.synthetic.scenarios import Behaviour, Burst, Noise, Scenario, Window
+from analysis.synthetic.unknowns import unknown_scenarios
 
 
 def _build() -> dict[str, Scenario]:
@@ -133,11 +138,12 @@ def _build() -> dict[str, Scenario]:
 SCENARIOS: dict[str, Scenario] = _build()
 ESTATES: dict[str, Scenario] = {s.name: s for s in estate_scenarios(SCENARIOS["sample"], SCENARIOS["snat_only"])}
 HOLDOUT: dict[str, Scenario] = {s.name: s for s in holdout_scenarios()}
-ALL: dict[str, Scenario] = {**SCENARIOS, **ESTATES, **HOLDOUT}
+UNKNOWNS: dict[str, Scenario] = {s.name: s for s in unknown_scenarios(SCENARIOS["sample"])}
+ALL: dict[str, Scenario] = {**SCENARIOS, **ESTATES, **HOLDOUT, **UNKNOWNS}
 
 
 def scenario(name: str) -> Scenario:
-    """The library scenario called ``name`` (from any of the three sets).
+    """The library scenario called ``name`` (from any of the four sets).
 
     >>> scenario("sample").duration_minutes
     120

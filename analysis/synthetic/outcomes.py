@@ -3,7 +3,8 @@
 Each cause leaves its own fingerprint:
 
 - no SNAT port: the SYNs are dropped; the call connects late (after a SYN
-  retransmission) or fails at the connect timeout (about 21 s) with
+  retransmission) or fails at the connect timeout (21 s with Windows' SYN
+  schedule, 127 s with Linux's, or a budget that varies per call) with
   "A connection attempt failed ..." or "Unable to connect ..."; when the
   ``forward-request`` timeout is shorter it is logged as ``Timeout`` at that
   timeout, and when the client gives up first as ``ClientConnectionFailure``.
@@ -130,10 +131,12 @@ class PortState:
 
 @dataclass(frozen=True)
 class Limits:
-    """Timers that end a call (ms): the connect timeout, the forward-request timeout, and each call's client
-    timeout (inf: none)."""
+    """What ends a call: the platform's SYN schedule, each call's connect budget (ms; the schedule's
+    give-up time, or less where the budget varies), the forward-request timeout (ms), and each call's
+    client timeout (ms, inf: none)."""
 
-    connect_ms: float
+    syn_schedule: ports.SynSchedule
+    connect_ms: npt.NDArray[np.float64]
     forward_ms: float
     client_ms: npt.NDArray[np.float64]
 
@@ -150,21 +153,28 @@ def _fast_ms(rng: np.random.Generator, n: int, median_ms: float) -> npt.NDArray[
     return 1.0 + median_ms * np.exp(0.6 * rng.standard_normal(n))
 
 
-def _unanswered_ms(rng: np.random.Generator, n: int, connect_ms: float) -> npt.NDArray[np.float64]:
-    """The connect timeout, plus timer granularity."""
+def _unanswered_ms(rng: np.random.Generator, n: int, connect_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The connect budget, plus timer granularity."""
     return connect_ms + rng.uniform(0.0, 60.0, n)
 
 
-def _connect(state: PortState, rng: np.random.Generator) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-    """Which calls got no port after all SYNs, and how long the others waited for one."""
+def _connect(
+    state: PortState, schedule: ports.SynSchedule, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Which calls got no port after all SYNs, and how long the others waited for one.
+
+    A call whose first ``k`` SYNs were dropped connects on the next one, when
+    the ``k``-th retransmission leaves; with every SYN dropped it fails.
+    """
     n = len(state.failing)
     attempting = ports.attempt_share(state.failing, state.opening)
-    drops = ports.syn_drop_probabilities(state.failing, attempting, state.utilisation)
+    drops = ports.syn_drop_probabilities(state.failing, attempting, state.utilisation, schedule.syns)
     sends = rng.random(n) < attempting
-    dropped = sends[:, None] & (rng.random((n, 3)) < drops)
-    first, second, third = dropped[:, 0], dropped[:, 0] & dropped[:, 1], dropped[:, 0] & dropped[:, 1] & dropped[:, 2]
-    wait = np.where(second, ports.SYN_RETRANSMIT_MS[1], np.where(first, ports.SYN_RETRANSMIT_MS[0], 0.0))
-    return third, np.where(third, 0.0, wait)
+    dropped = sends[:, None] & (rng.random((n, schedule.syns)) < drops)
+    leading = np.cumprod(dropped, axis=1).sum(axis=1)
+    no_port = leading == schedule.syns
+    wait = np.array((0.0, *schedule.retry_ms))[np.minimum(leading, schedule.retransmissions)]
+    return no_port, np.where(no_port, 0.0, wait)
 
 
 def overload_share(requests_per_minute: npt.NDArray[np.float64], destination: Destination) -> npt.NDArray[np.float64]:
@@ -210,7 +220,7 @@ def draw_outcomes(
         elapsed[mask] = at_ms[mask]
         message[mask] = _messages(rng, mix, n)[mask]
 
-    no_port, wait = _connect(state, rng)
+    no_port, wait = _connect(state, limits.syn_schedule, rng)
     outage = (
         backend & in_window(minute, destination, Behaviour.OUTAGE) & (rng.random(n) < destination.outage_failure_share)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from analysis.synthetic.scenarios import BATCH_CALLER, Behaviour, Burst, Caller, Destination, Operation
+from analysis.synthetic.scenarios import BATCH_CALLER, Behaviour, Burst, Caller, Destination, Operation, Window
 
 #: A second job on the same partner network, so a burst has two driving keys.
 REPLAY_CALLER = Caller("orders-replay-job", "52.174.18.204", "partner-integration")
@@ -89,3 +89,34 @@ def snat(
     """``destination`` with poor connection reuse and a burst driven by batch jobs."""
     burst = Burst(start, end, multiplier, ramp_minutes=ramp, drivers=drivers, driver_share=0.88)
     return replace(destination, behaviour=Behaviour.SNAT, requests_per_connection=reuse, bursts=(burst,))
+
+
+def slow_keep_alive(
+    url: str, ops: tuple[Operation, ...], rpm: float, reuse: float, window: Window, slow_ms: float
+) -> Destination:
+    """A busy backend reached through a keep-alive pool that slows down at a constant request rate."""
+    return Destination(
+        url,
+        ops,
+        rpm,
+        requests_per_connection=reuse,
+        latency_ms=80.0,
+        latency_sigma=0.45,
+        behaviour=Behaviour.SLOW,
+        window=window,
+        slow_latency_ms=slow_ms,
+    )
+
+
+def refusing(url: str, ops: tuple[Operation, ...], rpm: float, multiplier: float, knee: float) -> Destination:
+    """A keep-alive backend whose own limit refuses or resets connections above ``knee`` requests per minute."""
+    return Destination(
+        url,
+        ops,
+        rpm,
+        bursts=(Burst(20, 40, multiplier, ramp_minutes=3),),
+        requests_per_connection=100.0,
+        latency_ms=40.0,
+        behaviour=Behaviour.REFUSES_UNDER_LOAD,
+        overload_rpm=knee,
+    )

@@ -4,8 +4,10 @@ The calls of every destination are grouped into *streams*: one per
 (region, unit, destination IP) they travel on. Each stream's requests and
 backend times give its in-flight concurrency, open connections and opened and
 closed connections (:mod:`~analysis.synthetic.ports`); the streams of all
-hosts on one (region, IP, port) and unit add up to that pool's demand on that
-unit, which sets the failing share of every call drawing from it.
+hosts on one (region, IP, port) and unit add up on that pool's *cell*, where
+the port model decides, minute by minute, which share of the connects finds
+no port given the ports still held (:func:`~analysis.synthetic.ports.held_ports`).
+That share applies to every call drawing from the cell in that minute.
 """
 
 from __future__ import annotations
@@ -42,20 +44,27 @@ class Streams:
 
     @property
     def demand(self) -> FloatArray:
-        """Ports each stream holds: its open connections plus those it closed within the hold."""
+        """Ports each stream would hold had every connect got one: open plus closed within the hold."""
         return ports.port_demand(self.open, self.closed)
 
 
 @dataclass(frozen=True, eq=False)
 class PortLoad:
-    """Demand on every (pool, unit) cell, and each destination's streams.
+    """The port model on every (pool, unit) cell, and each destination's streams.
 
-    ``cells`` lists ``(pool, unit)`` in order; ``demand`` and ``failing`` are
-    ``[cell, minute]``.
+    ``cells`` lists ``(pool, unit)`` in order; the arrays are ``[cell, minute]``:
+    ``demand`` is the attempted demand (open connections plus every connection
+    closed within the hold, failed connects included: the ports the cell would
+    hold had every connect got one), ``held`` the ports it really held, ``asked``
+    the ports asked for in the minute (held from earlier minutes plus the
+    minute's own connections) and ``failing`` the share of the minute's connects
+    that found no port.
     """
 
     cells: list[tuple[PoolKey, int]]
     demand: FloatArray
+    held: FloatArray
+    asked: FloatArray
     failing: FloatArray
     streams: list[Streams]
 
@@ -93,7 +102,7 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
     """The demand on every pool and unit, and the port state of every call (per destination)."""
     minutes = scenario.duration_minutes
     regions = scenario.gateway_regions
-    units = {r.name: r.units for r in regions}
+    units = {r.name: r.max_units for r in regions}
     cells = [(pool, unit) for pool in pools_of(scenario) for unit in range(units[pool.region])]
     cell_index = {cell: i for i, cell in enumerate(cells)}
     open_total = np.zeros((len(cells), minutes))
@@ -101,7 +110,7 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
     streams: list[Streams] = []
     for destination, drawn in zip(scenario.destinations, calls, strict=False):
         ips = destination_ips(destination)
-        width = max(r.units for r in regions) * len(ips)
+        width = max(units.values()) * len(ips)
         raw = drawn.region * width + drawn.unit * len(ips) + drawn.ip
         codes, of_call = np.unique(raw, return_inverse=True)
         region = codes // width
@@ -118,9 +127,16 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
         np.add.at(open_total, cell, figures["open"])
         np.add.at(closed_total, cell, figures["closed"])
         streams.append(Streams(region=region.astype(np.int64), cell=cell, of_call=of_call.astype(np.int64), **figures))
-    demand = ports.port_demand(open_total, closed_total)
-    failing = ports.failure_share(demand, scenario.snat_ports)
-    load = PortLoad(cells=cells, demand=demand, failing=failing, streams=streams)
+    model = ports.held_ports(open_total, closed_total, scenario.snat_ports)
+    failing = model.failing
+    load = PortLoad(
+        cells=cells,
+        demand=ports.port_demand(open_total, closed_total),
+        held=model.held,
+        asked=model.asked,
+        failing=failing,
+        streams=streams,
+    )
     states = []
     for drawn, stream in zip(calls, streams, strict=False):
         cell = stream.cell[stream.of_call]
@@ -128,7 +144,7 @@ def port_load(scenario: Scenario, calls: list[Calls]) -> tuple[PortLoad, list[Po
             PortState(
                 failing=failing[cell, drawn.minute],
                 opening=stream.opening[stream.of_call, drawn.minute],
-                utilisation=demand[cell, drawn.minute] / scenario.snat_ports,
+                utilisation=model.asked[cell, drawn.minute] / scenario.snat_ports,
             )
         )
     return load, states

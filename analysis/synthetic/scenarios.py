@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from analysis.errors import KitError
 from analysis.synthetic.diagnostics import Assumptions, DiagnosticSetting
+from analysis.synthetic.ports import WINDOWS, SynSchedule
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -275,15 +276,28 @@ class Region:
 
     ``share`` is the part of the traffic of callers not pinned to a region
     that this region receives (shares are normalised over the regions).
+    ``units`` is how many units it starts with; ``scale_out`` lists
+    ``(minute, units)`` changes during the scenario, in time order: from that
+    minute new calls spread over that many units, each with its own ports
+    (a caller's long-lived client connections stay on the units they were on).
     """
 
     name: str
     units: int = 1
     share: float = 1.0
+    scale_out: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or self.units < 1 or self.share < 0:
             raise KitError(f"region {self.name!r}: needs a name, units >= 1 and share >= 0")
+        minutes = [m for m, _ in self.scale_out]
+        if any(m < 1 for m in minutes) or minutes != sorted(set(minutes)) or any(u < 1 for _, u in self.scale_out):
+            raise KitError(f"region {self.name!r}: scale_out needs (minute >= 1, units >= 1) in time order")
+
+    @property
+    def max_units(self) -> int:
+        """The most units the region has at any time: how many pools of ports each destination IP can use."""
+        return max([self.units, *(u for _, u in self.scale_out)])
 
 
 @dataclass(frozen=True)
@@ -308,13 +322,17 @@ class Scenario:
     ``start`` is naive UTC. A one-region instance is described by ``region``
     and ``units``; a multi-region (Premium) instance by ``regions``, which
     then replaces both. Each unit is a gateway instance with ``snat_ports``
-    ports per destination IP and port of its own. ``connect_timeout_s`` is
-    when a connection attempt whose SYNs go unanswered gives up (Windows:
-    SYN retransmissions after 3 and 6 more seconds, giving up 12 s later);
-    ``forward_timeout_s`` is the ``forward-request`` timeout (default 300 s).
-    ``logging`` is the diagnostic setting, ``export_columns`` the columns the
-    user's export kept (empty: the whole table), ``assumptions`` what a user
-    who knows the estate would tell the kit.
+    ports per destination IP and port of its own. ``syn_schedule`` is how the
+    platform retries a connect whose SYNs go unanswered and when it gives up
+    (:attr:`connect_timeout_s`; Windows by default: 21 s);
+    ``connect_timeout_spread_s`` makes that budget vary per call, uniformly
+    between the timeout less the spread and the timeout (it must leave every
+    retransmission in the budget). ``forward_timeout_s`` is the
+    ``forward-request`` timeout (default 300 s). ``logging`` is the diagnostic
+    setting, ``export_columns`` the columns the user's export kept (empty: the
+    whole table), ``export_row_cap`` the most rows it kept (the newest, newest
+    first, as the portal shows and exports them; None: all), ``assumptions``
+    what a user who knows the estate would tell the kit.
     """
 
     name: str
@@ -332,10 +350,12 @@ class Scenario:
     resource_group: str = "rg-apim-prod"
     azure_subscription_id: str = "6f1d2c4b-8a3e-4f57-9b21-0c7e5d9a3f18"
     workspace_id: str = "a4c8e2f1-5b7d-4e93-8f06-2d1b9c7e4a53"
-    connect_timeout_s: float = 21.0
+    syn_schedule: SynSchedule = WINDOWS
+    connect_timeout_spread_s: float = 0.0
     forward_timeout_s: float = 300.0
     logging: DiagnosticSetting = field(default_factory=DiagnosticSetting)
     export_columns: tuple[str, ...] = ()
+    export_row_cap: int | None = None
     assumptions: Assumptions = field(default_factory=Assumptions)
 
     def __post_init__(self) -> None:
@@ -358,6 +378,19 @@ class Scenario:
         unknown = sorted(pinned - {""} - set(names))
         if unknown:
             raise KitError(f"scenario {self.name}: callers pinned to unknown regions {unknown}")
+        shortest = 1000.0 * (self.connect_timeout_s - self.connect_timeout_spread_s)
+        if self.connect_timeout_spread_s < 0 or shortest <= self.syn_schedule.retry_ms[-1]:
+            raise KitError(
+                f"scenario {self.name}: connect_timeout_spread_s must be >= 0 and leave the connect budget "
+                f"above the last SYN retransmission ({self.syn_schedule.retry_ms[-1] / 1000:g} s)"
+            )
+        if self.export_row_cap is not None and self.export_row_cap < 1:
+            raise KitError(f"scenario {self.name}: export_row_cap must be positive")
+
+    @property
+    def connect_timeout_s(self) -> float:
+        """When a connect whose SYNs all go unanswered gives up (the longest budget when it varies)."""
+        return self.syn_schedule.give_up_ms / 1000.0
 
     @property
     def gateway_regions(self) -> tuple[Region, ...]:

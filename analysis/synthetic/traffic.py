@@ -119,17 +119,32 @@ def _regions_of(
     return np.where(pinned >= 0, pinned, drawn)
 
 
+def units_at(regions: tuple[Region, ...], region: IntArray, minute: IntArray) -> IntArray:
+    """How many units the region of each call has in the call's minute (after any scale-out).
+
+    >>> two = (Region("a", 1, scale_out=((2, 3),)), Region("b", 2))
+    >>> units_at(two, np.array([0, 0, 0, 1]), np.array([0, 1, 2, 5])).tolist()
+    [1, 1, 3, 2]
+    """
+    units = np.array([r.units for r in regions], dtype=np.int64)[region]
+    for index, place in enumerate(regions):
+        for start, count in place.scale_out:
+            units[(region == index) & (minute >= start)] = count
+    return units
+
+
 def _units_of(
     caller: IntArray,
     region: IntArray,
+    minute: IntArray,
     callers: tuple[Caller, ...],
     regions: tuple[Region, ...],
     rng: np.random.Generator,
 ) -> IntArray:
-    """Unit of each call: a caller with many client connections spreads evenly; one with few
-    long-lived connections lands on the units those connections hash to."""
-    units = np.array([r.units for r in regions], dtype=np.int64)
-    unit = np.floor(rng.random(len(caller)) * units[region]).astype(np.int64)
+    """Unit of each call: a caller with many client connections spreads evenly over the units the
+    region has in the call's minute; one with few long-lived connections lands on the units those
+    connections hashed to when they were opened (before any scale-out), and stays there."""
+    unit = np.floor(rng.random(len(caller)) * units_at(regions, region, minute)).astype(np.int64)
     for index, who in enumerate(callers):
         if who.connections <= 0:
             continue
@@ -205,7 +220,7 @@ def draw_calls(
         caller=caller,
         cache_hit=cache_hit,
         region=region,
-        unit=_units_of(caller, region, callers, regions, rng),
+        unit=_units_of(caller, region, minute, callers, regions, rng),
         ip=rng.integers(0, len(destination_ips(destination)), n, dtype=np.int64),
         latency_ms=_latency_ms(destination, minute, rng),
         side_failure=_side_failures(destination, minute, cache_hit, rng),

@@ -19,11 +19,7 @@ export left out what tells the causes apart (``missing`` names it).
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,16 +35,40 @@ from analysis.synthetic.traffic import Calls
 
 #: A minute counts as a failure minute from this modelled failure share on.
 SUSTAINED_SHARE = 0.01
-#: Failure minutes must come in runs at least this long to count as sustained.
+#: An episode needs at least this many failure minutes.
 SUSTAINED_MINUTES = 2
-#: Runs closer than this are one episode (the ports of the first are still held).
+#: Failure minutes fewer clean minutes apart than this are one episode (the ports of the first are still held).
 EPISODE_GAP_MINUTES = PORT_HOLD_MINUTES
 
 CLASSIFICATIONS = ("snat_exhaustion", "backend_unreachable", "backend_errors", "slow_backend", "healthy", "unknown")
 VERDICTS = ("snat_exhaustion", "no_snat_evidence", "insufficient_data")
 
 TruthKey = str | tuple[str, str]
-Span = tuple[pd.Timestamp, pd.Timestamp]
+#: ``[onset, recovery)``; the recovery is None when the symptom lasts to the end of the scenario.
+Span = tuple[pd.Timestamp, pd.Timestamp | None]
+
+
+@dataclass(frozen=True)
+class LoggedData:
+    """What the rows the kit is handed cover: how many, and the first and last logged time.
+
+    An export cut to its newest rows starts late: an episode whose onset lies
+    at or before the first logged time was not observed starting, and one
+    whose recovery lies after the last logged time (or never came within the
+    scenario) was not observed ending.
+    """
+
+    rows: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+
+    def onset_observed(self, onset: pd.Timestamp) -> bool:
+        """The data starts before the onset's minute, so the minutes before the failures are in it."""
+        return self.first is not None and self.first < onset
+
+    def recovery_observed(self, recovery: pd.Timestamp | None) -> bool:
+        """The failures stopped within the scenario and the data reaches the first minute without them."""
+        return recovery is not None and self.last is not None and self.last >= recovery
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,17 +76,23 @@ class DestinationTruth:
     """What happened at one ``host:port`` in one region.
 
     ``episodes`` are the ``[onset, recovery)`` spans of sustained connection
-    failures the scenario caused (ports, outage, refusals); ``onset`` is the
-    first onset and ``recovery`` the last recovery (both ``None`` without
-    failures). ``incident_start``/``incident_end`` bound the symptom of any
-    cause the same way (for ``slow_backend`` and ``backend_errors`` the
-    behaviour window). ``pools`` are the SNAT pools its calls draw from.
-    ``per_minute`` holds, per scenario minute: requests, backend requests,
-    requests in flight, new connections, the port demand of its busiest pool
-    and unit, the ports per unit (capacity), utilisation, the modelled share
-    of its calls finding no port, the share its backend refused, and the
-    connection failures the scenario caused (masked as Timeout or
-    ClientConnectionFailure included).
+    failures the scenario caused (ports, outage, refusals), a recovery None
+    when the failures last to the scenario's end; ``onset`` is the first
+    onset and ``recovery`` the last recovery (both ``None`` without
+    failures). ``observed`` says per episode whether the logged rows show its
+    onset and its recovery (:class:`LoggedData`). ``incident_start``/``incident_end``
+    bound the symptom of any cause the same way (for ``slow_backend`` and
+    ``backend_errors`` the behaviour window). ``pools`` are the SNAT pools its
+    calls draw from. ``per_minute`` holds, per scenario minute: requests,
+    backend requests, requests in flight, new connections, and of its busiest
+    pool and unit the *attempted* port demand (``demand_attempted``: open
+    connections plus every connection closed within the hold, failed connects
+    included) and the ports it really *held* (``held``: connects that found a
+    port, open or closed within the hold); then its own attempted demand, the
+    ports per unit (capacity), utilisation (attempted demand / capacity), the
+    modelled share of its calls finding no port, the share its backend
+    refused, and the connection failures the scenario caused (masked as
+    Timeout or ClientConnectionFailure included).
     """
 
     key: TruthKey
@@ -77,6 +103,7 @@ class DestinationTruth:
     cause: str
     classification: str
     episodes: tuple[Span, ...]
+    observed: tuple[tuple[bool, bool], ...]
     incident_start: pd.Timestamp | None
     incident_end: pd.Timestamp | None
     pools: tuple[PoolKey, ...]
@@ -92,19 +119,37 @@ class DestinationTruth:
         return self.episodes[-1][1] if self.episodes else None
 
     @property
+    def onset_observed(self) -> bool | None:
+        """Whether the logs show the first episode begin (None without episodes)."""
+        return self.observed[0][0] if self.observed else None
+
+    @property
+    def recovery_observed(self) -> bool | None:
+        """Whether the logs show the last episode end (None without episodes)."""
+        return self.observed[-1][1] if self.observed else None
+
+    @property
     def peak_demand(self) -> float:
-        """Highest port demand of its busiest pool and unit."""
-        return float(self.per_minute["demand"].max())
+        """Highest attempted port demand of its busiest pool and unit."""
+        return float(self.per_minute["demand_attempted"].max())
+
+    @property
+    def peak_held(self) -> float:
+        """Most ports its busiest pool and unit really held."""
+        return float(self.per_minute["held"].max())
 
 
 @dataclass(frozen=True, eq=False)
 class PoolTruth:
-    """One SNAT pool: its member destinations, and its demand on each unit per minute (``[unit, minute]``)."""
+    """One SNAT pool: its member destinations, and per unit and minute (``[unit, minute]``) its attempted
+    demand (``demand``) and the ports it held (``held``); ``units`` counts every unit the region had
+    at any time (a unit before a scale-out added it has no traffic)."""
 
     key: PoolKey
     members: tuple[str, ...]
     capacity_per_unit: int
     demand: npt.NDArray[np.float64]
+    held: npt.NDArray[np.float64]
     exhausted_units: tuple[int, ...]
 
     @property
@@ -113,8 +158,13 @@ class PoolTruth:
 
     @property
     def peak_demand(self) -> float:
-        """Highest demand on one unit: what decides exhaustion."""
+        """Highest attempted demand on one unit."""
         return float(self.demand.max())
+
+    @property
+    def peak_held(self) -> float:
+        """Most ports one unit held: the capacity, once the unit ran out."""
+        return float(self.held.max())
 
     @property
     def peak_region_demand(self) -> float:
@@ -132,6 +182,7 @@ class ScenarioTruth:
 
     destinations: dict[TruthKey, DestinationTruth]
     pools: dict[PoolKey, PoolTruth]
+    logged: LoggedData
     missing: tuple[str, ...] = ()
     side_call_failures: dict[str, int] = field(default_factory=dict)
 
@@ -144,35 +195,38 @@ class ScenarioTruth:
         return "no_snat_evidence"
 
 
-def sustained_runs(flags: npt.ArrayLike, min_length: int = SUSTAINED_MINUTES) -> list[tuple[int, int]]:
-    """``[start, end)`` of each run of true values at least ``min_length`` long.
+def episodes_of(
+    flags: npt.ArrayLike, gap: int = EPISODE_GAP_MINUTES, least: int = SUSTAINED_MINUTES
+) -> list[tuple[int, int]]:
+    """``[start, end)`` of each episode: failure minutes less than ``gap`` clean minutes apart are one
+    episode (the ports of the first are still held), which needs at least ``least`` failure minutes.
 
-    >>> sustained_runs([0, 1, 0, 1, 1, 1, 0, 1, 1])
-    [(3, 6), (7, 9)]
-    """
-    values = np.asarray(flags, dtype=bool)
-    edges = np.diff(np.concatenate(([0], values.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True) if e - s >= min_length]
-
-
-def episodes_of(flags: npt.ArrayLike, gap: int = EPISODE_GAP_MINUTES) -> list[tuple[int, int]]:
-    """Sustained runs, runs less than ``gap`` minutes apart merged into one episode.
+    Ports taken together come back together one hold later, so a saturation can pause for a
+    minute and fail again: that minute belongs to the episode.
 
     >>> episodes_of([1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1])
     [(0, 6), (10, 12)]
+    >>> episodes_of([0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 1, 0])
+    [(1, 6)]
     """
-    merged: list[tuple[int, int]] = []
-    for start, end in sustained_runs(flags):
-        if merged and start - merged[-1][1] < gap:
-            merged[-1] = (merged[-1][0], end)
+    minutes = np.flatnonzero(np.asarray(flags, dtype=bool))
+    groups: list[list[int]] = []
+    for minute in minutes.tolist():
+        if groups and minute - (groups[-1][-1] + 1) < gap:
+            groups[-1].append(minute)
         else:
-            merged.append((start, end))
-    return merged
+            groups.append([minute])
+    return [(group[0], group[-1] + 1) for group in groups if len(group) >= least]
 
 
-def _minute(scenario: Scenario, offset: int) -> pd.Timestamp:
+def minute_at(scenario: Scenario, offset: int) -> pd.Timestamp:
+    """The start of minute ``offset`` of the scenario."""
     return pd.Timestamp(scenario.start).as_unit("us") + pd.Timedelta(minutes=offset)
+
+
+def _end(scenario: Scenario, offset: int) -> pd.Timestamp | None:
+    """The minute a symptom ended, None when it lasted to the end of the scenario."""
+    return None if offset >= scenario.duration_minutes else minute_at(scenario, offset)
 
 
 def _per_minute(
@@ -192,6 +246,7 @@ def _per_minute(
     requests = streams.requests[mine].sum(axis=0)
     cells = streams.cell[mine]
     demand = load.demand[cells].max(axis=0) if len(cells) else np.zeros(minutes)
+    held = load.held[cells].max(axis=0) if len(cells) else np.zeros(minutes)
     failing = np.divide(
         (streams.requests[mine] * load.failing[cells]).sum(axis=0), requests, out=np.zeros(minutes), where=requests > 0
     )
@@ -204,7 +259,8 @@ def _per_minute(
             "backend_requests": requests.astype(np.int64),
             "concurrency": streams.in_flight[mine].sum(axis=0),
             "new_connections": streams.opened[mine].sum(axis=0),
-            "demand": demand,
+            "demand_attempted": demand,
+            "held": held,
             "own_demand": streams.demand[mine].max(axis=0) if len(cells) else np.zeros(minutes),
             "capacity": np.full(minutes, scenario.snat_ports, dtype=np.int64),
             "utilisation": demand / scenario.snat_ports,
@@ -245,19 +301,31 @@ def _seen(logged: pd.DataFrame) -> set[tuple[str, str]]:
     return set(zip(logged["Region"].astype(str), keys, strict=False))
 
 
+def _logged_data(logged: pd.DataFrame) -> LoggedData:
+    times = logged["TimeGenerated"]
+    if times.empty:
+        return LoggedData(0, None, None)
+    return LoggedData(len(times), pd.Timestamp(times.min()), pd.Timestamp(times.max()))
+
+
 def scenario_truth(
     scenario: Scenario, load: PortLoad, calls: list[Calls], outcomes: list[Outcomes], logged: pd.DataFrame
 ) -> ScenarioTruth:
-    """The truth of every destination in every region, every pool, and what the logs lack."""
+    """The truth of every destination in every region, every pool, what the logs cover and what they lack.
+
+    ``logged`` is every column of the rows the kit is handed.
+    """
     regions = scenario.gateway_regions
     missing = missing_evidence(scenario.logging, scenario.export_columns)
     seen = _seen(logged)
+    covered = _logged_data(logged)
     destinations: dict[TruthKey, DestinationTruth] = {}
     for index, destination in enumerate(scenario.destinations):
         for r, region in enumerate(regions):
             frame = _per_minute(scenario, destination, r, load, index, calls[index], outcomes[index])
             cause, episodes, span = _cause(scenario, destination, frame)
             key: TruthKey = (region.name, destination.key) if scenario.multi_region else destination.key
+            spans = tuple((minute_at(scenario, s), _end(scenario, e)) for s, e in episodes)
             destinations[key] = DestinationTruth(
                 key=key,
                 region=region.name,
@@ -266,9 +334,10 @@ def scenario_truth(
                 behaviour=destination.behaviour,
                 cause=cause,
                 classification="unknown" if missing else cause,
-                episodes=tuple((_minute(scenario, s), _minute(scenario, e)) for s, e in episodes),
-                incident_start=_minute(scenario, span[0]) if span else None,
-                incident_end=_minute(scenario, span[1]) if span else None,
+                episodes=spans,
+                observed=tuple((covered.onset_observed(s), covered.recovery_observed(e)) for s, e in spans),
+                incident_start=minute_at(scenario, span[0]) if span else None,
+                incident_end=_end(scenario, span[1]) if span else None,
                 pools=tuple(PoolKey(region.name, ip, destination.port) for ip in destination_ips(destination)),
                 in_logs=(region.name, destination.key) in seen,
                 per_minute=frame,
@@ -276,125 +345,12 @@ def scenario_truth(
     pools: dict[PoolKey, PoolTruth] = {}
     for pool, members in pools_of(scenario).items():
         rows = load.cells_of(pool)
-        demand = load.demand[rows]
-        exhausted = tuple(u for u, row in enumerate(rows) if sustained_runs(load.failing[row] >= SUSTAINED_SHARE))
-        pools[pool] = PoolTruth(pool, members, scenario.snat_ports, demand, exhausted)
+        exhausted = tuple(u for u, row in enumerate(rows) if episodes_of(load.failing[row] >= SUSTAINED_SHARE))
+        pools[pool] = PoolTruth(pool, members, scenario.snat_ports, load.demand[rows], load.held[rows], exhausted)
     side: dict[str, int] = {}
     for destination, out in zip(scenario.destinations, outcomes, strict=False):
         if destination.side_call is not None:
             side[destination.side_call.key] = side.get(destination.side_call.key, 0) + int(
                 (out.cause == Cause.SIDE_CALL).sum()
             )
-    return ScenarioTruth(destinations, pools, missing, side)
-
-
-def iso_z(value: datetime | pd.Timestamp | None) -> str | None:
-    """ISO 8601 UTC text with a ``Z``, whole seconds.
-
-    >>> iso_z(pd.Timestamp("2025-02-25 09:19:00"))
-    '2025-02-25T09:19:00Z'
-    """
-    if value is None:
-        return None
-    return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def json_key(key: TruthKey) -> str:
-    """A truth key as ``truth.json`` writes it: ``host:port``, or ``region/host:port``.
-
-    >>> json_key(("North Europe", "a.example.com:443"))
-    'North Europe/a.example.com:443'
-    """
-    return key if isinstance(key, str) else f"{key[0]}/{key[1]}"
-
-
-def _destination_document(item: DestinationTruth) -> dict[str, Any]:
-    frame = item.per_minute
-    return {
-        "region": item.region,
-        "destination": item.destination,
-        "base_url": item.base_url,
-        "behaviour": str(item.behaviour),
-        "cause": item.cause,
-        "classification": item.classification,
-        "in_logs": item.in_logs,
-        "onset": iso_z(item.onset),
-        "recovery": iso_z(item.recovery),
-        "episodes": [[iso_z(s), iso_z(e)] for s, e in item.episodes],
-        "incident_start": iso_z(item.incident_start),
-        "incident_end": iso_z(item.incident_end),
-        "pools": [[p.region, p.ip, p.port] for p in item.pools],
-        "peak_demand": round(item.peak_demand, 1),
-        "per_minute": {
-            "minute": [iso_z(m) for m in frame.index],
-            "requests": frame["requests"].astype(int).tolist(),
-            "concurrency": frame["concurrency"].round(1).tolist(),
-            "demand": frame["demand"].round(1).tolist(),
-            "own_demand": frame["own_demand"].round(1).tolist(),
-            "capacity": frame["capacity"].astype(int).tolist(),
-            "failure_share": frame["failure_share"].round(4).tolist(),
-            "refused_share": frame["refused_share"].round(4).tolist(),
-            "scenario_connection_failures": frame["scenario_connection_failures"].astype(int).tolist(),
-        },
-    }
-
-
-def _pool_document(pool: PoolTruth) -> dict[str, Any]:
-    return {
-        "region": pool.key.region,
-        "ip": pool.key.ip,
-        "port": pool.key.port,
-        "members": list(pool.members),
-        "units": pool.units,
-        "capacity_per_unit": pool.capacity_per_unit,
-        "peak_demand": round(pool.peak_demand, 1),
-        "peak_region_demand": round(pool.peak_region_demand, 1),
-        "exhausted": pool.exhausted,
-        "exhausted_units": list(pool.exhausted_units),
-        "demand_by_unit": [row.round(1).tolist() for row in pool.demand],
-    }
-
-
-def truth_document(scenario: Scenario, truth: ScenarioTruth) -> dict[str, Any]:
-    """The ground truth as plain JSON-ready data."""
-    end = pd.Timestamp(scenario.start) + pd.Timedelta(minutes=scenario.duration_minutes)
-    setting, assumed = scenario.logging, scenario.assumptions
-    return {
-        "scenario": scenario.name,
-        "start": iso_z(scenario.start),
-        "end": iso_z(end),
-        "snat_ports_per_instance": scenario.snat_ports,
-        "units": scenario.gateway_regions[0].units,
-        "capacity": scenario.capacity,
-        "regions": [{"name": r.name, "units": r.units, "share": r.share} for r in scenario.gateway_regions],
-        "port_hold_minutes": PORT_HOLD_MINUTES,
-        "connect_timeout_s": scenario.connect_timeout_s,
-        "forward_timeout_s": scenario.forward_timeout_s,
-        "logging": {
-            "sampling_percent": setting.sampling_percent,
-            "always_log_errors": setting.always_log_errors,
-            "verbosity": str(setting.verbosity),
-            "export_columns": list(scenario.export_columns) or None,
-        },
-        "assumptions": {
-            "units": assumed.units,
-            "log_sampling_percent": assumed.log_sampling_percent,
-            "ip_map": "ip_map.csv" if assumed.ip_map else None,
-        },
-        "expected_verdict": truth.expected_verdict,
-        "missing": list(truth.missing),
-        "dropped_minutes": [iso_z(_minute(scenario, m)) for m in scenario.noise.dropped_minutes],
-        "side_call_failures": truth.side_call_failures,
-        "destinations": {json_key(k): _destination_document(t) for k, t in truth.destinations.items()},
-        "pools": [_pool_document(p) for p in truth.pools.values()],
-    }
-
-
-def truth_json(scenario: Scenario, truth: ScenarioTruth) -> str:
-    """The ground truth as stable JSON text (same input, same bytes), lists of scalars on one line."""
-    text = json.dumps(truth_document(scenario, truth), indent=2)
-    return _SCALAR_LIST.sub(lambda m: "[" + re.sub(r"\s*\n\s*", "", m.group(1)) + "]", text) + "\n"
-
-
-#: An indented JSON list holding no list or object.
-_SCALAR_LIST = re.compile(r"\[(\s*\n[^\[\]{}]*?)\]")
+    return ScenarioTruth(destinations, pools, covered, missing, side)
