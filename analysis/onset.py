@@ -4,8 +4,10 @@ A minute is *bad* when it has enough failures, both in number and in share, to
 rule out the odd failed request. An episode is a run of bad minutes that may
 hold short gaps; it needs at least ``min_minutes`` bad minutes. Recovery is the
 first minute after the last bad one, or None when the window ends in trouble. An
-onset in the first minute of the series is not observed: the trouble may have
-begun before the data does (a cut export, a window starting inside it).
+onset with no more than ``max_gap`` minutes of the series before it is not
+observed: bad minutes just before the data would have belonged to the same
+episode, so the trouble may have begun before the data does (a cut export, a
+window starting inside it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class Episode:
     events: int
     requests: int
     onset_observed: bool = True
-    """False when the onset is the series' first minute: the trouble may have begun before the data."""
+    """False when the series holds no more than the episodes' gap before the onset: the trouble may have begun
+    before the data."""
 
     @property
     def share(self) -> float:
@@ -87,7 +90,7 @@ def episodes(
                 bad_minutes=len(run),
                 events=int(window_events.sum()),
                 requests=int(requests.iloc[span].sum()),
-                onset_observed=first > 0,
+                onset_observed=first > max_gap,
             )
         )
     return found

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from analysis.assumptions import Assumptions
+from analysis.investigation import Investigation, investigate
+from analysis.report import read_ip_map
+from analysis.sources.local import open_local
 from analysis.synthetic import Incident, generate
 from analysis.synthetic.exports import to_azure_diagnostics, write_parquet, write_portal_export
 from analysis.synthetic.library import scenario
@@ -75,5 +79,28 @@ def scenario_ip_map(incident, tmp_path_factory) -> Callable[[str], Path]:
         if name not in cache:
             cache[name] = incident(name).write_ip_map(folder / f"{name}.ip_map.csv")
         return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def diagnosed(incident, scenario_export, scenario_ip_map) -> Callable[..., Investigation]:
+    """A scenario's logs investigated with what its user knows (or with the defaults), once per module."""
+    cache: dict[tuple[str, str, bool], Investigation] = {}
+
+    def get(name: str, mode: str = "resource", known: bool = True) -> Investigation:
+        if (name, mode, known) not in cache:
+            told = incident(name).scenario.assumptions
+            settings = (
+                {"units": told.units, "log_sampling_percent": told.log_sampling_percent, "snat_ports": told.snat_ports}
+                if known
+                else {}
+            )
+            assumptions = Assumptions(**{k: v for k, v in settings.items() if v is not None})
+            ip_map = read_ip_map(scenario_ip_map(name)) if known and told.ip_map else None
+            source = open_local(scenario_export(name, mode))
+            cache[(name, mode, known)] = investigate(source, assumptions=assumptions, ip_map=ip_map)
+            source.close()
+        return cache[(name, mode, known)]
 
     return get

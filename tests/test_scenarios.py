@@ -14,68 +14,14 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from analysis.assessment import Assessment, Classification
-from analysis.assumptions import Assumptions
-from analysis.investigation import Investigation, investigate
+from analysis.assessment import Classification
+from analysis.investigation import investigate
 from analysis.pools import PoolKind
-from analysis.report import read_ip_map
 from analysis.sources.local import open_local
-from analysis.synthetic import Incident
 from analysis.synthetic.library import ESTATES, HOLDOUT, SCENARIOS
+from tests.grading import MODES, grade
 
-TOLERANCE = pd.Timedelta(minutes=2)
-MODES = ("resource", "azurediagnostics")
 GRADED = {**SCENARIOS, **ESTATES}
-FAILING = (Classification.SNAT_EXHAUSTION, Classification.BACKEND_UNREACHABLE)
-
-
-@pytest.fixture(scope="module")
-def diagnosed(incident, scenario_export, scenario_ip_map) -> Callable[..., Investigation]:
-    """A scenario's logs investigated with what its user knows (or with the defaults), once per module."""
-    cache: dict[tuple[str, str, bool], Investigation] = {}
-
-    def get(name: str, mode: str = "resource", known: bool = True) -> Investigation:
-        if (name, mode, known) not in cache:
-            told = incident(name).scenario.assumptions
-            settings = {"units": told.units, "log_sampling_percent": told.log_sampling_percent} if known else {}
-            assumptions = Assumptions(**{k: v for k, v in settings.items() if v is not None})
-            ip_map = read_ip_map(scenario_ip_map(name)) if known and told.ip_map else None
-            source = open_local(scenario_export(name, mode))
-            cache[(name, mode, known)] = investigate(source, assumptions=assumptions, ip_map=ip_map)
-            source.close()
-        return cache[(name, mode, known)]
-
-    return get
-
-
-def near(ours: list[pd.Timestamp | None], truth: list[pd.Timestamp]) -> bool:
-    """Every true time has one of ours within the tolerance."""
-    return all(any(o is not None and abs(o - t) <= TOLERANCE for o in ours) for t in truth)
-
-
-def grade(incident: Incident, found: Investigation) -> None:
-    """Assert that the investigation says what the truth says, destination by destination."""
-    regions_logged = "Region" in incident.logs.columns
-    got: dict[tuple[str, str], Assessment] = {a.key: a for a in found.assessments}
-    expected = {((t.region if regions_logged else ""), t.destination): t for t in incident.truth.values() if t.in_logs}
-    assert set(got) == set(expected)
-    ip_map = incident.scenario.assumptions.ip_map
-    for key, truth in expected.items():
-        ours = got[key]
-        assert ours.classification == truth.classification, (key, ours.reason)
-        if truth.classification == Classification.SNAT_EXHAUSTION:
-            pool = ours.pool
-            assert pool is not None and pool.exhausted
-            hosts_sharing = {m for p in truth.pools for m in incident.pools[p].members}
-            assert set(pool.pool.destinations) <= hosts_sharing, (key, pool.id)
-            if ip_map:
-                assert pool.pool.kind == PoolKind.IP
-                assert (truth.region, pool.pool.ip, pool.pool.port) in {tuple(p) for p in truth.pools}
-        if truth.episodes and truth.classification in FAILING:
-            assert len(ours.episodes) == len(truth.episodes), (key, ours.episodes)
-            assert near([e.onset for e in ours.episodes], [s for s, _ in truth.episodes]), key
-            assert near([e.recovery for e in ours.episodes], [e for _, e in truth.episodes if e is not None]), key
-    assert found.verdict.verdict == incident.expected_verdict, found.verdict.reason
 
 
 @pytest.mark.parametrize("mode", MODES)
