@@ -8,10 +8,8 @@ estate would give. ``HOLDOUT`` is graded apart: it was not looked at while the d
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
-import pandas as pd
 import pytest
 
 from analysis.assessment import Classification
