@@ -25,7 +25,7 @@ from analysis.errors import KitError
 from analysis.explorer_state import ExplorerState, Span
 from analysis.investigation import Investigation, WindowData
 from analysis.sources import Source, open_source
-from analysis.times import iso, optional_time
+from analysis.times import iso, user_window
 
 #: The drill-down's choice when no destination is looked at in depth.
 NO_DESTINATION = ""
@@ -415,7 +415,7 @@ def explorer(
     """
     spec = source or "sample"
     try:
-        span = (optional_time("start", start), optional_time("end", end))
+        span = user_window(start, end)
         if time_range and time_range not in scope.PRESETS:
             raise KitError(f"unknown time range {time_range!r} (use one of: {', '.join(scope.PRESETS)})")
         opened = open_source(spec, mode or None)

@@ -33,7 +33,7 @@ from analysis.investigation import (
     window_for,
 )
 from analysis.sources import Source, open_source
-from analysis.times import optional_time
+from analysis.times import user_window
 
 # A range slider with more stops than this is unusable; longer sources get coarser steps.
 MAX_WINDOW_STOPS = 1500
@@ -111,7 +111,7 @@ class ExplorerState:
         if name == scope.GIVEN:
             span = self.given
         elif name == scope.CUSTOM:
-            span = (optional_time("start", start), optional_time("end", end))
+            span = user_window(start, end, now=self._now().floor("min"))
             if None in span:
                 raise KitError("a custom range needs both start and end (ISO 8601 UTC, e.g. 2025-02-25T09:00Z)")
         else:
