@@ -247,10 +247,9 @@ def _queries_show(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from analysis import queries
+    from analysis.adhoc import adhoc_query, run_adhoc
     from analysis.investigation import window_for
-    from analysis.sources import Request, open_source, run_request
-    from analysis.sources.engine_errors import for_the_writer, in_kql_terms
+    from analysis.sources import open_source
     from analysis.sources.progress import watched
     from analysis.times import user_window, window_text
 
@@ -261,29 +260,21 @@ def _query(args: argparse.Namespace) -> int:
             raise KitError(f"cannot read {args.file}: {getattr(err, 'strerror', None) or err}") from None
     else:
         text = args.kql
-    if not text.strip():
-        raise KitError("the KQL text is empty")
-    query = queries.adhoc(text)
+    query = adhoc_query(text)
     if query.standalone and (args.param or args.start or args.end):
         raise KitError("the text sets its own parameters (let statements, as 'queries show' prints them); edit them")
     specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
     say = _progress(args)
     source = watched(open_source(specs, args.mode, _source_options(args)), say, args.quiet)
     try:
-        values = {}
+        window = None
         if query.standalone:
             say("window: as the text's own let statements set it")
         else:
             # An ad-hoc query aggregates as its text says: no limit on the window it reads.
-            start, end = window_for(source, *user_window(args.start, args.end, WINDOW_OPTIONS), max_days=None)
-            say(f"window {window_text(start, end)}, mode {source.mode}")
-            values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
-            values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
-        try:
-            result = run_request(source, Request(query, query.bind(values), source.mode))
-        except KitError as err:
-            rendered = query.render(values, source.mode)
-            raise KitError(for_the_writer(in_kql_terms(str(err)), rendered, query.body)) from None
+            window = window_for(source, *user_window(args.start, args.end, WINDOW_OPTIONS), max_days=None)
+            say(f"window {window_text(*window)}, mode {source.mode}")
+        result = run_adhoc(source, query, window, _key_values(args.param))
     finally:
         source.close()
     if args.format == "csv":
