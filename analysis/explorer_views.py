@@ -65,12 +65,13 @@ def stop_labels(stops: list[pd.Timestamp]) -> list[tuple[str, pd.Timestamp]]:
 
 def table_html(frame: pd.DataFrame, formats: dict[str, Any] | None = None) -> str:
     """An HTML table without index, every cell escaped (destinations come from the logs); numbers and their
-    headings to the right, text and its headings to the left, so that each heading sits over its column."""
+    headings to the right, text and its headings to the left, so that each heading sits over its column;
+    cells on one line (a CorrelationId is copied whole), the table scrolling sideways when wide."""
     styler = markup.table(frame, formats).set_table_attributes('class="apim-snat-table"')
     styler = styler.set_table_styles(
         [
             {"selector": "", "props": "border-collapse: collapse;"},
-            {"selector": "th, td", "props": "text-align: left; padding: 2px 10px; vertical-align: top;"},
+            {"selector": "th, td", "props": "text-align: left; padding: 2px 10px; white-space: nowrap;"},
             {"selector": "th", "props": "border-bottom: 1px solid #999;"},
         ]
     )
@@ -83,7 +84,7 @@ def table_html(frame: pd.DataFrame, formats: dict[str, Any] | None = None) -> st
         styler = styler.set_table_styles(
             {column: [{"selector": "", "props": "text-align: right;"}] for column in numeric}, overwrite=False
         )
-    return str(styler.to_html())
+    return f'<div style="overflow-x: auto">{styler.to_html()}</div>'  # wide rows scroll, ids stay on one line
 
 
 def verdict_html(found: Investigation, queried_s: float) -> str:
