@@ -465,7 +465,8 @@ class Explorer(widgets.VBox):
         self.kql_result.value = views.adhoc_html(self.kql_frame)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widgets where they can run; elsewhere (a saved notebook, nbconvert) the verdict and a still chart."""
+        """The widgets where they can run; where they cannot (a saved notebook opened again) the verdict and a
+        still chart."""
         bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
