@@ -21,6 +21,8 @@ from analysis.sources import Request, Source, run_request
 from analysis.sources.engine_errors import for_the_writer, in_kql_terms
 
 Window = tuple[pd.Timestamp, pd.Timestamp]
+#: Said when values are given for a text that sets its own with let statements.
+SETS_ITS_OWN = "the text sets its own parameters (let statements, as 'queries show' prints them); edit them"
 
 
 def adhoc_query(text: str) -> Query:
@@ -41,9 +43,7 @@ def run_adhoc(
     declares; a query with its own ``let`` statements takes neither. A ``KitError`` speaks KQL."""
     if query.standalone:
         if params:
-            raise KitError(
-                "the text sets its own parameters (let statements, as 'queries show' prints them); edit them"
-            )
+            raise KitError(SETS_ITS_OWN)
         values: dict[str, object] = {}
     else:
         if window is None:

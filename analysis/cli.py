@@ -247,7 +247,7 @@ def _queries_show(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from analysis.adhoc import adhoc_query, run_adhoc
+    from analysis.adhoc import SETS_ITS_OWN, adhoc_query, run_adhoc
     from analysis.investigation import window_for
     from analysis.sources import open_source
     from analysis.sources.progress import watched
@@ -262,7 +262,7 @@ def _query(args: argparse.Namespace) -> int:
         text = args.kql
     query = adhoc_query(text)
     if query.standalone and (args.param or args.start or args.end):
-        raise KitError("the text sets its own parameters (let statements, as 'queries show' prints them); edit them")
+        raise KitError(SETS_ITS_OWN)
     specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
     say = _progress(args)
     source = watched(open_source(specs, args.mode, _source_options(args)), say, args.quiet)

@@ -426,9 +426,10 @@ class Explorer(widgets.VBox):
         if self.state is None or destination == NO_DESTINATION or not text.strip():
             return
         try:
-            minute = optional_time("minute", text)
-            assert minute is not None
-            minute = minute.floor("min")
+            typed = optional_time("minute", text)
+            if typed is None:
+                return
+            minute = typed.floor("min")
             self.rows_kql.value = self.state.rows_kql(destination, minute, self.failed_only.value)
             run = self.state.minute_rows(destination, minute, self.failed_only.value)
         except KitError as err:
@@ -445,9 +446,7 @@ class Explorer(widgets.VBox):
         line on stderr and an empty frame, never a traceback in the notebook.
         """
         try:
-            if self.state is None:
-                raise KitError("no source is open")
-            return self.state.adhoc(text, params)
+            return self._adhoc(text, params)
         except KitError as err:
             print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
             return pd.DataFrame()
@@ -456,13 +455,16 @@ class Explorer(widgets.VBox):
         """The KQL box's text, run; its result shown under it and kept whole in ``kql_frame``."""
         self.kql_frame = None
         try:
-            if self.state is None:
-                raise KitError("no source is open")
-            self.kql_frame = self.state.adhoc(self.kql_box.value)
+            self.kql_frame = self._adhoc(self.kql_box.value)
         except KitError as err:
             self.kql_result.value = views.message_html(str(err).splitlines()[0])
             return
         self.kql_result.value = views.adhoc_html(self.kql_frame)
+
+    def _adhoc(self, text: str, params: dict[str, str] | None = None) -> pd.DataFrame:
+        if self.state is None:
+            raise KitError("no source is open")
+        return self.state.adhoc(text, params)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """The widgets where they can run; where they cannot (a saved notebook opened again) the verdict and a
