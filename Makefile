@@ -16,9 +16,11 @@ report: $(STAMP_PY)
 	@echo "Open $(OUT)/report.html in a browser."
 
 # JupyterLab on the interactive notebook; every notebook names the kit's kernel (apim-snat), which
-# the set-up registers inside .venv, so the notebooks run with the kit's pinned packages.
+# the set-up registers inside .venv, so the notebooks run with the kit's pinned packages. Jupyter
+# refuses to start as root (a container, a CI machine) unless told it may.
+LAB_ARGS := $(strip $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/explore_incident.ipynb)
 lab: $(STAMP_PY)
-	$(BIN)/jupyter lab notebooks/explore_incident.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS)
 
 test: lint $(STAMP_PY) $(STAMP_NODE) chromium
 	$(BIN)/python -m pytest

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.times import iso, optional_time
+from analysis.times import iso, user_window
 
 FIELDS = ("time", "end", "label")
 
@@ -48,10 +48,9 @@ def annotation(item: Mapping[str, Any], where: str = "annotation") -> Annotation
     label = item.get("label")
     if not isinstance(label, str) or not label.strip():
         raise KitError(f"{where}: needs a label (text)")
-    time = optional_time(f"{where} time", time_text(item.get("time")))
+    time, end = user_window(time_text(item.get("time")), time_text(item.get("end")), (f"{where} time", f"{where} end"))
     if time is None:
         raise KitError(f"{where}: needs a time (ISO 8601)")
-    end = optional_time(f"{where} end", time_text(item.get("end")))
     if end is not None and not time < end:
         raise KitError(f"{where}: end {iso(end)} is not after time {iso(time)}")
     return Annotation(time=time, label=label.strip(), end=end)

@@ -26,14 +26,16 @@ EXIT_USAGE = 2
 EXIT_DEFECT = 1
 MODE_CHOICES = tuple(mode.value for mode in Mode)
 DEFAULT_SOURCE = "sample"
+WINDOW_OPTIONS = ("--start", "--end")
 SOURCE_HELP = (
-    "'sample' (the embedded incident, the default); 'file:PATH' to a gateway log export "
+    "'sample' (the embedded incident); 'file:PATH' to a gateway log export "
     "(.parquet, .csv as the Log Analytics portal exports it, .jsonl, any of them .gz; a folder of them, "
     "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs); "
     "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
     "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
     "(a report's results/ folder). Repeat for several workspaces: one query over all of them"
 )
+TIME_FORMS = "ISO 8601 (UTC unless an offset is given) or relative to now, e.g. -2h, now-1d"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,7 +134,8 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.sharing import shown_spec
     from analysis.sources import absolute, open_source
     from analysis.sources.metrics import MetricRequest
-    from analysis.times import optional_time
+    from analysis.sources.progress import watched
+    from analysis.times import user_window, window_text
 
     say = _progress(args)
     specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
@@ -142,7 +145,7 @@ def _report(args: argparse.Namespace) -> int:
         args, kept_notes = _with_earlier(args, earlier_parameters(earlier))
     assumptions = from_params(_key_values(args.param))
     notes = kept_notes or annotations.dumps([annotations.from_option(text) for text in args.annotate])
-    start, end = optional_time("--start", args.start), optional_time("--end", args.end)
+    start, end = user_window(args.start, args.end, WINDOW_OPTIONS)
     if args.ip_map:
         read_ip_map(args.ip_map)  # a malformed map stops here, before any query
     shown = ",".join(shown_spec(spec) for spec in specs)
@@ -150,13 +153,13 @@ def _report(args: argparse.Namespace) -> int:
     out = target(args.out)
     with claim(out, Kind.REPORT, args.out):
         say(f"checking source {shown}")
-        source = open_source(specs, args.mode, options)
+        source = watched(open_source(specs, args.mode, options), say, args.quiet)
         try:
             window = window_for(source, start, end, assumptions.max_window_days)
             metric = metrics_target(specs, args.metrics_resource, args.metrics_region)
             if metric is not None:
                 MetricRequest(*metric, *window)  # a bad resource id or region is refused before any query
-            say(f"window {window[0].isoformat()}Z to {window[1].isoformat()}Z, mode {source.mode}")
+            say(f"window {window_text(*window)}, mode {source.mode}")
             say(f"querying {shown}")
             query_window(source, *window, max_days=None)  # every query once, here, where a sign-in prompt can be seen
             if metric is not None:
@@ -203,12 +206,12 @@ def _export(args: argparse.Namespace) -> int:
     from analysis.investigation import window_for
     from analysis.sources import absolute, open_source
     from analysis.sources.export import export
-    from analysis.times import optional_time
+    from analysis.times import user_window, window_text
 
     source = open_source([absolute(spec) for spec in args.source], args.mode, _source_options(args, keep=False))
     try:
-        start, end = window_for(source, optional_time("--start", args.start), optional_time("--end", args.end))
-        _progress(args)(f"exporting {source.description} from {start.isoformat()}Z to {end.isoformat()}Z")
+        start, end = window_for(source, *user_window(args.start, args.end, WINDOW_OPTIONS))
+        _progress(args)(f"exporting {source.description}, window {window_text(start, end)}")
         with tqdm(unit=" rows", file=sys.stderr, disable=None, desc="apim-snat: export") as bar:
             rows = export(source, start, end, Path(args.out), progress=bar.update)
     finally:
@@ -221,12 +224,15 @@ def _default_window() -> dict[str, Any]:
     """The last 24 hours in whole minutes: what a pasted query looks at unless told otherwise."""
     import pandas as pd
 
-    end = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min")
+    from analysis.times import current_minute
+
+    end = current_minute()
     return {"start": end - pd.Timedelta(days=1), "end": end}
 
 
 def _queries_show(args: argparse.Namespace) -> int:
     from analysis import queries
+    from analysis.times import window_text
 
     query = queries.load(args.name)
     given = query.parse_params(_key_values(args.param))
@@ -235,16 +241,17 @@ def _queries_show(args: argparse.Namespace) -> int:
     values = {**_default_window(), **given}
     if not values["start"] < values["end"]:
         raise KitError(f"start {values['start'].isoformat()} is not before end {values['end'].isoformat()}")
+    _progress(args)(f"window {window_text(values['start'], values['end'])}, mode {args.mode}")
     print(query.render(values, args.mode), end="")
     return 0
 
 
 def _query(args: argparse.Namespace) -> int:
-    from analysis import queries
+    from analysis.adhoc import SETS_ITS_OWN, adhoc_query, run_adhoc
     from analysis.investigation import window_for
-    from analysis.sources import Request, open_source, run_request
-    from analysis.sources.engine_errors import for_the_writer, in_kql_terms
-    from analysis.times import optional_time
+    from analysis.sources import open_source
+    from analysis.sources.progress import watched
+    from analysis.times import user_window, window_text
 
     if args.file is not None:
         try:
@@ -253,27 +260,21 @@ def _query(args: argparse.Namespace) -> int:
             raise KitError(f"cannot read {args.file}: {getattr(err, 'strerror', None) or err}") from None
     else:
         text = args.kql
-    if not text.strip():
-        raise KitError("the KQL text is empty")
-    query = queries.adhoc(text)
+    query = adhoc_query(text)
     if query.standalone and (args.param or args.start or args.end):
-        raise KitError("the text sets its own parameters (let statements, as 'queries show' prints them); edit them")
+        raise KitError(SETS_ITS_OWN)
     specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
-    source = open_source(specs, args.mode, _source_options(args))
+    say = _progress(args)
+    source = watched(open_source(specs, args.mode, _source_options(args)), say, args.quiet)
     try:
-        values = {}
-        if not query.standalone:
+        window = None
+        if query.standalone:
+            say("window: as the text's own let statements set it")
+        else:
             # An ad-hoc query aggregates as its text says: no limit on the window it reads.
-            start, end = window_for(
-                source, optional_time("--start", args.start), optional_time("--end", args.end), max_days=None
-            )
-            values = {"start": start, "end": end, **query.parse_params(_key_values(args.param))}
-            values = {name: value for name, value in values.items() if name in {p.name for p in query.parameters}}
-        try:
-            result = run_request(source, Request(query, query.bind(values), source.mode))
-        except KitError as err:
-            rendered = query.render(values, source.mode)
-            raise KitError(for_the_writer(in_kql_terms(str(err)), rendered, query.body)) from None
+            window = window_for(source, *user_window(args.start, args.end, WINDOW_OPTIONS), max_days=None)
+            say(f"window {window_text(*window)}, mode {source.mode}")
+        result = run_adhoc(source, query, window, _key_values(args.param))
     finally:
         source.close()
     if args.format == "csv":
@@ -348,11 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the packaged queries on a source, diagnose every backend destination and write "
         "report.html (self-contained, code hidden), report.ipynb (executed) and findings.json into --out.",
     )
-    report.add_argument("--source", action="append", help=SOURCE_HELP)
+    report.add_argument("--source", action="append", help=f"{SOURCE_HELP}. Default: sample")
+    report.add_argument("--start", help=f"window start, {TIME_FORMS}; default: the source's first minute")
     report.add_argument(
-        "--start", help="window start, ISO 8601 (UTC unless an offset is given); default: the source's first minute"
+        "--end", help=f"window end (exclusive), {TIME_FORMS}; default: just after the source's last minute"
     )
-    report.add_argument("--end", help="window end (exclusive), ISO 8601; default: just after the source's last minute")
     report.add_argument(
         "--mode",
         choices=MODE_CHOICES,
@@ -437,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a query parameter, repeatable, e.g. start=2025-02-25T09:00Z or destination=api.contoso.com:443",
+        help="a query parameter, repeatable, e.g. start=2025-02-25T09:00Z, start=-2h or "
+        "destination=api.contoso.com:443",
     )
     show.set_defaults(handler=_queries_show)
 
@@ -448,12 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run KQL text on a source. The text may use start, end and the "
         "normalised table GatewayRequests (either logging mode), or the raw table.",
     )
-    adhoc.add_argument("--source", action="append", help=SOURCE_HELP)
+    adhoc.add_argument("--source", action="append", help=f"{SOURCE_HELP}. Default: sample")
     text = adhoc.add_mutually_exclusive_group(required=True)
     text.add_argument("--kql", help="the KQL text")
     text.add_argument("--file", help="a file holding the KQL text")
-    adhoc.add_argument("--start", help="window start, ISO 8601; default: the source's first minute")
-    adhoc.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
+    adhoc.add_argument("--start", help=f"window start, {TIME_FORMS}; default: the source's first minute")
+    adhoc.add_argument("--end", help=f"window end (exclusive), {TIME_FORMS}; default: after the source's last minute")
     adhoc.add_argument("--mode", choices=MODE_CHOICES, help="logging mode; default: detected")
     adhoc.add_argument(
         "--param",
@@ -473,13 +475,21 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         parents=[common],
         help="write the raw gateway log rows of a window to a Parquet file",
-        description="Fetch the raw rows of a window in parts small enough for the service's limits "
-        "(500,000 rows or 64 MB a result), with a progress bar, into one Parquet file that any command "
-        "reads later with --source file:FILE.parquet. The export is not kept in the result cache.",
+        description="Write the raw gateway log rows of a window, with the table's own columns, into one Parquet "
+        "file that any command reads later with --source file:FILE.parquet. From Log Analytics or Azure Data "
+        "Explorer the rows are fetched in parts small enough for the service's limits (500,000 rows or 64 MB a "
+        "result); from a local export (CSV, JSON lines, a storage archive) the window's rows become one Parquet "
+        "file. --source is required (no default); Azure sources need --start and --end. A progress bar counts "
+        "the rows on a terminal; the file appears only when complete and is not kept in the result cache.",
     )
-    rows.add_argument("--source", required=True, action="append", help=SOURCE_HELP)
-    rows.add_argument("--start", help="window start, ISO 8601; default: the source's first minute (local files)")
-    rows.add_argument("--end", help="window end (exclusive), ISO 8601; default: after the source's last minute")
+    rows.add_argument("--source", required=True, action="append", help=f"{SOURCE_HELP}. Required: no default")
+    rows.add_argument(
+        "--start", help=f"window start, {TIME_FORMS}; default: the source's first minute (local files only)"
+    )
+    rows.add_argument(
+        "--end",
+        help=f"window end (exclusive), {TIME_FORMS}; default: after the source's last minute (local files only)",
+    )
     rows.add_argument("--mode", choices=MODE_CHOICES, help="logging mode; default: detected, 'resource' for Azure")
     rows.add_argument("--out", required=True, metavar="FILE.parquet", help="the Parquet file to write")
     _add_source_options(rows, keep=False)

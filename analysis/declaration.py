@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.errors import KitError
-from analysis.literals import parse_utc
+from analysis.times import parse_utc
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?\d+")

@@ -3,20 +3,29 @@
 This module only wires widgets: ``explorer_state`` opens sources, queries and recomputes
 (a window is queried again only when it changes, the analysis on every assumption
 change), ``explorer_scope`` narrows to the chosen destinations, regions and one
-destination in depth, ``explorer_views`` turns the results into HTML and PNG.
+destination in depth, ``explorer_views`` turns the results into HTML, PNG and the
+zoomable time series, on which a click picks a destination and a minute: the requests
+behind it are listed, with the KQL that lists them in the Log Analytics portal. A KQL
+box (and ``Explorer.kql`` in a cell) runs the user's own KQL on the same source and window.
 
 Nothing here waits for input, so a notebook that shows the explorer also runs to
 completion in batch (papermill). Every ``KitError`` (bad window, units 0, unreadable
-file, a start after the end) becomes one line in the UI instead of a traceback.
+file, a start after the end) becomes one line in the UI instead of a traceback. A saved
+notebook shows the verdict and the chart as a still picture where widgets cannot run.
 """
 
 from __future__ import annotations
 
+import base64
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as widgets
+import pandas as pd
+from matplotlib.backend_bases import MouseEvent
+from matplotlib.figure import Figure
 
 from analysis import explorer_scope as scope
 from analysis import explorer_views as views
@@ -25,12 +34,17 @@ from analysis.errors import KitError
 from analysis.explorer_state import ExplorerState, Span
 from analysis.investigation import Investigation, WindowData
 from analysis.sources import Source, open_source
-from analysis.times import iso, optional_time
+from analysis.times import iso, optional_time, user_window
 
 #: The drill-down's choice when no destination is looked at in depth.
 NO_DESTINATION = ""
 SOURCE_HINT = "sample, file:PATH, cache:DIR, loganalytics:WORKSPACE_ID, kusto:https://CLUSTER/DATABASE"
 WIDE = {"description_width": "initial"}
+CHART_HINT = (
+    "Zoom and pan with the toolbar; the time and value under the pointer show below the chart. With neither "
+    "tool on, click a panel at a minute to list that destination's requests of the minute (further down)."
+)
+KQL_HINT = "GatewayRequests | summarize requests = count(), failed = countif(ResponseCode >= 500) by Destination"
 
 
 def _text(kind: type[widgets.Widget], value: float, description: str, width: str) -> Any:
@@ -104,7 +118,9 @@ class Explorer(widgets.VBox):
         self.message = widgets.HTML(value="")
         self.verdict = widgets.HTML(value="")
         self.destinations = widgets.HTML(value="")
-        self.chart = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.chart = widgets.Box(layout=widgets.Layout(max_width="100%", overflow="auto"))
+        self.chart_figure: Figure | None = None
+        self._chart_keys: list[tuple[str, str]] = []
         self.what_if = widgets.HTML(value="")
         self.mitigations = widgets.HTML(value="")
 
@@ -121,6 +137,22 @@ class Explorer(widgets.VBox):
         self.what_if_reuse = _slider(widgets.FloatSlider, "requests / connection", 1, 50, 0.5)
         self.what_if_ports = _slider(widgets.IntSlider, "SNAT ports / unit", 64, 8192, 64)
         self.drill_what_if = widgets.HTML(value="")
+        self.bad_minute = widgets.Dropdown(options=[("-", None)], description="bad minutes", style=WIDE)
+        self.minute_box = widgets.Text(
+            description="minute (UTC)", placeholder="2025-02-25T09:40Z", continuous_update=False, style=WIDE
+        )
+        self.failed_only = widgets.Checkbox(value=False, description="failed requests only", indent=False)
+        self.rows = widgets.HTML(value="")
+        self.rows_kql = widgets.Textarea(
+            value="", description="KQL", layout=widgets.Layout(width="95%", height="14em"), style=WIDE
+        )
+        self.kql_box = widgets.Textarea(
+            value="", placeholder=KQL_HINT, description="KQL", layout=widgets.Layout(width="95%", height="6em")
+        )
+        self.kql_run = widgets.Button(description="Run", tooltip="run the KQL on this source and window")
+        self.kql_result = widgets.HTML(value="")
+        self.kql_frame: pd.DataFrame | None = None
+        """The last result of the KQL box, whole."""
 
         super().__init__(
             children=[
@@ -134,6 +166,7 @@ class Explorer(widgets.VBox):
                 widgets.HBox([self.chosen_destinations, self.chosen_regions]),
                 self.destinations,
                 _heading("Over time"),
+                widgets.HTML(f"<small>{CHART_HINT}</small>"),
                 self.chart,
                 _heading("What if"),
                 self.what_if,
@@ -154,6 +187,21 @@ class Explorer(widgets.VBox):
                 widgets.HBox([self.what_if_units, self.what_if_ips]),
                 widgets.HBox([self.what_if_reuse, self.what_if_ports]),
                 self.drill_what_if,
+                _heading("Requests behind a minute (of the destination above)"),
+                widgets.HBox([self.bad_minute, self.minute_box, self.failed_only]),
+                self.rows,
+                widgets.HTML(
+                    "<small>The same rows in the Log Analytics portal: copy this KQL and run it there.</small>"
+                ),
+                self.rows_kql,
+                _heading("KQL over this source and window"),
+                widgets.HTML(
+                    "<small>start, end and GatewayRequests (either logging mode) are defined; "
+                    "in a cell, <code>shown.kql(text)</code> returns the result as a DataFrame.</small>"
+                ),
+                self.kql_box,
+                self.kql_run,
+                self.kql_result,
             ]
         )
         self._observe()
@@ -180,9 +228,13 @@ class Explorer(widgets.VBox):
             (self.what_if_ips, self.refresh_drill_what_if),
             (self.what_if_reuse, self.refresh_drill_what_if),
             (self.what_if_ports, self.refresh_drill_what_if),
+            (self.bad_minute, self._bad_minute_chosen),
+            (self.minute_box, self.refresh_rows),
+            (self.failed_only, self.refresh_rows),
         ]
         for control, handler in handlers:
             control.observe(lambda _change, handler=handler: None if self._quiet else handler(), names="value")
+        self.kql_run.on_click(lambda _button: self.run_kql_box())
 
     @contextmanager
     def _setting(self) -> Iterator[None]:
@@ -304,7 +356,38 @@ class Explorer(widgets.VBox):
             return
         chosen = (self.chosen_destinations.value, self.chosen_regions.value)
         self.destinations.value = views.destinations_html(found, *chosen)
-        self.chart.value = views.chart_png(found, *chosen)
+        self._show_chart(*views.chart(found, *chosen))
+
+    def _show_chart(self, figure: Figure | None, keys: list[tuple[str, str]]) -> None:
+        """Put ``figure`` (a panel row per key) in the chart's place, zoomable, a click picking a minute."""
+        for old in self.chart.children:
+            old.close()
+        self.chart_figure, self._chart_keys = figure, keys
+        if figure is None:
+            self.chart.children = ()
+            return
+        canvas = views.interactive(figure)
+        canvas.mpl_connect("button_press_event", self.clicked)
+        self.chart.children = (canvas,)
+
+    def clicked(self, event: MouseEvent) -> None:
+        """A click on the chart: with no zoom or pan tool on, the minute under it on its panel's destination."""
+        toolbar = event.canvas.toolbar
+        if self.chart_figure is None or (toolbar is not None and toolbar.mode):
+            return
+        picked = views.minute_at(self.chart_figure, self._chart_keys, event.inaxes, event.xdata)
+        if picked is not None:
+            (_region, destination), minute = picked
+            self.pick_minute(destination, minute)
+
+    def pick_minute(self, destination: str, minute: pd.Timestamp) -> None:
+        """Look at ``destination`` in depth and list its requests of ``minute``."""
+        with self._setting():
+            self.minute_box.value = iso(minute) or ""
+        if self.drill_destination.value == destination:
+            self.refresh_rows()
+        else:
+            self.drill_destination.value = destination  # its drill-down lists the rows of the minute too
 
     def refresh_drill(self) -> None:
         """Show the chosen destination in depth (querying its latency and drivers once per window)."""
@@ -324,6 +407,77 @@ class Explorer(widgets.VBox):
         self.latency.value = views.latency_html(drill)
         self.fingerprint.value = views.fingerprint_png(self.investigation, drill)
         self.refresh_drill_what_if()
+        with self._setting():
+            bad = scope.bad_minutes(self.investigation.diagnosis.timeseries, destination)
+            self.bad_minute.options = views.minute_options(bad)
+            self.bad_minute.value = None
+        self.refresh_rows()
+
+    def _bad_minute_chosen(self) -> None:
+        if self.bad_minute.value is not None:
+            with self._setting():
+                self.minute_box.value = iso(self.bad_minute.value) or ""
+            self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        """The requests of the minute in the box, of the destination in depth, and their KQL for the portal."""
+        destination, text = self.drill_destination.value, self.minute_box.value
+        self.rows.value = self.rows_kql.value = ""
+        if self.state is None or destination == NO_DESTINATION or not text.strip():
+            return
+        try:
+            typed = optional_time("minute", text)
+            if typed is None:
+                return
+            minute = typed.floor("min")
+            self.rows_kql.value = self.state.rows_kql(destination, minute, self.failed_only.value)
+            run = self.state.minute_rows(destination, minute, self.failed_only.value)
+        except KitError as err:
+            self.rows.value = views.message_html(str(err).splitlines()[0])
+            return
+        with self._setting():
+            self.minute_box.value = iso(minute) or ""
+        self.rows.value = views.rows_html(run.result)
+
+    def kql(self, text: str, **params: str) -> pd.DataFrame:
+        """KQL over the explorer's source and current window, as ``apim-snat query`` runs it, as a DataFrame.
+
+        ``params`` fill parameters the text declares (as text, e.g. ``min_share="0.05"``). A mistake is one
+        line on stderr and an empty frame, never a traceback in the notebook.
+        """
+        try:
+            return self._adhoc(text, params)
+        except KitError as err:
+            print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+            return pd.DataFrame()
+
+    def run_kql_box(self) -> None:
+        """The KQL box's text, run; its result shown under it and kept whole in ``kql_frame``."""
+        self.kql_frame = None
+        try:
+            self.kql_frame = self._adhoc(self.kql_box.value)
+        except KitError as err:
+            self.kql_result.value = views.message_html(str(err).splitlines()[0])
+            return
+        self.kql_result.value = views.adhoc_html(self.kql_frame)
+
+    def _adhoc(self, text: str, params: dict[str, str] | None = None) -> pd.DataFrame:
+        if self.state is None:
+            raise KitError("no source is open")
+        return self.state.adhoc(text, params)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widgets where they can run; where they cannot (a saved notebook opened again) the verdict and a
+        still chart."""
+        bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        still = views.png(self.chart_figure) if self.chart_figure is not None else b""
+        bundle["text/html"] = views.still_html(self.verdict.value or self.message.value, still)
+        if still:
+            bundle["image/png"] = base64.b64encode(still).decode()
+        bundle["text/plain"] = "APIM SNAT explorer (run the notebook in JupyterLab to use it)"
+        return bundle
 
     def refresh_drill_what_if(self) -> None:
         """The drill-down's what-if table under the sliders; never queries."""
@@ -390,13 +544,15 @@ class Explorer(widgets.VBox):
     def _clear(self) -> None:
         for output in (self.verdict, self.destinations, self.what_if, self.mitigations):
             output.value = ""
-        self.chart.value = b""
+        self._show_chart(None, [])
         self._clear_drill()
 
     def _clear_drill(self) -> None:
-        for output in (self.errors, self.drivers, self.latency, self.drill_what_if):
+        for output in (self.errors, self.drivers, self.latency, self.drill_what_if, self.rows, self.rows_kql):
             output.value = ""
         self.latency_chart.value = self.fingerprint.value = b""
+        with self._setting():
+            self.bad_minute.options = [("-", None)]
 
 
 def explorer(
@@ -415,7 +571,7 @@ def explorer(
     """
     spec = source or "sample"
     try:
-        span = (optional_time("start", start), optional_time("end", end))
+        span = user_window(start, end)
         if time_range and time_range not in scope.PRESETS:
             raise KitError(f"unknown time range {time_range!r} (use one of: {', '.join(scope.PRESETS)})")
         opened = open_source(spec, mode or None)

@@ -90,6 +90,22 @@ def chosen_minutes(minutes: pd.DataFrame, destinations: Collection[str], regions
     return minutes[keep]
 
 
+def bad_minutes(timeseries: pd.DataFrame, destination: str, most: int = 60) -> pd.DataFrame:
+    """A destination's minutes with failed requests (all regions together), the most failures first: where
+    to look at the requests themselves. Columns ``minute``, ``failed_requests``, ``requests``.
+
+    >>> minutes = pd.DataFrame({"minute": pd.to_datetime(["2025-01-01 10:00", "2025-01-01 10:01"] * 2),
+    ...     "destination": ["a:443"] * 4, "requests": [10, 20, 5, 5], "failed_requests": [0, 3, 0, 4]})
+    >>> bad_minutes(minutes, "a:443").to_dict("records")
+    [{'minute': Timestamp('2025-01-01 10:01:00'), 'failed_requests': 7, 'requests': 25}]
+    """
+    own = timeseries[timeseries["destination"] == destination]
+    summed = own.groupby("minute", as_index=False)[["failed_requests", "requests"]].sum()
+    summed = summed[summed["failed_requests"] > 0].astype({"failed_requests": int, "requests": int})
+    worst = summed.sort_values(["failed_requests", "minute"], ascending=[False, True], kind="stable")
+    return worst.head(most).reset_index(drop=True)
+
+
 def error_breakdown(errors: pd.DataFrame, destination: str) -> pd.DataFrame:
     """One destination's errors by reason, error source and section, the most frequent first."""
     own = errors[errors["destination"] == destination]

@@ -5,8 +5,10 @@ the analysis after it is a set of pure functions over small frames. So the state
 keeps the two halves of ``investigation.investigate`` apart: ``query`` runs the
 queries only for a window not seen recently, ``recompute`` redoes the analysis
 for new assumptions without touching the source. The range to choose windows from
-(``use_range``), another source (``switch``) and one destination in depth
-(``drill``) are kept here too; ``explorer_scope`` holds the pure choices.
+(``use_range``), another source (``switch``), one destination in depth
+(``drill``), the requests behind one of its minutes (``minute_rows``, with the KQL
+to paste into the portal) and KQL typed by the user over the same source and window
+(``adhoc``) are kept here too; ``explorer_scope`` holds the pure choices.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from typing import Any
 import pandas as pd
 
 from analysis import explorer_scope as scope
+from analysis import queries
+from analysis.adhoc import adhoc_query, run_adhoc
 from analysis.assumptions import Assumptions
 from analysis.errors import KitError
 from analysis.investigation import (
     DRIVER_COLUMNS,
     Investigation,
+    QueryRun,
     WindowData,
     failing_spans,
     query_window,
@@ -33,7 +38,7 @@ from analysis.investigation import (
     window_for,
 )
 from analysis.sources import Source, open_source
-from analysis.times import optional_time
+from analysis.times import user_window
 
 # A range slider with more stops than this is unusable; longer sources get coarser steps.
 MAX_WINDOW_STOPS = 1500
@@ -42,6 +47,8 @@ CACHED_WINDOWS = 4
 
 Window = tuple[pd.Timestamp, pd.Timestamp]
 Span = tuple[pd.Timestamp | None, pd.Timestamp | None]
+#: The packaged query behind "the requests of a minute".
+ROWS_QUERY = "request_rows"
 
 
 def utc_now() -> pd.Timestamp:
@@ -101,6 +108,7 @@ class ExplorerState:
         self._now = now
         self._cache: OrderedDict[Window, WindowData] = OrderedDict()
         self._drills: dict[tuple[Window, str], DrillDown] = {}
+        self._rows: dict[tuple[str, pd.Timestamp, bool], QueryRun] = {}
 
     def use_range(self, name: str, start: str = "", end: str = "") -> Window:
         """Choose the windows from a range of ``explorer_scope.RANGES``; the window it spans is returned.
@@ -111,7 +119,7 @@ class ExplorerState:
         if name == scope.GIVEN:
             span = self.given
         elif name == scope.CUSTOM:
-            span = (optional_time("start", start), optional_time("end", end))
+            span = user_window(start, end, now=self._now().floor("min"))
             if None in span:
                 raise KitError("a custom range needs both start and end (ISO 8601 UTC, e.g. 2025-02-25T09:00Z)")
         else:
@@ -158,6 +166,7 @@ class ExplorerState:
         """Release the source (a DuckDB connection, Azure HTTP sessions); only ``switch`` may follow."""
         self._cache.clear()
         self._drills.clear()
+        self._rows.clear()
         self.data = self.investigation = None
         self.source.close()
 
@@ -231,3 +240,38 @@ class ExplorerState:
             latency=scope.latency_table(latency.result),
             fingerprint_keys=scope.fingerprint_keys(data.fingerprint, destination),
         )
+
+    def minute_rows(self, destination: str, minute: pd.Timestamp, failed_only: bool = False) -> QueryRun:
+        """The requests behind one minute of a destination (``request_rows``: newest first, capped), queried once;
+        the run's ``kql`` is the text to paste into the Log Analytics portal, as ``apim-snat queries show`` prints it.
+        """
+        key = (destination, minute.floor("min"), failed_only)
+        if key not in self._rows:
+            self._rows[key] = run_query(self.source, ROWS_QUERY, minute_values(*key))
+        return self._rows[key]
+
+    def rows_kql(self, destination: str, minute: pd.Timestamp, failed_only: bool = False) -> str:
+        """``minute_rows``' KQL for the source's logging mode, without running it."""
+        values = minute_values(destination, minute.floor("min"), failed_only)
+        return queries.load(ROWS_QUERY).render(values, self.source.mode)
+
+    def adhoc(self, text: str, params: Mapping[str, str] | None = None) -> pd.DataFrame:
+        """KQL typed by the user, over the current window of the same source, as ``apim-snat query`` runs it:
+        ``start``, ``end`` and ``GatewayRequests`` are there; the local engine reads nothing but the export."""
+        if self.data is None:
+            raise KitError("no window has been queried yet")
+        return run_adhoc(self.source, adhoc_query(text), self.data.window, params)
+
+
+def minute_values(destination: str, minute: pd.Timestamp, failed_only: bool) -> dict[str, Any]:
+    """The parameters of ``request_rows`` for one minute of one destination (all its regions).
+
+    >>> minute_values("a:443", pd.Timestamp("2025-02-25 09:40"), True)["end"]
+    Timestamp('2025-02-25 09:41:00')
+    """
+    return {
+        "start": minute,
+        "end": minute + pd.Timedelta(minutes=1),
+        "destination": destination,
+        "failed_only": failed_only,
+    }

@@ -29,7 +29,7 @@ from analysis.annotations import Annotation, annotation, only_known, time_text
 from analysis.assumptions import from_params
 from analysis.errors import KitError
 from analysis.modes import check_mode
-from analysis.times import optional_time
+from analysis.times import iso, user_window
 
 FIELDS = ("name", "source", "start", "end", "mode", "params", "annotations")
 # A folder name on every system, and never a hidden or relative one.
@@ -62,10 +62,11 @@ def entry(item: Any, number: int) -> Entry:
     source = item.get("source")
     if not isinstance(source, str) or not source.strip():
         raise KitError(f"{where}: needs a source, e.g. sample or file:PATH")
-    start, end = time_text(item.get("start")), time_text(item.get("end"))
-    first, last = optional_time(f"{where} start", start), optional_time(f"{where} end", end)
+    first, last = user_window(
+        time_text(item.get("start")), time_text(item.get("end")), (f"{where} start", f"{where} end")
+    )
     if first is not None and last is not None and not first < last:
-        raise KitError(f"{where}: start {start} is not before end {end}")
+        raise KitError(f"{where}: start {iso(first)} is not before end {iso(last)}")
     mode = item.get("mode")
     if mode is not None:
         try:
@@ -86,8 +87,8 @@ def entry(item: Any, number: int) -> Entry:
     return Entry(
         name=name,
         source=source.strip(),
-        start=start,
-        end=end,
+        start=iso(first),  # a relative time is read once, here, not again by each report
+        end=iso(last),
         mode=None if mode is None else str(mode),
         params=tuple(sorted(texts.items())),
         annotations=tuple(annotation(note, f"{where} annotation {n}") for n, note in enumerate(notes, 1)),

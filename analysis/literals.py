@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.times import parse_utc, utc_naive
+from analysis.times import user_time, utc_naive
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _LONG_RANGE = range(-(2**63), 2**63)
@@ -190,7 +190,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "int": _parse_whole,
     "real": _parse_real,
     "bool": _parse_bool,
-    "datetime": parse_utc,
+    "datetime": user_time,
     "timespan": _parse_timespan,
     "dynamic": _parse_list,
 }

@@ -33,7 +33,7 @@ from analysis.pools import IpMap, parse_ip_map
 from analysis.sharing import shared
 from analysis.sources import Source, SourceOptions, open_source, split_specs
 from analysis.sources.cache import CacheFolder, CacheReplay, keep_beside
-from analysis.times import iso, optional_time
+from analysis.times import iso, user_window
 
 RESULTS_DIR = "results"
 METRIC_RUN = "requests_metric"
@@ -126,7 +126,7 @@ def run(
     settings = from_params({name: param_text(value) for name, value in assumptions.items()})
     pools = read_ip_map(ip_map) if ip_map else None
     read_annotations(annotations or "")
-    window_start, window_end = optional_time("start", start), optional_time("end", end)
+    window_start, window_end = user_window(start, end)
     options = SourceOptions.from_environment()
     inner = open_source(source, mode or None, options)
     opened = shared(source, inner, redact=redact)

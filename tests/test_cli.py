@@ -158,8 +158,9 @@ def test_a_folder_of_other_files_is_not_replaced(capsys, tmp_path):
 def test_query_command_mistakes_are_one_line_and_exit_2(capsys, args, message):
     code, err = run_cli(capsys, *args)
     assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = [line for line in err.splitlines() if "error:" in line]
     assert len(lines) == 1 and message in lines[0], err
+    assert all(line.startswith("apim-snat: ") for line in err.splitlines()), err
 
 
 def test_queries_list_names_each_query_with_its_description(capsys):
@@ -174,6 +175,7 @@ def test_queries_list_names_each_query_with_its_description(capsys):
         "latency_distribution",
         "load_drivers",
         "logged_requests",
+        "request_rows",
     ]
     assert all(len(line.split("\t")[1]) > 20 for line in lines)
 
@@ -301,7 +303,7 @@ def test_what_queries_show_prints_runs_with_query_file_as_it_is(capsys, tmp_path
 def test_query_errors_are_in_kql_terms(capsys, kql, message):
     code, err = run_cli(capsys, "query", "--kql", kql)
     assert code == 2
-    (line,) = err.splitlines()
+    (line,) = [line for line in err.splitlines() if "error:" in line]
     assert message in line, line
     for engine_word in ("Binder Error", "Catalog Error", "Conversion Error", "VARCHAR", "BIGINT", "FROM clause"):
         assert engine_word not in line

@@ -3,13 +3,19 @@ the table and chart, a drill-down shows one destination, another source replaces
 
 from __future__ import annotations
 
+import base64
+
+import matplotlib.dates as mdates
 import nbformat
 import pandas as pd
 import papermill
 import pytest
+from ipympl.backend_nbagg import Canvas
+from matplotlib.backend_bases import MouseEvent
 
 from analysis import explorer_scope as scope
 from analysis.assumptions import Assumptions
+from analysis.cli import main
 from analysis.explorer import NO_DESTINATION, Explorer, explorer
 from analysis.investigation import investigate, recompute
 from tests.paths import REPO
@@ -52,6 +58,16 @@ def reset(ui):
     ui.snat_ports.value, ui.units.value, ui.requests_per_connection.value = 1024, 1, 1.0
     ui.chosen_destinations.value, ui.chosen_regions.value = (), ()
     ui.drill_destination.value = EXHAUSTED
+    ui.minute_box.value, ui.failed_only.value = "", False
+
+
+def panel_rows(ui: Explorer) -> list[tuple[str, str]]:
+    """The (region, destination) of each row of panels the chart draws, read from the figure's own titles."""
+    assert ui.chart_figure is not None and len(ui.chart_figure.axes) % 3 == 0
+    titles = [t.get_text().split(": ")[0] for t in ui.chart_figure.texts if ": " in t.get_text()]
+    rows = [(r, d) for r, d in ui._chart_keys]
+    assert [f"{d} ({r})" for r, d in rows] == titles and len(ui.chart_figure.axes) == 3 * len(rows)
+    return rows
 
 
 def query_window_bounds(ui: Explorer) -> tuple:
@@ -80,7 +96,9 @@ def test_the_sample_opens_on_its_verdict_and_all_outputs(ui):
     assert EXHAUSTED in ui.destinations.value and "<table" in ui.destinations.value
     assert "as assumed" in ui.what_if.value
     assert "Scale out to 3 units" in ui.mitigations.value
-    assert bytes(ui.chart.value).startswith(b"\x89PNG")
+    assert panel_rows(ui)[0] == ("West Europe", EXHAUSTED)
+    (canvas,) = ui.chart.children
+    assert isinstance(canvas, Canvas) and canvas.figure is ui.chart_figure and canvas.toolbar_visible
 
 
 def test_an_assumption_recomputes_without_querying(ui, counted):
@@ -127,7 +145,7 @@ def test_bad_values_show_one_line_not_a_traceback(ui):
     ui.units.value = 0
     assert "units" in ui.message.value and "out of range" in ui.message.value
     assert "\n" not in ui.message.value
-    assert ui.verdict.value == "" and ui.what_if.value == "" and bytes(ui.chart.value) == b""
+    assert ui.verdict.value == "" and ui.what_if.value == "" and ui.chart.children == () and ui.chart_figure is None
 
     ui.units.value = 2
     assert ui.message.value == "" and "2,048" in ui.verdict.value
@@ -137,11 +155,11 @@ def test_bad_values_show_one_line_not_a_traceback(ui):
 
 
 def test_choosing_destinations_narrows_the_table_and_chart_without_querying(ui, counted):
-    whole_table, whole_chart = ui.destinations.value, ui.chart.value
+    whole_table, whole_chart = ui.destinations.value, panel_rows(ui)
     investigation = ui.investigation
     ui.chosen_destinations.value = (HEALTHY,)
     assert HEALTHY in ui.destinations.value and EXHAUSTED not in ui.destinations.value
-    assert bytes(ui.chart.value).startswith(b"\x89PNG") and ui.chart.value != whole_chart
+    assert panel_rows(ui) == [("West Europe", HEALTHY)] and len(whole_chart) > 1
     assert ui.investigation is investigation and counted.calls == 0
     ui.chosen_regions.value = ("West Europe",)
     assert HEALTHY in ui.destinations.value
@@ -283,3 +301,115 @@ def test_the_notebook_runs_in_batch(tmp_path):
     outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    (still,) = [o.data for o in outputs if "image/png" in o.get("data", {})]
+    assert "still picture" in still["text/html"] and base64.b64decode(still["image/png"]).startswith(b"\x89PNG")
+    (table,) = [o.data for o in outputs if "<table" in o.get("data", {}).get("text/html", "")]
+    assert EXHAUSTED in table["text/html"] and "failed" in table["text/html"], "the KQL cell's DataFrame"
+
+
+def click(ui: Explorer, row: int, minute: str, mode: str = "") -> None:
+    """A left click on the chart's first panel of ``row`` at ``minute``, as the browser would send it."""
+    (canvas,) = ui.chart.children
+    canvas.toolbar.mode = mode
+    axes = ui.chart_figure.axes[row * 3]
+    ui.chart_figure.canvas.draw()
+    x, y = axes.transData.transform((mdates.date2num(pd.Timestamp(minute)), 1))
+    canvas.callbacks.process("button_press_event", MouseEvent("button_press_event", canvas, x, y, button=1))
+
+
+def ui_minute(ui: Explorer) -> tuple:
+    return ui.drill_destination.value, pd.Timestamp(ui.minute_box.value).tz_localize(None), ui.failed_only.value
+
+
+def test_a_click_on_a_bad_minute_lists_its_requests_and_the_kql_for_the_portal(ui, counted, capsys, tmp_path):
+    ui.drill_destination.value = HEALTHY
+    calls = counted.calls
+    click(ui, 0, "2025-02-25 09:41:35")  # the first row is the exhausted destination
+    assert ui.drill_destination.value == EXHAUSTED and ui.minute_box.value == "2025-02-25T09:41:00Z"
+    assert counted.calls == calls + 1, "the rows of the minute: one query"
+    rows = ui.state.minute_rows(*ui_minute(ui)).result
+    assert 0 < len(rows) <= 200 and rows["TimeGenerated"].is_monotonic_decreasing
+    assert (rows["TimeGenerated"].dt.floor("min") == pd.Timestamp("2025-02-25 09:41")).all()
+    assert (rows["Destination"] == EXHAUSTED).all() and "BackendConnectionFailure" in set(rows["LastErrorReason"])
+    for cid in rows["CorrelationId"].head(3):
+        assert cid in ui.rows.value
+    assert "CorrelationId" in ui.rows.value and "ApimSubscriptionId" in ui.rows.value
+
+    kql = ui.rows_kql.value
+    assert kql.startswith("// request_rows (mode: resource)\nlet start = datetime(2025-02-25T09:41:00.000000Z);")
+    assert f'let destination = "{EXHAUSTED}";' in kql and "declare" not in kql
+    pasted = tmp_path / "rows.kql"
+    pasted.write_text(kql, encoding="utf-8")
+    assert main(["query", "-q", "--format", "csv", "--file", str(pasted)]) == 0
+    assert capsys.readouterr().out.count("\n") == len(rows) + 1, "the KQL runs as it is and gives the same rows"
+
+    click(ui, 0, "2025-02-25 09:41:05")
+    assert counted.calls == calls + 1, "the same minute is not queried again"
+    minute = ui.minute_box.value
+    click(ui, 0, "2025-02-25 09:10:00", mode="zoom rect")
+    assert ui.minute_box.value == minute, "zooming is not picking"
+
+
+def test_the_bad_minutes_of_the_destination_are_offered_worst_first(ui):
+    options = ui.bad_minute.options
+    assert options[0] == ("-", None) and len(options) > 5
+    worst = options[1]
+    assert " UTC: " in worst[0] and " failed" in worst[0]
+    failed = [int(label.split(": ")[1].split(" of ")[0].replace(",", "")) for label, _ in options[1:]]
+    assert failed == sorted(failed, reverse=True)
+    ui.bad_minute.value = worst[1]
+    assert ui.minute_box.value == worst[1].isoformat() + "Z" and "<table" in ui.rows.value
+    every = ui.state.minute_rows(*ui_minute(ui)).result
+    ui.failed_only.value = True
+    failing = ui.state.minute_rows(*ui_minute(ui)).result
+    assert 0 < len(failing) <= len(every)
+    assert ((failing["LastErrorReason"].fillna("") != "") | (failing["ResponseCode"] >= 500)).all()
+    assert "let failed_only = true;" in ui.rows_kql.value
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown", "said"),
+    [
+        ("2025-02-25T10:40:30+01:00", "2025-02-25T09:40:00Z", ""),
+        ("03/02/2025", "03/02/2025", "minute: expected an ISO 8601 time with a date"),
+        ("9:40", "9:40", "-2h, now-1d"),
+    ],
+)
+def test_a_typed_minute_is_read_one_way(ui, typed, shown, said):
+    ui.minute_box.value = typed
+    assert ui.minute_box.value == shown
+    if said:
+        assert said in ui.rows.value and "\n" not in ui.rows.value and ui.rows_kql.value == ""
+    else:
+        assert "<table" in ui.rows.value and "datetime(2025-02-25T09:40:00.000000Z)" in ui.rows_kql.value
+
+
+def test_the_kql_box_and_cell_run_on_the_same_source_and_window(ui, capsys):
+    ui.window.index = (70, 80)  # 09:40 to 09:50
+    text = "GatewayRequests | summarize n = count(), earliest = min(TimeGenerated), latest = max(TimeGenerated)"
+    ui.kql_box.value = text
+    ui.kql_run.click()
+    assert "1 row(s)" in ui.kql_result.value and "<table" in ui.kql_result.value
+    frame = ui.kql_frame
+    assert frame["earliest"][0] >= pd.Timestamp("2025-02-25 09:40") and frame["latest"][0] < pd.Timestamp(
+        "2025-02-25 09:50"
+    )
+    pd.testing.assert_frame_equal(ui.kql(text), frame)
+    whole = ui.kql("GatewayRequests | summarize n = count() by Destination")
+    assert set(whole["Destination"]) >= {EXHAUSTED, HEALTHY}
+
+    ui.kql_box.value = "Nope | count"
+    ui.kql_run.click()
+    assert "unknown table" in ui.kql_result.value and ui.kql_frame is None
+    capsys.readouterr()
+    assert ui.kql("GatewayRequests | where Foo == 1").empty
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "unknown column 'Foo'" in line
+
+
+def test_a_saved_notebook_shows_the_verdict_and_a_still_chart_where_widgets_cannot_run(ui):
+    bundle = ui._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert bundle["image/png"] in bundle["text/html"] and "SNAT port exhaustion" in bundle["text/html"]
+    assert "Explorer(children" not in bundle["text/plain"]

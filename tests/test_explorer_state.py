@@ -233,3 +233,57 @@ def test_a_drill_down_queries_once_per_window_and_destination(source):
     assert state.drill(HEALTHY) is not healthy and source.calls > before + 3
     with pytest.raises(KitError, match="no destination 'no.such.host:443' in this window"):
         state.drill("no.such.host:443")
+
+
+# ---------------------------------------------------------------------------------------------
+# The requests behind a minute, and KQL typed by the user
+# ---------------------------------------------------------------------------------------------
+
+MINUTE = pd.Timestamp("2025-02-25 09:41")
+
+
+def test_a_minutes_requests_are_queried_once_with_the_kql_that_lists_them_in_the_portal(source):
+    state = ExplorerState(source)
+    assert state.rows_kql(EXHAUSTED, MINUTE + pd.Timedelta(seconds=20)) == state.rows_kql(EXHAUSTED, MINUTE)
+    assert source.calls == 0, "the KQL alone runs nothing"
+    run = state.minute_rows(EXHAUSTED, MINUTE + pd.Timedelta(seconds=20))
+    assert source.calls == 1 and run.kql == state.rows_kql(EXHAUSTED, MINUTE)
+    assert run.name == "request_rows" and run.parameters["destination"] == f'"{EXHAUSTED}"'
+    assert (run.result["TimeGenerated"].dt.floor("min") == MINUTE).all() and run.result["CorrelationId"].is_unique
+    assert state.minute_rows(EXHAUSTED, MINUTE) is run and source.calls == 1
+    failed = state.minute_rows(EXHAUSTED, MINUTE, failed_only=True)
+    assert source.calls == 2 and set(failed.result["CorrelationId"]) <= set(run.result["CorrelationId"])
+    state.close()
+    assert state._rows == {}
+
+
+@pytest.mark.parametrize(
+    ("kql", "said"),
+    [
+        ("['/etc/passwd'] | take 1", "reads only the export's table"),
+        ("union GatewayRequests, ['/etc/hostname'] | count", "reads only the export's table"),
+        (".show tables", "KQL syntax error"),
+        ("GatewayRequests | where Foo == 1", "unknown column 'Foo'"),
+        ("   ", "the KQL text is empty"),
+    ],
+)
+def test_kql_typed_in_the_explorer_follows_the_rules_of_the_query_command(source, kql, said):
+    state = ExplorerState(source)
+    with pytest.raises(KitError, match="no window has been queried yet"):
+        state.adhoc("GatewayRequests | count")
+    state.query(*minutes(10, 20))
+    with pytest.raises(KitError) as refusal:
+        state.adhoc(kql)
+    assert said in str(refusal.value) and "\n" not in str(refusal.value)
+
+
+def test_kql_typed_in_the_explorer_reads_the_current_window(source):
+    state = ExplorerState(source)
+    state.query(*minutes(10, 20))
+    counted = state.adhoc("GatewayRequests | summarize n = count(), latest = max(TimeGenerated)")
+    assert counted["latest"][0] < FIRST + pd.Timedelta(minutes=20)
+    whole = state.adhoc("GatewayRequests | count")
+    state.query(FIRST, END)
+    assert state.adhoc("GatewayRequests | count")["Count"][0] > whole["Count"][0] == counted["n"][0]
+    declared = "declare query_parameters(start: datetime, end: datetime, n: long = 2);\nGatewayRequests | take 5"
+    assert len(state.adhoc(declared)) == 5

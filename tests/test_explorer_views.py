@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
+import matplotlib.dates as mdates
 import pandas as pd
 import pytest
 
@@ -114,3 +116,55 @@ def test_the_chart_and_table_follow_the_chosen_destinations(found):
     assert EXHAUSTED in one and "payments" not in one
     assert views.destinations_html(found, ["no.such.host:443"]).startswith("No destination of the chosen ones")
     assert views.chart_png(found, [EXHAUSTED]) != views.chart_png(found)
+
+
+def test_tables_put_numbers_and_their_headings_right_and_text_left():
+    frame = pd.DataFrame({"destination": ["a:443"], "requests": [1234], "share": [0.5]})
+    shown = views.table_html(frame, {"requests": "{:,}".format})
+    assert "1,234" in shown and 'class="apim-snat-table"' in shown
+    scope = re.search(r"#T_(\w+)", shown).group(1)
+    assert f"#T_{scope} .col1" in shown and f"#T_{scope} .col2" in shown and f"#T_{scope} .col0" not in shown
+    assert re.search(r"\.col1 \{\s*text-align: right;", shown)
+    assert 'class="col_heading level0 col1"' in shown, "the heading carries its column's class, so it aligns too"
+    assert views.table_html(frame) == views.table_html(frame), "the same frame, the same HTML"
+    other = views.table_html(pd.DataFrame({"requests": [1], "destination": ["a"]}))
+    assert re.search(r"#T_(\w+)", other).group(1) != scope, "tables styled differently never share a scope"
+
+
+def test_a_minutes_requests_are_escaped_and_their_times_shown_to_the_millisecond():
+    rows = pd.DataFrame(
+        {
+            "TimeGenerated": [pd.Timestamp("2025-02-25 09:41:59.123456")],
+            "CorrelationId": ["c-1"],
+            "Destination": ["a:443"],
+            "ApiId": [HOSTILE],
+            "LastErrorMessage": [HOSTILE],
+            "ResponseCode": [500],
+        }
+    )
+    shown = views.rows_html(rows)
+    assert "09:41:59.123" in shown and "c-1" in shown and "<img" not in shown and "&lt;img" in shown
+    assert ">Destination<" not in shown, "the destination is the one chosen above"
+    assert "No logged request" in views.rows_html(rows.iloc[0:0])
+    assert views.adhoc_html(rows.iloc[0:0]) == "(no rows)" and "<img" not in views.adhoc_html(rows)
+    many = pd.DataFrame({"n": range(views.SHOWN_ROWS + 5)})
+    assert f"{views.SHOWN_ROWS + 5} row(s), the first {views.SHOWN_ROWS} shown" in views.adhoc_html(many)
+
+
+def test_a_click_on_the_chart_names_its_panel_row_and_minute(found):
+    figure, keys = views.chart(found)
+    assert len(figure.axes) == 3 * len(keys) and keys[0] == ("West Europe", EXHAUSTED)
+    x = mdates.date2num(pd.Timestamp("2025-02-25 09:41:59"))
+    assert views.minute_at(figure, keys, figure.axes[2], x) == (keys[0], pd.Timestamp("2025-02-25 09:41"))
+    assert views.minute_at(figure, keys, figure.axes[3], x)[0] == keys[1]
+    assert (
+        views.minute_at(figure, keys, None, x) is None and views.minute_at(figure, keys, figure.axes[0], None) is None
+    )
+    canvas = views.interactive(figure)
+    assert canvas.figure is figure and canvas.toolbar is not None and not canvas.header_visible
+
+
+def test_the_still_picture_holds_the_verdict_and_the_chart():
+    still = views.still_html("<b>verdict</b>", b"\x89PNG")
+    assert still.startswith('<div><b>verdict</b></div><img src="data:image/png;base64,iVBORw==">')
+    assert "<img" not in views.still_html("x", b"")

@@ -21,12 +21,12 @@ def test_the_example_fleet_file_reads_as_three_sample_reports():
     assert [a.label for a in incident.annotations] == ["orders backend deploy", "scaled out to 2 units"]
     assert incident.annotations[1].end == pd.Timestamp("2025-02-25T09:45")
     assert two_units.params == (("units", "2"),)
-    assert (two_units.start, two_units.end) == ("2025-02-25T09:00Z", "2025-02-25T10:00Z")
+    assert (two_units.start, two_units.end) == ("2025-02-25T09:00:00Z", "2025-02-25T10:00:00Z")
 
 
 def test_unquoted_yaml_times_and_numbers_are_taken_as_written():
     (entry,) = parse("reports:\n  - {name: a, source: sample, start: 2025-02-25 09:00:00, end: 2025-02-25T10:00:00Z}")
-    assert pd.Timestamp(entry.start) == pd.Timestamp("2025-02-25 09:00") and entry.end is not None
+    assert (entry.start, entry.end) == ("2025-02-25T09:00:00Z", "2025-02-25T10:00:00Z")
 
 
 @pytest.mark.parametrize(

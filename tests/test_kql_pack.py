@@ -476,8 +476,54 @@ def test_failure_fingerprint_matches_pandas(scenario_export, incident, raw, name
     assert_same_rows(got.drop(columns="sample_message"), expected, list(expected.columns[:-1]))
 
 
+ROW_COLUMNS = [
+    "TimeGenerated", "CorrelationId", "Region", "Destination", "ApiId", "OperationId", "ApimSubscriptionId",
+    "CallerIpAddress", "Method", "ResponseCode", "BackendResponseCode", "TotalTime", "BackendTime",
+    "LastErrorReason", "LastErrorSource", "LastErrorSection", "LastErrorElapsed", "LastErrorMessage", "BackendUrl",
+]  # fmt: skip
+ROW_CAP = 200
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+@pytest.mark.parametrize("failed_only", [False, True])
+def test_request_rows_are_the_newest_of_the_minute_capped(scenario_export, incident, raw, name, mode, failed_only):
+    """The rows behind the exhausted destination's worst minute: its newest, capped, with the columns to pivot
+    on; failed_only keeps the errors and HTTP 5xx only. The destination matches whatever its case."""
+    destination = exhausted(incident, name)
+    rows = scoped(raw(name), destination)
+    minutes = rows["TimeGenerated"].dt.floor("min")
+    bad = rows["LastErrorReason"] == CONNECTION_FAILURE
+    minute = minutes[bad].value_counts().index[0]
+    got = run_local(
+        scenario_export, incident, name, mode, "request_rows",
+        start=minute, end=minute + pd.Timedelta(minutes=1), destination=destination.upper(), failed_only=failed_only,
+    )  # fmt: skip
+    expected = rows[minutes == minute]
+    if failed_only:
+        expected = expected[(expected["LastErrorReason"] != "") | (expected["ResponseCode"] >= 500)]
+    expected = expected.sort_values(["TimeGenerated", "CorrelationId"], ascending=[False, True]).head(ROW_CAP)
+    assert list(got.columns) == ROW_COLUMNS and len(got) == len(expected) > 0
+    assert got["CorrelationId"].tolist() == expected["CorrelationId"].tolist(), "newest first"
+    for column in ("ApiId", "OperationId", "ApimSubscriptionId", "LastErrorReason", "BackendUrl"):
+        assert got[column].fillna("").tolist() == expected[column].tolist(), column
+    assert (got["ResponseCode"].to_numpy() == expected["ResponseCode"].to_numpy()).all()
+
+
+def test_request_rows_never_return_more_than_the_cap(scenario_export, incident):
+    got = run_local(scenario_export, incident, "sample", "resource", "request_rows")
+    assert len(got) == ROW_CAP and got["TimeGenerated"].is_monotonic_decreasing
+
+
 @pytest.mark.parametrize(
-    "query", ["destination_inventory", "error_breakdown", "load_drivers", "latency_distribution", "failure_fingerprint"]
+    "query",
+    [
+        "destination_inventory",
+        "error_breakdown",
+        "load_drivers",
+        "latency_distribution",
+        "failure_fingerprint",
+        "request_rows",
+    ],
 )
 def test_both_logging_modes_give_equal_frames(scenario_export, incident, query):
     """The same requests logged in either mode give the same result (the sample message aside,
@@ -502,6 +548,7 @@ BOUNDS = {
     "load_drivers": ["key_kind", "key"],
     "latency_distribution": ["bucket_ms"],
     "logged_requests": ["minute"],
+    "request_rows": ["CorrelationId"],
 }
 
 
@@ -530,6 +577,7 @@ def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, q
         "load_drivers": len(DRIVER_KEYS) * 100,  # shares of one kind sum to 1, each kept one is >= 1 %
         "latency_distribution": len(LATENCY_EDGES),
         "logged_requests": minutes,
+        "request_rows": ROW_CAP,  # raw rows, but capped whatever the window
     }[query]
     assert len(got) <= limit
     assert len(got) * 50 < len(requests)

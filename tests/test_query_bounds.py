@@ -27,6 +27,7 @@ LIMIT_PER_KEY = {
     "latency_distribution": 10,
     "load_drivers": 1,
     "logged_requests": 1,
+    "request_rows": 1,
 }
 KEYS = {
     "destination_health": ["destination"],
@@ -36,6 +37,7 @@ KEYS = {
     "latency_distribution": [],
     "load_drivers": ["key_kind", "key"],
     "logged_requests": ["minute"],
+    "request_rows": ["CorrelationId"],
 }
 
 

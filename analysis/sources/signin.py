@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 
 
 def _device_code_prompt(uri: str, code: str, expires: datetime) -> None:
-    print(
+    from tqdm import tqdm
+
+    # Through tqdm, so that a query's clock on the same terminal steps aside instead of running into the line.
+    tqdm.write(
         f"apim-snat: to sign in, open {uri} and enter the code {code} (valid until {expires:%H:%M} UTC)",
         file=sys.stderr,
-        flush=True,
     )
 
 
