@@ -322,7 +322,8 @@ def measure(
     rate = busy["failures"] / busy["requests"]
     failing = bad_minutes(busy["failures"], busy["requests"])
     at_onset = minutes.loc[minutes["minute"] == episode.onset].iloc[0]
-    failing_known = known[bad_minutes(known["failures"], known["requests"])]
+    known_failing = bad_minutes(known["failures"], known["requests"])
+    failing_known = known[known_failing]
     # Levels at failure: the onset's when the data holds it, else the failing minutes' median (an onset in the
     # warm-up, or before the data starts, has an understated band).
     trusted = episode.onset_observed and not bool(warm[minutes["minute"] == episode.onset].any())
@@ -346,7 +347,7 @@ def measure(
                 else None,
             )
         )
-    held = _held(known, bad_minutes(known["failures"], known["requests"]), episodes or (episode,))
+    held = _held(known, known_failing, episodes or (episode,))
     ratio, error = _release_ratio(minutes, episode, hold_minutes)
     return EpisodeMeasures(episode, tuple(ends), capacity, fingerprint, hold_minutes, held, ratio, error)
 
