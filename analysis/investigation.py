@@ -202,12 +202,12 @@ def query_window(
     window = window_for(source, start, end, max_days)
     span = {"start": window[0], "end": window[1]}
     health_run = run_query(source, "destination_health", span)
-    inventory_run = run_query(source, "destination_inventory", span)
-    errors_run = run_query(source, "error_breakdown", span)
-    fingerprint_run = run_query(source, "failure_fingerprint", span)
     health = normalise(health_run.result)
     if health.empty:
         raise KitError(_nothing_in(window, source.time_range()))
+    inventory_run = run_query(source, "destination_inventory", span)
+    errors_run = run_query(source, "error_breakdown", span)
+    fingerprint_run = run_query(source, "failure_fingerprint", span)
     drivers, driver_runs = load_drivers(source, failing_spans(health))
     return WindowData(
         window=window,
