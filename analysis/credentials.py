@@ -12,8 +12,11 @@ findings.json carries one, with or without ``--redact``. A credential is masked,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 MASK = "***"
 # The last part of a parameter or header name that says it holds a credential (any case).
@@ -68,28 +71,31 @@ def scrub(text: str) -> str:
     return text
 
 
-def scrub_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every credential in its text cells and warnings masked (the same frame when none).
+def is_text(values: pd.Series) -> bool:
+    """Whether a column holds text (the only place a credential or an address can be)."""
+    import pandas as pd
 
-    Each distinct text is scrubbed once, so a column of a few destinations over a million rows costs
-    a few calls.
-    """
-    changed: dict[str, pd.Series] = {}
-    for column in frame.columns:
-        values = frame[column]
-        if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
-            continue
-        masked = {v: scrub(v) for v in pd.unique(values.dropna()) if isinstance(v, str)}
-        masked = {v: m for v, m in masked.items() if m != v}
-        if masked:
-            changed[column] = values.map(lambda v, m=masked: m.get(v, v) if isinstance(v, str) else v)
-    warnings = frame.attrs.get("warnings")
-    if not changed and not any(isinstance(w, str) and scrub(w) != w for w in warnings or []):
+    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+
+
+def each_text(values: pd.Series, change: Callable[[str], str]) -> pd.Series:
+    """``values`` with ``change`` applied to each text in it, once per distinct text (a column of a few
+    destinations over a million rows costs a few calls); ``values`` itself when nothing changes."""
+    import pandas as pd
+
+    changed = {v: c for v in pd.unique(values.dropna()) if isinstance(v, str) and (c := change(v)) != v}
+    return values.map(lambda v: changed.get(v, v) if isinstance(v, str) else v) if changed else values
+
+
+def scrub_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every credential in its text cells and warnings masked (the same frame when none)."""
+    changed = {column: each_text(frame[column], scrub) for column in frame.columns if is_text(frame[column])}
+    changed = {column: values for column, values in changed.items() if values is not frame[column]}
+    warnings = frame.attrs.get("warnings") or []
+    if not changed and not any(isinstance(w, str) and scrub(w) != w for w in warnings):
         return frame
     scrubbed = frame.copy(deep=False)
     for column, values in changed.items():
         scrubbed[column] = values
-    scrubbed.attrs = dict(frame.attrs)
-    if warnings:
-        scrubbed.attrs["warnings"] = [scrub(w) if isinstance(w, str) else w for w in warnings]
+    scrubbed.attrs = {**frame.attrs, "warnings": [scrub(w) if isinstance(w, str) else w for w in warnings]}
     return scrubbed

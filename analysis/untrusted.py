@@ -45,6 +45,8 @@ class Bound(IntEnum):
     """An ``--ip-map``: one line per host and IP (200,000 lines)."""
     RESULT = 1 * _GIB
     """A result's Parquet: the services cut a result at 64 MB, split results join up to 16 parts."""
+    RESULT_UNPACKED = 4 * _GIB
+    """What a result's Parquet may say it unpacks to."""
 
 
 class Refused(KitError):
