@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.errors import KitError
+from analysis.errors import KitError, excerpt
 from analysis.times import iso, optional_time
 
 FIELDS = ("time", "end", "label")
@@ -37,7 +37,7 @@ def only_known(item: Mapping[str, Any], known: tuple[str, ...], where: str, what
     """A ``KitError`` naming the first key of ``item`` (a mapping read from a file) that is not ``known``."""
     unknown = sorted(set(map(str, item)) - set(known))
     if unknown:
-        raise KitError(f"{where}: unknown {what} {unknown[0]!r} (known: {', '.join(known)})")
+        raise KitError(f"{where}: unknown {what} {excerpt(unknown[0])} (known: {', '.join(known)})")
 
 
 def annotation(item: Mapping[str, Any], where: str = "annotation") -> Annotation:

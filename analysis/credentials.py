@@ -72,10 +72,11 @@ def scrub(text: str) -> str:
 
 
 def is_text(values: pd.Series) -> bool:
-    """Whether a column holds text (the only place a credential or an address can be)."""
+    """Whether a column holds text (the only place a credential or an address can be): object, str, string
+    and Arrow string columns alike."""
     import pandas as pd
 
-    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+    return bool(pd.api.types.is_string_dtype(values.dtype))
 
 
 def each_text(values: pd.Series, change: Callable[[str], str]) -> pd.Series:
