@@ -89,14 +89,21 @@ def each_text(values: pd.Series, change: Callable[[str], str]) -> pd.Series:
 
 
 def scrub_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every credential in its text cells and warnings masked (the same frame when none)."""
-    changed = {column: each_text(frame[column], scrub) for column in frame.columns if is_text(frame[column])}
-    changed = {column: values for column, values in changed.items() if values is not frame[column]}
+    """``frame`` with every credential in its text cells and warnings masked (the same frame when none).
+
+    Columns are taken by position: an ad-hoc query may name two alike.
+    """
+    changed = {}
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        masked = each_text(values, scrub) if is_text(values) else values
+        if masked is not values:
+            changed[position] = masked
     warnings = frame.attrs.get("warnings") or []
     if not changed and not any(isinstance(w, str) and scrub(w) != w for w in warnings):
         return frame
     scrubbed = frame.copy(deep=False)
-    for column, values in changed.items():
-        scrubbed[column] = values
+    for position, values in changed.items():
+        scrubbed.isetitem(position, values)
     scrubbed.attrs = {**frame.attrs, "warnings": [scrub(w) if isinstance(w, str) else w for w in warnings]}
     return scrubbed
