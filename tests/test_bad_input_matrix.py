@@ -306,6 +306,9 @@ PLANTS = {
     "nested parameters": lambda tmp, replay: edit_parameters(replay, units_by_region=json.loads("[" * 50 + "]" * 50)),
     "list as a start": lambda tmp, replay: edit_parameters(replay, start=[2025, 2, 25]),
     "rows not the record's": lambda tmp, replay: edit_record(replay, rows=10**9),
+    "a long bad value": lambda tmp, replay: (tmp / "long.csv").write_text(
+        "TimeGenerated,BackendUrl,ResponseCode\n2025-02-25T09:00Z,https://a/," + "9x" * 500_000 + "\n", "utf-8"
+    ),
 }
 REPLAY = ["report", "--source", "cache:{replay}/results", "--out", "{earlier}"]
 # Progress of a replay besides PROGRESS.
@@ -332,6 +335,7 @@ SHARE_CASES = [
     (7, "sparse record", REPLAY, ".json is 2.0 GiB, more than such a file can be (4.0 MiB)"),
     (8, "billion laughs", FLEET, "fleet.yaml: larger than 1 MiB once its aliases are expanded"),
     (8, "deep fleet", FLEET, "fleet.yaml: nested deeper than"),
+    (8, "a long bad value", ["report", "--source", "file:{tmp}/long.csv", "--out", "{earlier}"], "read '9x9x9x"),
     (10, "nested record", REPLAY, "nested deeper than 16 levels"),
     (10, "string duration", REPLAY, "the record's duration_s is 'a minute'"),
     (10, "nested parameters", REPLAY, "parameters.json: nested deeper than 16 levels"),
