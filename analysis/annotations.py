@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.errors import KitError, excerpt
 from analysis.times import iso, optional_time
+from analysis.untrusted import loads_json
 
 FIELDS = ("time", "end", "label")
 
@@ -87,9 +88,11 @@ def loads(text: str) -> list[Annotation]:
     if not text:
         return []
     try:
-        items = json.loads(text)
-    except ValueError:
-        raise KitError("annotations: not JSON text (a list of {time, end?, label})") from None
+        items = loads_json(text, "annotations")
+    except KitError:
+        raise KitError(
+            "annotations: not JSON text (a list of {time, end?, label}) nested at most a few levels"
+        ) from None
     if not isinstance(items, list):
         raise KitError("annotations: expected a list of {time, end?, label}")
     return [annotation(item, f"annotation {n}") for n, item in enumerate(items, 1)]

@@ -167,6 +167,7 @@ def _report(args: argparse.Namespace) -> int:
         say(f"rendering again with the parameters of the report in {earlier.name} (the command line's come first)")
         args, kept_notes = _with_earlier(args, earlier_parameters(earlier))
     assumptions = from_params(_key_values(args.param))
+    annotations.loads(kept_notes)  # an earlier report's notes are checked here, before any query
     notes = kept_notes or annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = optional_time("--start", args.start), optional_time("--end", args.end)
     # Read once, before any query; a report folder's copy is never followed out of the folder.

@@ -305,6 +305,7 @@ PLANTS = {
     "string duration": lambda tmp, replay: edit_record(replay, duration_s="a minute"),
     "nested parameters": lambda tmp, replay: edit_parameters(replay, units_by_region=json.loads("[" * 50 + "]" * 50)),
     "list as a start": lambda tmp, replay: edit_parameters(replay, start=[2025, 2, 25]),
+    "notes nested deep": lambda tmp, replay: edit_parameters(replay, annotations="[" * 100_000),
     "rows not the record's": lambda tmp, replay: edit_record(replay, rows=10**9),
     "a long bad value": lambda tmp, replay: (tmp / "long.csv").write_text(
         "TimeGenerated,BackendUrl,ResponseCode\n2025-02-25T09:00Z,https://a/," + "9x" * 500_000 + "\n", "utf-8"
@@ -340,6 +341,7 @@ SHARE_CASES = [
     (10, "string duration", REPLAY, "the record's duration_s is 'a minute'"),
     (10, "nested parameters", REPLAY, "parameters.json: nested deeper than 16 levels"),
     (10, "list as a start", REPLAY, "not the parameters of a report ('start' is a list)"),
+    (10, "notes nested deep", REPLAY, "annotations: not JSON text"),
     (10, "rows not the record's", REPLAY, "rows, the record says 1000000000"),
 ]
 
