@@ -46,8 +46,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # A JSON Web Token anywhere: three base64url parts, the first a JSON object ("eyJ").
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"), MASK),
 )
-# Cheap test first: a text none of these can touch is left alone without running the rules.
-_CANDIDATE = re.compile(r"(?i)[=:@]|eyJ|bearer")
+# Cheap test first: a text holding none of these pieces (in lower case) is one no rule can touch.
+_HINTS = ("@", "auth", "bearer", "eyj", "key", "token", "secret", "pass", "pwd", "sig", "credential", "code")
 
 
 def scrub(text: str) -> str:
@@ -64,7 +64,8 @@ def scrub(text: str) -> str:
     >>> scrub("orders.contoso.com:443 at 2025-02-25T09:00:00Z"), scrub("vault-key:443")
     ('orders.contoso.com:443 at 2025-02-25T09:00:00Z', 'vault-key:443')
     """
-    if not _CANDIDATE.search(text):
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _HINTS):
         return text
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
