@@ -90,9 +90,7 @@ def loads(text: str) -> list[Annotation]:
     try:
         items = loads_json(text, "annotations")
     except KitError:
-        raise KitError(
-            "annotations: not JSON text (a list of {time, end?, label}) nested at most a few levels"
-        ) from None
+        raise KitError("annotations: not JSON text (a list of {time, end?, label})") from None
     if not isinstance(items, list):
         raise KitError("annotations: expected a list of {time, end?, label}")
     return [annotation(item, f"annotation {n}") for n, item in enumerate(items, 1)]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TypeGuard
 
 import pandas as pd
 
@@ -142,7 +143,7 @@ class CorruptEntry(Exception):
     """A cached result that cannot be trusted; the message says why."""
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -157,7 +158,7 @@ def _attributes(record: dict, stem: str) -> dict[str, object]:
     wrong = [
         name
         for name, fits in (
-            ("rows", isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0),
+            ("rows", _is_int(rows) and rows >= 0),
             ("warnings", isinstance(warnings, list) and _texts(warnings)),
             ("window", window is None or (isinstance(window, list) and len(window) == 2 and _texts(window))),
             ("ran_at", ran_at is None or isinstance(ran_at, str)),
