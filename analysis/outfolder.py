@@ -231,7 +231,8 @@ def staging(path: Path, kind: Kind) -> Iterator[Path]:
     """A hidden sibling folder that replaces ``path`` in one step if the block succeeds.
 
     Call it inside ``claim``. Whatever the block raises (a signal included), the staging folder
-    goes; the marker lists exactly the files the block wrote, so the next run may replace them.
+    goes; the marker lists exactly the files the block wrote (anything hidden goes first), so the
+    next run may replace them.
     """
     token = uuid.uuid4().hex[:8]
     new = path.parent / f".{path.name}.new-{token}"
@@ -239,7 +240,7 @@ def staging(path: Path, kind: Kind) -> Iterator[Path]:
     try:
         write_marker(new, kind, [])
         yield new
-        shutil.rmtree(new / KERNEL_DIR, ignore_errors=True)
+        _remove_hidden(new)
         write_marker(new, kind, sorted(p.name for p in new.iterdir() if p.name != MARKER))
         make_private(new)
     except BaseException:
@@ -254,6 +255,17 @@ def staging(path: Path, kind: Kind) -> Iterator[Path]:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _remove_hidden(folder: Path) -> None:
+    """What the run left hidden in its own staging ``folder`` (the kernel's connection file): a marker
+    lists plain names only, so nothing hidden but the marker stays in a folder of the kit."""
+    for path in folder.iterdir():
+        if path.name.startswith(".") and path.name != MARKER:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def kernel_dir(staging_folder: Path) -> Path:

@@ -197,3 +197,14 @@ def test_a_leftover_that_is_a_link_is_never_followed(tmp_path):
     render_into(tmp_path / "parent" / "report")
     assert (elsewhere / "findings.json").read_text(encoding="utf-8") == '{"verdict": "earlier"}'
     assert (tmp_path / "parent" / "report" / "findings.json").read_text(encoding="utf-8") == "new"
+
+
+def test_nothing_hidden_but_the_marker_stays_in_a_folder_of_the_kit(tmp_path):
+    out = tmp_path / "report"
+    with claim(out, Kind.REPORT), staging(out, Kind.REPORT) as folder:
+        (folder / "findings.json").write_text("new", encoding="utf-8")
+        (folder / ".kernel").mkdir()
+        (folder / ".kernel" / "kernel.json").write_text("{}", encoding="utf-8")
+        (folder / ".cache").write_text("", encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "findings.json"]
+    render_into(out)  # and the next run may replace it
