@@ -99,13 +99,13 @@ SECRETS = {
     "bearer token": "BEARERp0o9i8u7y6t5r4e3w2",
     "basic credentials": "dXNlcjpzM2NyM3RCQVNJQw==",
 }
-# What --redact must replace in free text besides caller IPs: an email and compressed and mapped IPv6.
-PERSONAL = {"email": "alice.doe@contoso.com", "ipv6": "2001:db8::7", "mapped": "::ffff:10.9.8.7"}
+# What --redact must replace in free text besides caller IPs: an email, IPv4, and compressed and mapped IPv6.
+PERSONAL = {"email": "alice.doe@contoso.com", "ipv4": "192.0.2.44", "ipv6": "2001:db8::7", "mapped": "::ffff:10.9.8.7"}
 CREDENTIAL_MESSAGE = (
     " (GET https://fn.azurewebsites.net/api/orders?code={functions key}&sig={SAS signature}&sv=2022-11-02"
     "&subscription-key={subscription key}&api-key={api key}&password={password}"
     "#access_token={access token (a JWT)} Authorization: Bearer {bearer token}"
-    " Proxy-Authorization: Basic {basic credentials} caller {email} via {ipv6} and {mapped})"
+    " Proxy-Authorization: Basic {basic credentials} caller {email} from {ipv4} via {ipv6} and {mapped})"
 )
 # Backend URLs quoting credentials as user information: the token alone, and a password holding "@".
 USERINFO_HOSTS = {
