@@ -44,8 +44,9 @@ def ui() -> Explorer:
 
 @pytest.fixture
 def counted(ui, monkeypatch) -> Counter:
-    counter = Counter(ui.source.run)
-    monkeypatch.setattr(ui.source, "run", counter)
+    reader = ui.source.inner  # the source that reads the rows, behind the credential scrubbing
+    counter = Counter(reader.run)
+    monkeypatch.setattr(reader, "run", counter)
     return counter
 
 

@@ -126,6 +126,7 @@ def export(
         assert writer is not None
         writer.close()
         writer = None
+        os.chmod(temporary, 0o600)  # raw rows: readable by their user alone, like every output of the kit
         os.replace(temporary, out)
     finally:
         if writer is not None:
