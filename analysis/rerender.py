@@ -66,7 +66,8 @@ def _fits(name: str, value: Any) -> bool:
         return isinstance(value, bool)
     if isinstance(value, Mapping):  # units_by_region: region -> units
         return all(isinstance(k, str) and isinstance(v, (int, str)) for k, v in value.items())
-    return isinstance(value, (int, float, str)) and not isinstance(value, bool)
+    # None: an optional setting left to the data (connect_timeout_s); a required one given so fails in from_params.
+    return value is None or (isinstance(value, (int, float, str)) and not isinstance(value, bool))
 
 
 def earlier_parameters(folder: Path) -> dict[str, Any]:
