@@ -30,6 +30,14 @@ LEGACY_NAMES = {
 }
 #: Fields the legacy mode also reads from AdditionalFields.
 FROM_ADDITIONAL_FIELDS = ("LastErrorReason", "BackendTime")
+#: Application Insights columns each normalised column is read from (``kql/modes/appinsights-rows.kql``): it is
+#: absent only when all of them are. A failed connect shows as an exception, or as a failed dependency.
+APP_INSIGHTS_SOURCES = {
+    "LastErrorReason": ("AppExceptions.ExceptionType", "AppDependencies.Success"),
+    "BackendTime": ("AppDependencies.DurationMs",),
+    "ApimSubscriptionId": ("AppRequests.Properties",),
+    "CallerIpAddress": ("AppRequests.ClientIP",),
+}
 ERROR_ONLY = (
     "successful requests: the logs hold failed requests only, as a diagnostic setting at verbosity 'error' "
     "writes them (set it to 'information' to judge)"
@@ -86,7 +94,11 @@ def normalised_names(absent: tuple[str, ...], mode: str) -> tuple[str, ...]:
     ('BackendTime',)
     >>> normalised_names(("backendTime_d",), "azurediagnostics")
     ()
+    >>> normalised_names(("AppExceptions.ExceptionType", "AppDependencies.DurationMs"), "appinsights")
+    ('BackendTime',)
     """
+    if mode in ("appinsights", "appinsights-classic"):
+        return tuple(name for name, sources in APP_INSIGHTS_SOURCES.items() if set(sources) <= set(absent))
     if mode != "azurediagnostics":
         return tuple(absent)
     spilled = "AdditionalFields" not in absent
