@@ -30,7 +30,7 @@ from analysis.onset import bad_minutes
 from analysis.pools import IpMap
 from analysis.sampling import SamplingSeen, sampling_seen
 from analysis.snat import what_if, what_if_settings
-from analysis.sources import Request, Source, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, absent_columns, data_quality, run_request, self_hosted
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -189,6 +189,8 @@ class WindowData:
     """What the source found wrong in its rows (a local export), or None."""
     sampling: SamplingSeen | None = None
     """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
 
     @property
     def duration_s(self) -> float:
@@ -230,6 +232,7 @@ def query_window(
         absent_columns=absent_columns(source),
         data_quality=data_quality(source),
         sampling=sampling,
+        self_hosted=self_hosted(source),
     )
 
 
@@ -261,6 +264,8 @@ class Investigation:
     """What the source found wrong in its rows (a local export), or None."""
     sampling: SamplingSeen | None = None
     """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
     portal_resource: str = ""
     """The Azure resource whose Log Analytics opens the queries (``portal``); "" when none is known."""
 
@@ -300,6 +305,7 @@ class Investigation:
             ip_map=self.ip_map is not None,
             data_quality=self.data_quality,
             sampling=self.sampling,
+            self_hosted=self.self_hosted,
         )
 
 
@@ -357,6 +363,7 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         absent_columns=data.absent_columns,
         data_quality=data.data_quality,
         sampling=data.sampling,
+        self_hosted=data.self_hosted,
     )
 
 

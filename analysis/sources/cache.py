@@ -36,7 +36,7 @@ from analysis.assets import SAMPLE_LOGS, sample_dir
 from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.modes import check_mode
-from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request, self_hosted
 from analysis.times import iso, parse_utc
 
 FORMAT = 1
@@ -149,6 +149,8 @@ class CacheFolder:
     """Documented columns the source's rows lack (a projected export): the diagnosis must know."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export): the report must say it on a replay too."""
+    self_hosted: bool = False
+    """The rows were a self-hosted gateway's log lines: a replay must say so too."""
 
     @classmethod
     def create(
@@ -158,6 +160,7 @@ class CacheFolder:
         mode: str,
         absent_columns: Sequence[str] = (),
         data_quality: DataQuality | None = None,
+        self_hosted: bool = False,
     ) -> CacheFolder:
         """The folder for ``source`` in ``mode``, made if missing; one written by a newer kit is refused."""
         path = Path(path)
@@ -174,11 +177,12 @@ class CacheFolder:
                 "mode": str(mode),
                 "absent_columns": list(absent_columns),
                 "data_quality": data_quality.as_dict() if data_quality is not None else None,
+                "self_hosted": self_hosted,
             }
             _write_atomically(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         except OSError as err:
             raise KitError(f"cannot write the cache folder {path}: {err.strerror or err}") from None
-        return cls(path, source, str(mode), tuple(absent_columns), data_quality)
+        return cls(path, source, str(mode), tuple(absent_columns), data_quality, self_hosted)
 
     @classmethod
     def open(cls, path: Path, mode: str | None = None) -> CacheFolder:
@@ -191,6 +195,7 @@ class CacheFolder:
             source, found_mode = str(manifest["source"]), str(manifest["mode"])
             absent = tuple(str(name) for name in manifest.get("absent_columns", []))
             quality = DataQuality.from_dict(manifest["data_quality"]) if manifest.get("data_quality") else None
+            hosted = bool(manifest.get("self_hosted", False))
         except FileNotFoundError:
             inside = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
             if inside:
@@ -203,7 +208,7 @@ class CacheFolder:
             raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
         if mode and check_mode(mode) != found_mode:
             raise KitError(f"{where} holds results of mode '{found_mode}', not '{check_mode(mode).value}'")
-        return cls(path, source, found_mode, absent, quality)
+        return cls(path, source, found_mode, absent, quality, hosted)
 
     def _stem(self, name: str, kql: str) -> str:
         return f"{_UNSAFE.sub('_', name)}-{_sha256(kql)[:16]}"
@@ -332,6 +337,7 @@ class CachedSource(Wrapping):
             inner.mode,
             absent_columns(inner),
             data_quality(inner),
+            self_hosted(inner),
         )
         return cls(inner, folder, refresh)
 
@@ -401,6 +407,10 @@ class CacheReplay:
     @property
     def data_quality(self) -> DataQuality | None:
         return self.folder.data_quality
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.folder.self_hosted
 
     def answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
         """The result ``found`` gives; none or a damaged one is a ``KitError`` naming ``what``."""

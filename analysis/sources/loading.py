@@ -16,6 +16,7 @@ import gzip
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
@@ -152,13 +153,49 @@ def raw_relation(con: duckdb.DuckDBPyConnection, export: Export, files: list[Pat
         return f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
     if export.kind == "csv":
         return f"SELECT * FROM read_csv({listed}, all_varchar = true, header = true, union_by_name = true)"
-    first = file_list(files[:1])
-    top = {row[0]: row[1] for row in con.sql(f"DESCRIBE SELECT * FROM read_json({first})").fetchall()}
+    shape = json_shape(con, files[0])
+    if shape == JsonShape.ROWS:
+        return f"SELECT * FROM read_json({listed}, union_by_name = true)"
+    layout = archive.FIELDS if shape == JsonShape.ARCHIVE else archive.SELF_HOSTED_FIELDS
+    kinds = "{" + ", ".join(f"{sql_text(k)}: {sql_text(v)}" for k, v in archive.json_columns(layout).items()) + "}"
+    fields = ", ".join(f"{archive.column_sql(c, layout)} AS {quote(c)}" for c in layout)
+    relation = f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', columns = {kinds})"
+    if shape == JsonShape.SELF_HOSTED:
+        # Lines of the gateway's own diagnostics are no request; a line that is no JSON object is skipped.
+        relation = relation.replace("columns = ", "ignore_errors = true, columns = ")
+        relation += f" WHERE {quote(archive.SELF_HOSTED_TIME)} IS NOT NULL"
+    return relation
+
+
+class JsonShape(StrEnum):
+    """How a JSON lines file lays out gateway log rows."""
+
+    ROWS = "rows"
+    """One flat row per request, with the table's column names (a KQL export)."""
+    ARCHIVE = "archive"
+    """A diagnostic setting's storage archive (``archive.FIELDS``)."""
+    SELF_HOSTED = "self-hosted"
+    """A self-hosted gateway's log lines (``archive.SELF_HOSTED_FIELDS``)."""
+
+
+def unreadable_lines(con: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
+    """How many non-empty lines of ``files`` are no JSON: a self-hosted gateway's writes can interleave on
+    stdout and cut a line short, and those lines are skipped, never read as requests."""
+    lines = f"read_csv({file_list(files)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', "
+    lines += "quote = '', escape = '', auto_detect = false)"
+    found = con.execute(f"SELECT count(*) FROM {lines} WHERE trim(line) <> '' AND NOT json_valid(line)").fetchall()
+    return int(found[0][0])
+
+
+def json_shape(con: duckdb.DuckDBPyConnection, file: Path) -> JsonShape:
+    """The layout of a JSON lines file, from the top-level fields DuckDB finds in it."""
+    described = f"DESCRIBE SELECT * FROM read_json({file_list([file])}, ignore_errors = true)"
+    top = {row[0]: row[1] for row in con.sql(described).fetchall()}
     if archive.is_archive(top):
-        kinds = "{" + ", ".join(f"{sql_text(k)}: {sql_text(v)}" for k, v in archive.json_columns().items()) + "}"
-        fields = ", ".join(f"{archive.column_sql(c)} AS {quote(c)}" for c in archive.FIELDS)
-        return f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', columns = {kinds})"
-    return f"SELECT * FROM read_json({listed}, union_by_name = true)"
+        return JsonShape.ARCHIVE
+    if archive.is_self_hosted(top):
+        return JsonShape.SELF_HOSTED
+    return JsonShape.ROWS
 
 
 def relation_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:

@@ -21,7 +21,7 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 
-from analysis.data_quality import DataQuality
+from analysis.data_quality import DataQuality, ValueProblem
 from analysis.errors import KitError
 from analysis.modes import Mode, check_mode
 from analysis.queries import mode_prelude
@@ -47,6 +47,9 @@ class LocalSource:
     """Documented columns of the table the export lacks (read as empty): the diagnosis names those it needs."""
     bulk_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
     """First and last time of the rows in the bulk of the export; None when no row has a time."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines: its host's or cluster's NAT, not Azure's SNAT, carries
+    its backend connections."""
     _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     """Destination table per window (``analysis.sources.destinations``), by its definition."""
     staging: Path | None = field(default=None, repr=False)
@@ -62,7 +65,8 @@ class LocalSource:
 
     @property
     def description(self) -> str:
-        return f"local file {self.path.name} ({', '.join(self.tables)})"
+        gateway = ", self-hosted gateway" if self.self_hosted else ""
+        return f"local file {self.path.name} ({', '.join(self.tables)}{gateway})"
 
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
@@ -204,6 +208,9 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         con.execute("SET preserve_insertion_order = false")
         try:
             files = dict(zip(export.files, loading.readable_files(export, folder), strict=True))
+            first = files[export.files[0]]
+            self_hosted = export.kind == "json" and loading.json_shape(con, first) == loading.JsonShape.SELF_HOSTED
+            skipped = loading.unreadable_lines(con, list(files.values())) if self_hosted else 0
             detected, parts = _parts(con, export, files, headers, mode)
             surveyed, allowed, absent = [], [], list[str]()
             for part, relation in parts:
@@ -222,6 +229,9 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     quality, bulk = _combined(detected, surveyed)
+    if skipped:
+        cut = ValueProblem("log line", "not JSON (writes interleaved on stdout, a line cut short)", skipped, "skipped")
+        quality = replace(quality, problems=(*quality.problems, cut))
     return LocalSource(
         path=Path(export.spec),
         mode=detected,
@@ -229,6 +239,7 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         data_quality=quality,
         absent_columns=tuple(absent),
         bulk_range=bulk,
+        self_hosted=self_hosted,
         staging=folder,
     )
 

@@ -2,8 +2,8 @@
 
 The shapes: the legacy ``AzureDiagnostics`` table (same requests, flattened
 with type suffixes), the Log Analytics portal's "Export to CSV" text, Parquet,
-and Application Insights' requests, dependencies and exceptions (sampled by
-whole operations). Parquet output is byte-for-byte repeatable so that the
+Application Insights' requests, dependencies and exceptions (sampled by
+whole operations), and a self-hosted gateway's JSON log lines. Parquet output is byte-for-byte repeatable so that the
 embedded sample does not churn in version control when regenerated.
 """
 
@@ -13,13 +13,15 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.modes import Mode
-from analysis.schema import AZURE_DIAGNOSTICS, CLASSIC_COLUMNS, conform
+from analysis.schema import AZURE_DIAGNOSTICS, CLASSIC_COLUMNS, GATEWAY_LOGS, conform, kusto_types
+from analysis.sources.archive import SELF_HOSTED_FIELDS, record_sql
 
 #: What the portal export holds: a KQL ``project`` of the columns an SNAT diagnosis reads,
 #: as people export it (the whole table would be several times larger).
@@ -423,3 +425,47 @@ def write_app_insights(
             rows.to_json(path, orient="records", lines=True, date_format="iso", date_unit="us")
         written.append(path)
     return written
+
+
+#: Lines of a self-hosted gateway's own diagnostics, around its request lines (shapes from its public issues).
+SELF_HOSTED_DIAGNOSTICS = (
+    '{"level":"Informational","timestamp":"%s","message":"Gateway started","source":"GatewayService"}',
+    '{"level":"Verbose","timestamp":"%s","eventType":"ChannelLeaseReturned","source":"Http1Connections"}',
+)
+
+
+def _line_value(column: str) -> str:
+    """A column's value as a self-hosted gateway's log line writes it: ISO times, absent text left out."""
+    kind = kusto_types(GATEWAY_LOGS)[column]
+    quoted = f'"{column}"'
+    if kind == "datetime":
+        return f"strftime({quoted}, '%Y-%m-%dT%H:%M:%S.%f') || '0Z'"
+    if kind == "dynamic":
+        return f"CAST(NULLIF({quoted}, '') AS JSON)"
+    if kind == "string":
+        return f"NULLIF({quoted}, '')"
+    return quoted
+
+
+def write_self_hosted_log(logs: pd.DataFrame, path: str | Path, region: str = "on-premises") -> Path:
+    """``logs`` (``ApiManagementGatewayLogs`` rows) as a self-hosted gateway writes them on stdout with JSON
+    logging: one line per request (``archive.SELF_HOSTED_FIELDS``, the gateway's location as ``region``),
+    lines of its own diagnostics around them, and one line cut short as when two writes interleave."""
+    target = Path(path)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+        con.register("logs", logs.assign(Region=region))
+        select = record_sql(_line_value, present={"lastError": "\"LastErrorReason\" <> ''"}, fields=SELF_HOSTED_FIELDS)
+        rows = con.execute(f'SELECT to_json(r) FROM (SELECT {select} FROM logs ORDER BY "TimeGenerated") r').fetchall()
+    finally:
+        con.close()
+    first = pd.Timestamp(logs["TimeGenerated"].min()).isoformat() + "Z" if len(logs) else "2025-01-01T00:00:00Z"
+    lines = [SELF_HOSTED_DIAGNOSTICS[0] % first]
+    for number, (line,) in enumerate(rows):
+        lines.append(line)
+        if number % 1000 == 500:
+            lines.append(SELF_HOSTED_DIAGNOSTICS[1] % first)
+    lines.insert(len(lines) // 2, '{"level":"Verbose","timestamp":"' + first + '","eventType":"Res')
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
