@@ -174,6 +174,7 @@ def test_queries_list_names_each_query_with_its_description(capsys):
         "latency_distribution",
         "load_drivers",
         "logged_requests",
+        "sampling",
     ]
     assert all(len(line.split("\t")[1]) > 20 for line in lines)
 
