@@ -159,12 +159,13 @@ def raw_relation(con: duckdb.DuckDBPyConnection, export: Export, files: list[Pat
     layout = archive.FIELDS if shape == JsonShape.ARCHIVE else archive.SELF_HOSTED_FIELDS
     kinds = "{" + ", ".join(f"{sql_text(k)}: {sql_text(v)}" for k, v in archive.json_columns(layout).items()) + "}"
     fields = ", ".join(f"{archive.column_sql(c, layout)} AS {quote(c)}" for c in layout)
-    relation = f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', columns = {kinds})"
-    if shape == JsonShape.SELF_HOSTED:
-        # Lines of the gateway's own diagnostics are no request; a line that is no JSON object is skipped.
-        relation = relation.replace("columns = ", "ignore_errors = true, columns = ")
-        relation += f" WHERE {quote(archive.SELF_HOSTED_TIME)} IS NOT NULL"
-    return relation
+    if shape == JsonShape.ARCHIVE:
+        return f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', columns = {kinds})"
+    # Lines of the gateway's own diagnostics are no request; a line that is no JSON is skipped (and counted).
+    return (
+        f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', ignore_errors = true, "
+        f"columns = {kinds}) WHERE {quote(archive.SELF_HOSTED_TIME)} IS NOT NULL"
+    )
 
 
 class JsonShape(StrEnum):
@@ -217,15 +218,11 @@ class Column:
     reading: Reading
 
 
-def raw_columns(con: duckdb.DuckDBPyConnection, part: Part) -> dict[str, str]:
-    """Each column of the part's raw view by the name the kit knows it by (no portal suffix, no classic
-    name) -> its name in the view."""
-    names = {raw.removesuffix(PORTAL_SUFFIX): raw for raw, _ in _described(con, part.raw).items()}
+def raw_columns(part: Part, described: Mapping[str, str]) -> dict[str, str]:
+    """Each column of the part's raw view (``described``: name -> type) by the name the kit knows it by (no
+    portal suffix, no classic name) -> its name in the view."""
+    names = {raw.removesuffix(PORTAL_SUFFIX): raw for raw in described}
     return {part.names.get(name, name): raw for name, raw in names.items()}
-
-
-def _described(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return {row[0]: row[1] for row in con.sql(f"DESCRIBE {view}").fetchall()}
 
 
 def gateway_mode(export: Export, columns: list[str], mode: str | None) -> Mode:
@@ -247,8 +244,8 @@ def create_empty_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def documented_columns(con: duckdb.DuckDBPyConnection, part: Part) -> list[Column]:
     """For each documented column of the part's table that its raw view has, how to read it."""
-    source_types = _described(con, part.raw)
-    found = raw_columns(con, part)
+    source_types = {row[0]: row[1] for row in con.sql(f"DESCRIBE {part.raw}").fetchall()}
+    found = raw_columns(part, source_types)
     columns = []
     for name, kusto_type in kusto_types(part.table).items():
         if name in found:
@@ -273,7 +270,7 @@ def create_read_stage(
     """The part's read stage view. With ``folder``, the values are parsed once into Parquet there (a
     value that cannot be read stops it) and the view reads that file. Returns the columns as the view
     holds them and the files it reads after this (none: the export's own)."""
-    select = ", ".join(f"{c.reading.sql} AS {quote(c.name)}" for c in columns) or "NULL AS no_column"
+    select = ", ".join(f"{c.reading.sql} AS {quote(c.name)}" for c in columns)
     if folder is None:
         con.execute(f"CREATE VIEW {part.read_stage} AS SELECT {select} FROM {part.raw}")
         return columns, []

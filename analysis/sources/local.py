@@ -167,19 +167,19 @@ def _parts(
     def relation(of: Export) -> str:
         return loading.raw_relation(con, of, [files[f] for f in of.files])
 
-    whole = relation(export)
-    if not any(appinsights.named_table(f) for f in export.files) and not appinsights.holds_app_insights(
-        headers[0] if headers and headers[0] else loading.relation_columns(con, whole)
-    ):
+    def columns(file: Path, header: list[str]) -> list[str]:
+        return header or loading.relation_columns(con, relation(replace(export, files=(file,))))
+
+    declared = headers or [[] for _ in export.files]
+    named = any(appinsights.named_table(file) for file in export.files)
+    if not named and not appinsights.holds_app_insights(columns(export.files[0], declared[0])):
+        whole = relation(export)
         detected = loading.gateway_mode(export, loading.relation_columns(con, whole), mode)
         return detected, [(loading.Part(detected.table, export), whole)]
     if mode is not None and not check_mode(mode).app_insights:
         raise KitError(f"{export.name}: holds Application Insights tables, not {Mode(mode).table} rows (mode {mode!r})")
-    columns = [
-        names or loading.relation_columns(con, relation(replace(export, files=(file,))))
-        for file, names in zip(export.files, headers or [[]] * len(export.files), strict=True)
-    ]
-    return Mode.APP_INSIGHTS, [(part, relation(part.export)) for part in appinsights.parts(export, columns)]
+    found = appinsights.parts(export, [columns(f, h) for f, h in zip(export.files, declared, strict=True)])
+    return Mode.APP_INSIGHTS, [(part, relation(part.export)) for part in found]
 
 
 def _read_part(
