@@ -211,3 +211,25 @@ def test_a_mode_the_files_do_not_hold_is_one_line(parquet, incident, tmp_path):
     source = open_local(parquet, "appinsights-classic")
     assert source.mode == "appinsights"
     source.close()
+
+
+def test_the_joined_rows_of_a_window_are_made_once_for_all_its_queries(parquet):
+    """Joining the three tables and repeating each row is done once per window (the latest few kept), with
+    the answers of the query run whole."""
+    from analysis.sources import local
+
+    source = open_local(parquet)
+    first, last = source.time_range()
+    window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
+    health = source.run(queries.load("destination_health").render(window, source.mode))
+    source.run(queries.load("error_breakdown").render(window, source.mode))
+    assert len(source._destination_tables) == 1
+    whole = source._execute(queries.load("destination_health").render(window, source.mode)).df()
+    pd.testing.assert_frame_equal(whole, health)
+    for minutes in range(1, local.KEPT_WINDOWS + 2):
+        later = {"start": window["start"] + pd.Timedelta(minutes=minutes), "end": window["end"]}
+        source.run(queries.load("sampling").render(later, source.mode))
+    assert len(source._destination_tables) == local.KEPT_WINDOWS
+    again = source.run(queries.load("destination_health").render(window, source.mode))
+    pd.testing.assert_frame_equal(again, health)
+    source.close()

@@ -33,6 +33,9 @@ from analysis.sources.portability import explain_unsupported, resolve_column_ife
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text
 
+#: How many windows' kept tables a source holds at once (an explorer session moves through many windows).
+KEPT_WINDOWS = 8
+
 
 @dataclass
 class LocalSource:
@@ -51,7 +54,9 @@ class LocalSource:
     """The rows are a self-hosted gateway's log lines: its host's or cluster's NAT, not Azure's SNAT, carries
     its backend connections."""
     _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    """Destination table per window (``analysis.sources.destinations``), by its definition."""
+    """The prelude's table kept per window (``analysis.sources.destinations``), by its definition: the
+    latest ``KEPT_WINDOWS``."""
+    _made: int = field(default=0, init=False, repr=False)
     staging: Path | None = field(default=None, repr=False)
     """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
     source is garbage-collected or the interpreter exits without closing it."""
@@ -71,7 +76,8 @@ class LocalSource:
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
         try:
-            found = destinations.split(kql, mode_prelude(self.mode))
+            kept = destinations.WHOLE if Mode(self.mode).app_insights else destinations.NAME
+            found = destinations.split(kql, mode_prelude(self.mode), kept)
             if found is not None:
                 kql = found.reading(self._destinations(found))
             return self._execute(kql).df()
@@ -106,9 +112,14 @@ class LocalSource:
         return self.connection.execute(f"{prefix}{translated}", translated.parameters or None)
 
     def _destinations(self, found: destinations.Split) -> str:
-        """The table holding the prelude's destinations for one window, evaluated on first use."""
+        """The table holding the prelude's table (destinations, or all requests) for one window, evaluated on
+        first use."""
         if found.key not in self._destination_tables:
-            name = f"window_destinations_{len(self._destination_tables) + 1}"
+            if len(self._destination_tables) >= KEPT_WINDOWS:
+                oldest = next(iter(self._destination_tables))
+                self.connection.execute(f"DROP TABLE {self._destination_tables.pop(oldest)}")
+            self._made += 1
+            name = f"window_destinations_{self._made}"
             self._execute(found.table_query, f"CREATE TEMP TABLE {name} AS ")
             self._destination_tables[found.key] = name
         return self._destination_tables[found.key]
