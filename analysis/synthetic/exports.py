@@ -2,9 +2,10 @@
 
 The shapes: the legacy ``AzureDiagnostics`` table (same requests, flattened
 with type suffixes), the Log Analytics portal's "Export to CSV" text, Parquet,
-Application Insights' requests, dependencies and exceptions (sampled by
-whole operations), and a self-hosted gateway's JSON log lines. Parquet output is byte-for-byte repeatable so that the
-embedded sample does not churn in version control when regenerated.
+Application Insights' requests, dependencies and exceptions (sampled by whole
+operations), and a self-hosted gateway's JSON log lines. Parquet output is
+byte-for-byte repeatable so that the embedded sample does not churn in version
+control when regenerated.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.modes import Mode
-from analysis.schema import AZURE_DIAGNOSTICS, CLASSIC_COLUMNS, GATEWAY_LOGS, conform, kusto_types
+from analysis.schema import AZURE_DIAGNOSTICS, CLASSIC_COLUMNS, conform
 from analysis.sources.archive import SELF_HOSTED_FIELDS, record_sql
+from analysis.synthetic.archive import record_value
 
 #: What the portal export holds: a KQL ``project`` of the columns an SNAT diagnosis reads,
 #: as people export it (the whole table would be several times larger).
@@ -284,6 +286,15 @@ def _properties(rows: pd.DataFrame, service: str) -> pd.Series:
     return pd.Series([text[tuple(v)] for v in values.itertuples(index=False, name=None)], index=rows.index)
 
 
+def _path(url: pd.Series) -> pd.Series:
+    """The path of each URL, without scheme, authority or query.
+
+    >>> _path(pd.Series(["https://a.com/orders/7?page=1", "http://b.com:8080/"])).tolist()
+    ['/orders/7', '/']
+    """
+    return url.str.replace(r"^[a-zA-Z]+://[^/]*", "", regex=True).str.split("?").str[0]
+
+
 def _authority(url: pd.Series) -> pd.Series:
     """``host``, or ``host:port`` when the port is not the scheme's default: a dependency's ``Target``.
 
@@ -330,13 +341,12 @@ def to_app_insights(
     rows = rows.loc[counts > 0]
     counts = counts.loc[rows.index]
     operation = _operation_ids(rows)
-    path = rows["Url"].str.replace(r"^[a-zA-Z]+://[^/]*", "", regex=True).str.split("?").str[0]
     requests = pd.DataFrame(
         {
             "TimeGenerated": rows["TimeGenerated"],
             "Id": operation.str[:16],
             "OperationId": operation,
-            "Name": rows["Method"] + " " + path,
+            "Name": rows["Method"] + " " + _path(rows["Url"]),
             "OperationName": rows["ApiId"] + ";rev=" + rows["ApiRevision"] + " - " + rows["OperationId"],
             "Url": rows["Url"],
             "ResultCode": rows["ResponseCode"].astype("string").fillna(""),
@@ -361,9 +371,7 @@ def to_app_insights(
             "Id": operation.loc[called].str[16:],
             "ParentId": operation.loc[called].str[:16],
             "OperationId": operation.loc[called],
-            "Name": backend["BackendMethod"]
-            + " "
-            + backend["BackendUrl"].str.replace(r"^[a-zA-Z]+://[^/]*", "", regex=True).str.split("?").str[0],
+            "Name": backend["BackendMethod"] + " " + _path(backend["BackendUrl"]),
             "Target": _authority(backend["BackendUrl"]),
             "Data": backend["BackendUrl"],
             "DependencyType": "HTTP",
@@ -434,19 +442,6 @@ SELF_HOSTED_DIAGNOSTICS = (
 )
 
 
-def _line_value(column: str) -> str:
-    """A column's value as a self-hosted gateway's log line writes it: ISO times, absent text left out."""
-    kind = kusto_types(GATEWAY_LOGS)[column]
-    quoted = f'"{column}"'
-    if kind == "datetime":
-        return f"strftime({quoted}, '%Y-%m-%dT%H:%M:%S.%f') || '0Z'"
-    if kind == "dynamic":
-        return f"CAST(NULLIF({quoted}, '') AS JSON)"
-    if kind == "string":
-        return f"NULLIF({quoted}, '')"
-    return quoted
-
-
 def write_self_hosted_log(logs: pd.DataFrame, path: str | Path, region: str = "on-premises") -> Path:
     """``logs`` (``ApiManagementGatewayLogs`` rows) as a self-hosted gateway writes them on stdout with JSON
     logging: one line per request (``archive.SELF_HOSTED_FIELDS``, the gateway's location as ``region``),
@@ -456,7 +451,7 @@ def write_self_hosted_log(logs: pd.DataFrame, path: str | Path, region: str = "o
     try:
         con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         con.register("logs", logs.assign(Region=region))
-        select = record_sql(_line_value, present={"lastError": "\"LastErrorReason\" <> ''"}, fields=SELF_HOSTED_FIELDS)
+        select = record_sql(record_value, present={"lastError": "\"LastErrorReason\" <> ''"}, fields=SELF_HOSTED_FIELDS)
         rows = con.execute(f'SELECT to_json(r) FROM (SELECT {select} FROM logs ORDER BY "TimeGenerated") r').fetchall()
     finally:
         con.close()
