@@ -233,3 +233,10 @@ def test_the_joined_rows_of_a_window_are_made_once_for_all_its_queries(parquet):
     again = source.run(queries.load("destination_health").render(window, source.mode))
     pd.testing.assert_frame_equal(again, health)
     source.close()
+
+
+def test_gateway_logs_named_like_a_table_are_still_gateway_logs(incident, tmp_path):
+    write_parquet(incident.logs, tmp_path / "failed-requests.parquet")
+    source = open_local(tmp_path / "failed-requests.parquet")
+    assert source.mode == "resource"
+    source.close()

@@ -182,8 +182,7 @@ def _parts(
         return header or loading.relation_columns(con, relation(replace(export, files=(file,))))
 
     declared = headers or [[] for _ in export.files]
-    named = any(appinsights.named_table(file) for file in export.files)
-    if not named and not appinsights.holds_app_insights(columns(export.files[0], declared[0])):
+    if not appinsights.holds_app_insights(columns(export.files[0], declared[0])):
         whole = relation(export)
         detected = loading.gateway_mode(export, loading.relation_columns(con, whole), mode)
         return detected, [(loading.Part(detected.table, export), whole)]
