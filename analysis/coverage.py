@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.modes import Mode
+
 #: Columns the checks cannot do without, and what each tells.
 EVIDENCE_COLUMNS = {
     "LastErrorReason": "how a failed request failed (connection, timeout, answer from the backend)",
@@ -97,7 +99,7 @@ def normalised_names(absent: tuple[str, ...], mode: str) -> tuple[str, ...]:
     >>> normalised_names(("AppExceptions.ExceptionType", "AppDependencies.DurationMs"), "appinsights")
     ('BackendTime',)
     """
-    if mode in ("appinsights", "appinsights-classic"):
+    if Mode(mode).app_insights:
         return tuple(name for name, sources in APP_INSIGHTS_SOURCES.items() if set(sources) <= set(absent))
     if mode != "azurediagnostics":
         return tuple(absent)

@@ -175,6 +175,11 @@ def test_a_mode_the_place_cannot_answer_is_refused_before_any_request(spec, mode
         open_source(spec, mode)
 
 
+def test_an_app_insights_resource_is_not_unioned_with_workspaces():
+    with pytest.raises(KitError, match="query it alone, no workspace"):
+        open_source([f"loganalytics-resource:{COMPONENT}", f"loganalytics:{WORKSPACE}"], "appinsights")
+
+
 def test_the_kql_sent_is_what_queries_show_prints_for_the_mode(serve, capsys):
     from analysis.cli import main
     from analysis.investigation import run_query

@@ -202,6 +202,8 @@ class LogAnalyticsSource(AzureSource):
         self.additional_workspaces = [check_workspace_id(w) for w in self.additional_workspaces]
         super().__post_init__()
         self.mode = mode_for(Mode(self.mode), self.resource_id)
+        if self.mode == Mode.APP_INSIGHTS_CLASSIC and self.additional_workspaces:
+            raise KitError("an Application Insights resource answers in its own tables: query it alone, no workspace")
 
     @property
     def label(self) -> str:
