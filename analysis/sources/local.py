@@ -33,7 +33,7 @@ from analysis.sources.portability import explain_unsupported, resolve_column_ife
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text
 
-#: How many windows' kept tables a source holds at once (an explorer session moves through many windows).
+#: How many windows' kept tables a source holds at once (the explorer moves through many windows).
 KEPT_WINDOWS = 8
 
 
