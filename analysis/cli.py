@@ -30,7 +30,8 @@ WINDOW_OPTIONS = ("--start", "--end")
 SOURCE_HELP = (
     "'sample' (the embedded incident); 'file:PATH' to a gateway log export "
     "(.parquet, .csv as the Log Analytics portal exports it, .jsonl, any of them .gz; a folder of them, "
-    "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs); "
+    "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs; a folder of "
+    "Application Insights tables, one file each, named after its table; a self-hosted gateway's JSON log lines); "
     "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
     "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
     "(a report's results/ folder). Repeat for several workspaces: one query over all of them"
@@ -385,8 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--mode",
         choices=MODE_CHOICES,
-        help="logging mode: resource-specific ApiManagementGatewayLogs or legacy AzureDiagnostics; "
-        "default: detected from a file's columns, 'resource' for Azure sources",
+        help="logging mode: resource-specific ApiManagementGatewayLogs, legacy AzureDiagnostics, or "
+        "Application Insights (appinsights: AppRequests, AppDependencies, AppExceptions; an Application Insights "
+        "resource answers in its classic tables); default: detected from a file's columns, 'resource' for Azure",
     )
     report.add_argument(
         "--param",

@@ -23,6 +23,8 @@ from analysis.impact import impact
 from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
+from analysis.sampling import SamplingSeen
+from analysis.self_hosted import gateway
 from analysis.times import iso
 from analysis.verdict import Verdict
 
@@ -182,6 +184,8 @@ def build(
     platform_metric: dict[str, Any] | None = None,
     ip_map: bool = False,
     data_quality: DataQuality | None = None,
+    sampling: SamplingSeen | None = None,
+    self_hosted: bool = False,
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched."""
     assessments = diagnosis.assessments
@@ -200,8 +204,10 @@ def build(
             "logging": {
                 "sampling_percent": coverage.sampling_percent,
                 "error_only": coverage.error_only,
-                "statement": coverage.logging,
+                "statement": sampling.statement if sampling is not None else coverage.logging,
+                "sampling_seen": sampling.as_dict() if sampling is not None else None,
             },
+            "gateway": gateway(self_hosted),
             "missing": list(coverage.missing),
             "absent_columns": list(coverage.absent_columns),
             "ip_map": ip_map,

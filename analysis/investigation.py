@@ -25,10 +25,12 @@ from analysis.diagnosis import Diagnosis, diagnose
 from analysis.errors import KitError
 from analysis.health import KEY, normalise
 from analysis.mitigations import Mitigation, recommend
+from analysis.modes import Mode
 from analysis.onset import bad_minutes
 from analysis.pools import IpMap
+from analysis.sampling import SamplingSeen, sampling_seen
 from analysis.snat import what_if, what_if_settings
-from analysis.sources import Request, Source, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, absent_columns, data_quality, run_request, self_hosted
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -185,6 +187,10 @@ class WindowData:
     """Documented columns the source's rows lack (a projected export)."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export), or None."""
+    sampling: SamplingSeen | None = None
+    """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
 
     @property
     def duration_s(self) -> float:
@@ -208,6 +214,11 @@ def query_window(
     inventory_run = run_query(source, "destination_inventory", span)
     errors_run = run_query(source, "error_breakdown", span)
     fingerprint_run = run_query(source, "failure_fingerprint", span)
+    runs: tuple[QueryRun, ...] = (health_run, inventory_run, errors_run, fingerprint_run)
+    sampling = None
+    if Mode(source.mode).app_insights:
+        sampling_run = run_query(source, "sampling", span)
+        runs, sampling = (*runs, sampling_run), sampling_seen(sampling_run.result)
     drivers, driver_runs = load_drivers(source, failing_spans(health))
     return WindowData(
         window=window,
@@ -218,10 +229,12 @@ def query_window(
         errors=errors_run.result,
         fingerprint=fingerprint_run.result,
         drivers=drivers,
-        runs=(health_run, inventory_run, errors_run, fingerprint_run),
+        runs=runs,
         driver_runs=driver_runs,
         absent_columns=absent_columns(source),
         data_quality=data_quality(source),
+        sampling=sampling,
+        self_hosted=self_hosted(source),
     )
 
 
@@ -267,6 +280,10 @@ class Investigation:
     """Documented columns the source's rows lack (a projected export), kept with the saved results."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export), or None."""
+    sampling: SamplingSeen | None = None
+    """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
     portal_resource: str = ""
     """The Azure resource whose Log Analytics opens the queries (``portal``); "" when none is known."""
 
@@ -305,6 +322,8 @@ class Investigation:
             platform_metric=self.platform_metric,
             ip_map=self.ip_map is not None,
             data_quality=self.data_quality,
+            sampling=self.sampling,
+            self_hosted=self.self_hosted,
         )
 
 
@@ -314,6 +333,11 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
     Gives the same findings as ``investigate`` on the same window and assumptions
     (only the recorded query durations differ), so the explorer and the report agree.
     """
+    if data.sampling is not None and assumptions.log_sampling_percent != 100:
+        raise KitError(
+            "Application Insights records its sampling in ItemCount, which every query already weighs: "
+            "leave log_sampling_percent at 100"
+        )
     diagnosis = diagnose(
         data.health,
         data.window,
@@ -364,6 +388,8 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         ip_map=ip_map,
         absent_columns=data.absent_columns,
         data_quality=quality,
+        sampling=data.sampling,
+        self_hosted=data.self_hosted,
     )
 
 

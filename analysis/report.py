@@ -174,6 +174,7 @@ def save(investigation: Investigation, folder: Path) -> dict[str, Any]:
         investigation.mode,
         investigation.absent_columns,
         investigation.data_quality,
+        investigation.self_hosted,
     )
     for query_run in investigation.queried or investigation.runs:
         query_run.result.attrs.setdefault("duration_s", query_run.duration_s)

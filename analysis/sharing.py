@@ -149,9 +149,9 @@ def describe(spec: str, source: Source) -> str:
     """A source's description without local paths: the file's name, the sample, or the Azure resource."""
     kind, _, rest = spec.partition(":")
     if kind == "file" and rest:
-        return f"local file {Path(rest).name} ({Mode(source.mode).table})"
+        return f"local file {Path(rest).name} ({', '.join(Mode(source.mode).tables)})"
     if spec == "sample":
-        return f"the sample incident ({Mode(source.mode).table})"
+        return f"the sample incident ({', '.join(Mode(source.mode).tables)})"
     return source.description
 
 

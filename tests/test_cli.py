@@ -176,6 +176,7 @@ def test_queries_list_names_each_query_with_its_description(capsys):
         "load_drivers",
         "logged_requests",
         "request_rows",
+        "sampling",
     ]
     assert all(len(line.split("\t")[1]) > 20 for line in lines)
 

@@ -147,6 +147,11 @@ def data_quality(source: Source) -> DataQuality | None:
     return found if isinstance(found, DataQuality) else None
 
 
+def self_hosted(source: Source) -> bool:
+    """Whether the source's rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT)."""
+    return bool(getattr(source, "self_hosted", False))
+
+
 class Wrapping:
     """A source in front of another (``inner``): what it does not change of the rows, it hands on."""
 
@@ -155,6 +160,10 @@ class Wrapping:
     @property
     def absent_columns(self) -> tuple[str, ...]:
         return absent_columns(self.inner)
+
+    @property
+    def self_hosted(self) -> bool:
+        return self_hosted(self.inner)
 
     @property
     def data_quality(self) -> DataQuality | None:

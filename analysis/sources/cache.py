@@ -38,7 +38,7 @@ from analysis.credentials import scrub_frame
 from analysis.data_quality import DataQuality
 from analysis.errors import KitError, excerpt
 from analysis.modes import check_mode
-from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request, self_hosted
 from analysis.times import iso, parse_utc
 from analysis.untrusted import Bound, Refused, read_bytes, read_object
 
@@ -213,6 +213,8 @@ class CacheFolder:
     """Documented columns the source's rows lack (a projected export): the diagnosis must know."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export): the report must say it on a replay too."""
+    self_hosted: bool = False
+    """The rows were a self-hosted gateway's log lines: a replay must say so too."""
 
     @classmethod
     def create(
@@ -222,6 +224,7 @@ class CacheFolder:
         mode: str,
         absent_columns: Sequence[str] = (),
         data_quality: DataQuality | None = None,
+        self_hosted: bool = False,
     ) -> CacheFolder:
         """The folder for ``source`` in ``mode``, made if missing; one written by a newer kit is refused."""
         path = Path(path)
@@ -238,11 +241,12 @@ class CacheFolder:
                 "mode": str(mode),
                 "absent_columns": list(absent_columns),
                 "data_quality": data_quality.as_dict() if data_quality is not None else None,
+                "self_hosted": self_hosted,
             }
             _write_atomically(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         except OSError as err:
             raise KitError(f"cannot write the cache folder {path}: {err.strerror or err}") from None
-        return cls(path, source, str(mode), tuple(absent_columns), data_quality)
+        return cls(path, source, str(mode), tuple(absent_columns), data_quality, self_hosted)
 
     @classmethod
     def open(cls, path: Path, mode: str | None = None) -> CacheFolder:
@@ -265,13 +269,16 @@ class CacheFolder:
             if len(source) > MAX_DESCRIPTION:
                 raise ValueError("a source description longer than any source's")
             quality = DataQuality.from_dict(manifest["data_quality"]) if manifest.get("data_quality") else None
+            hosted = manifest.get("self_hosted", False)
+            if not isinstance(hosted, bool):
+                raise TypeError("a field of the wrong type")
         except (ValueError, KeyError, TypeError, AttributeError):
             raise KitError(f"{where}: {MANIFEST} is unreadable; query the source again with --refresh") from None
         if fmt > FORMAT or _version(written_by) > _version(__version__):
             raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
         if mode and check_mode(mode) != found_mode:
             raise KitError(f"{where} holds results of mode '{found_mode}', not '{check_mode(mode).value}'")
-        return cls(path, source, found_mode, tuple(absent), quality)
+        return cls(path, source, found_mode, tuple(absent), quality, hosted)
 
     def _stem(self, name: str, kql: str) -> str:
         return f"{_UNSAFE.sub('_', name)}-{_sha256(kql)[:16]}"
@@ -393,6 +400,7 @@ class CachedSource(Wrapping):
             inner.mode,
             absent_columns(inner),
             data_quality(inner),
+            self_hosted(inner),
         )
         return cls(inner, folder, refresh)
 
@@ -462,6 +470,10 @@ class CacheReplay:
     @property
     def data_quality(self) -> DataQuality | None:
         return self.folder.data_quality
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.folder.self_hosted
 
     def answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
         """The result ``found`` gives; none or a damaged one is a ``KitError`` naming ``what``."""
