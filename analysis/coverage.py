@@ -55,6 +55,9 @@ class Coverage:
     error_only: bool = False
     """Failed requests were logged but not one successful request."""
     sampling_percent: float = 100.0
+    self_hosted: bool = False
+    """The rows come from a self-hosted gateway: its connects leave through its node's or cluster's NAT, whose
+    capacity is not Azure's SNAT ports per unit (``analysis.self_hosted``)."""
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -111,7 +114,9 @@ def normalised_names(absent: tuple[str, ...], mode: str) -> tuple[str, ...]:
     )
 
 
-def assess(health: pd.DataFrame, absent_columns: tuple[str, ...], sampling_percent: float) -> Coverage:
+def assess(
+    health: pd.DataFrame, absent_columns: tuple[str, ...], sampling_percent: float, self_hosted: bool = False
+) -> Coverage:
     """The coverage of a window from its health rows and the columns its source lacks.
 
     A ``BackendTime`` present in no row counts as absent too (a workspace that never filled it).
@@ -125,4 +130,5 @@ def assess(health: pd.DataFrame, absent_columns: tuple[str, ...], sampling_perce
         absent_columns=tuple(sorted(absent)),
         error_only=failed > 0 and successes == 0,
         sampling_percent=sampling_percent,
+        self_hosted=self_hosted,
     )

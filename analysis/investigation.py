@@ -347,6 +347,7 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         drivers=data.drivers,
         absent_columns=normalised_names(data.absent_columns, data.mode),
         ip_map=ip_map,
+        self_hosted=data.self_hosted,
     )
     assessments = diagnosis.assessments
     verdict = decide(assessments, data.health, assumptions, diagnosis.coverage)

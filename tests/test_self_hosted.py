@@ -98,3 +98,19 @@ def test_a_flat_json_lines_export_is_not_taken_for_a_self_hosted_log(logs, tmp_p
     source = open_local(path)
     assert not source.self_hosted and "self-hosted" not in source.description
     source.close()
+
+
+def test_a_self_hosted_gateway_is_not_judged_by_azures_ports(log_file):
+    """The same connects timing out under load: its NAT ran out, but an APIM unit's ports are not that NAT's, so
+    the capacity check does not vote, nothing contradicts them, and no APIM-only mitigation is offered."""
+    source = open_local(log_file)
+    found = investigate(source)
+    source.close()
+    (entry,) = [d for d in found.findings["destinations"] if d["classification"] == "snat_exhaustion"]
+    assert "self-hosted gateway: the NAT of its node or cluster ran out" in entry["reason"]
+    (capacity,) = [c for c in entry["checks"] if c["name"] == "demand_could_reach_capacity"]
+    assert capacity["outcome"] == "not_judged" and "self-hosted gateway" in capacity["detail"]
+    assert entry["holds_if"]["contradiction"] is None
+    assert any("nf_conntrack" in line for line in entry["holds_if"]["confirm"])
+    ids = {m["id"] for m in found.findings["mitigations"]}
+    assert ids and not ids & {"scale_out", "private_endpoint", "nat_gateway", "azure_firewall"}
