@@ -2,14 +2,16 @@
 # a .venv with the pinned packages, the node package that validates KQL, and Chromium for the
 # browser test. Each step runs again only when its inputs change.
 
-PYTHON ?= python3.11
+# The newest supported Python on the PATH (3.13, 3.12, then 3.11); `make PYTHON=/path/to/python3.x` to choose.
+SUPPORTED := 3.13 3.12 3.11
+PYTHON ?= $(or $(shell for v in $(SUPPORTED); do python$$v -c '' 2>/dev/null && { echo python$$v; break; }; done),python3.11)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 OUT ?= reports/sample
 
-.PHONY: report lab test lint setup sample lock bench clean
+.PHONY: report lab test lint setup sample lock check-lock bench clean
 
 report: $(STAMP_PY)
 	$(BIN)/apim-snat report --source sample --out $(OUT)
@@ -35,7 +37,7 @@ setup: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || \
-	  { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	  { echo "error: no python3.13, python3.12 or python3.11 found; install one or run make PYTHON=/path/to/python3.x"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name apim-snat --display-name "Python (apim-snat kit)" >/dev/null
@@ -63,6 +65,14 @@ sample: $(STAMP_PY)
 # --all keeps setuptools, which the wheel test builds with.
 lock: $(STAMP_PY)
 	$(BIN)/python -m pip freeze --all --exclude-editable --disable-pip-version-check > requirements.lock
+
+# Whether every pinned version has a wheel for each supported Python (pip's resolution; nothing is installed).
+check-lock: $(STAMP_PY)
+	@for v in $(SUPPORTED); do \
+	  $(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	    --implementation cp --python-version $$v --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	    --platform manylinux2014_x86_64 --platform linux_x86_64 -r requirements.lock -d .lock-check/$$v \
+	  && echo "Python $$v: every pinned version has a wheel" || exit 1; done; rm -rf .lock-check
 
 bench: $(STAMP_PY) $(STAMP_NODE)
 	$(BIN)/python bench/run_all.py
