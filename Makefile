@@ -4,7 +4,8 @@
 
 # The newest supported Python on the PATH (3.13, 3.12, then 3.11); `make PYTHON=/path/to/python3.x` to choose.
 SUPPORTED := 3.13 3.12 3.11
-PYTHON ?= $(or $(shell for v in $(SUPPORTED); do python$$v -c '' 2>/dev/null && { echo python$$v; break; }; done),python3.11)
+FOUND := $(shell for v in $(SUPPORTED); do python$$v -c '' 2>/dev/null && { echo python$$v; break; }; done)
+PYTHON ?= $(or $(FOUND),python3.11)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
@@ -37,7 +38,8 @@ setup: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || \
-	  { echo "error: no python3.13, python3.12 or python3.11 found; install one or run make PYTHON=/path/to/python3.x"; exit 2; }
+	  { echo "error: no python3.13, python3.12 or python3.11 runs here;" \
+	    "install one or run make PYTHON=/path/to/python3.x"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name apim-snat --display-name "Python (apim-snat kit)" >/dev/null
