@@ -33,7 +33,7 @@ IDENTITY_COLUMNS = {
     "UserId": "user",
     "userId_s": "user",
 }
-IDENTITY_KEYS = {"caller_ip": "ip", "subscription": "subscription", "user": "user"}
+IDENTITY_KEYS = {"caller_ip": "ip", "caller_range": "ip", "subscription": "subscription", "user": "user"}
 # Free text (error messages) may quote an address; IPv4 and IPv6 are replaced there too.
 _ADDRESS = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4}\b")
 
