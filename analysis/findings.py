@@ -15,15 +15,18 @@ from typing import Any
 import pandas as pd
 
 from analysis import __version__
+from analysis.annotations import Annotation
 from analysis.assessment import Assessment, Check, Classification, HoldsIf, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
+from analysis.callers import Span
 from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis
-from analysis.impact import impact
+from analysis.impact import affected, impact
 from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
 from analysis.times import iso
+from analysis.trigger import triggers
 from analysis.verdict import Verdict
 
 SCHEMA_PATH = Path(__file__).with_name("findings.schema.json")
@@ -182,14 +185,26 @@ def build(
     platform_metric: dict[str, Any] | None = None,
     ip_map: bool = False,
     data_quality: DataQuality | None = None,
+    calls: pd.DataFrame | None = None,
+    call_spans: list[Span] | None = None,
+    instances: Iterable[str] = (),
+    annotations: Iterable[Annotation] = (),
+    incident_id: str = "",
 ) -> dict[str, Any]:
-    """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched."""
+    """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched.
+
+    ``calls`` and ``call_spans`` are the ``calls_by_key`` results and the spans they cover (who was hurt, what
+    changed before each onset); ``annotations`` what people did meanwhile.
+    """
     assessments = diagnosis.assessments
+    notes = sorted(annotations, key=lambda note: note.time)
     coverage = diagnosis.coverage
     classes = {a.key: a.classification for a in assessments}
     document = _plain(
         {
             "kit_version": __version__,
+            "incident_id": incident_id or None,
+            "instances": list(instances),
             "verdict": verdict.verdict,
             "confidence": verdict.confidence,
             "verdict_reason": verdict.reason,
@@ -206,7 +221,9 @@ def build(
             "absent_columns": list(coverage.absent_columns),
             "ip_map": ip_map,
             "connect_timer_s": diagnosis.connect_timer_s,
-            "impact": impact(assessments, diagnosis.minutes, window),
+            "impact": impact(assessments, diagnosis.minutes, window, calls, call_spans),
+            "trigger": [t.as_dict() for t in triggers(affected(assessments), diagnosis.minutes, _calls(calls), notes)],
+            "annotations": [note.as_dict() for note in notes],
             "destinations": [destination_entry(a) for a in assessments],
             "pools": [pool_entry(p, classes) for p in diagnosis.pools],
             "timeline": timeline,
@@ -236,6 +253,10 @@ def build(
     if platform_metric is not None:
         document["platform_metric"] = _plain(platform_metric)
     return document
+
+
+def _calls(calls: pd.DataFrame | None) -> pd.DataFrame:
+    return calls if calls is not None else pd.DataFrame(columns=["region", "destination", "minute", "key_kind"])
 
 
 def validate(document: dict[str, Any]) -> None:

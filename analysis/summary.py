@@ -153,11 +153,10 @@ def _when(findings: dict[str, Any]) -> str:
         f"{_name(lead)}: {WHAT[lead['classification']]} {begun}, peak at {_time(peak, day=False)}, "
         f"{end}: {lead['minutes_affected']} minutes"
     )
-    if len(impact["affected"]) > 1:
-        last = f"{_time(impact['last_recovery'], day=False)} UTC" if impact["recovered"] else "the end of the window"
-        text += (
-            f". All trouble together: from {_time(impact['first_onset'])} UTC to {last} "
-            f"({impact['duration_minutes']} minutes, {impact['episodes']} episodes)"
+    others = [row for row in impact["affected"][1:]]
+    if others:
+        text += ". " + "; ".join(
+            f"{_name(row)}: {WHAT[row['classification']]}, {row['minutes_affected']} minutes" for row in others
         )
     return text
 
@@ -177,9 +176,9 @@ def _impact_line(findings: dict[str, Any]) -> str:
             f"({_share(lead['failed_requests_during'], lead['requests_during'])}) during its "
             f"{lead['minutes_affected']} minutes of trouble"
         )
-        before, during = lead["p95_backend_ms_before"], lead["p95_backend_ms_during"]
+        before, during = lead["answered_p95_ms_before"], lead["answered_p95_ms_during"]
         if before is not None or during is not None:
-            text += f"; backend p95 {_ms(before)} before, {_ms(during)} during"
+            text += f"; answered calls' p95 {_ms(before)} before, {_ms(during)} during"
     return text
 
 
@@ -247,8 +246,8 @@ def affected_table(findings: dict[str, Any]) -> pd.DataFrame:
                 f"({_share(row['failed_requests_during'], row['requests_during'])})",
                 "failed in the window": f"{row['failed_requests']:,} of {row['requests']:,} "
                 f"({_share(row['failed_requests'], row['requests'])})",
-                "backend p95 before": _ms(row["p95_backend_ms_before"]),
-                "backend p95 during": _ms(row["p95_backend_ms_during"]),
+                "answered p95 before": _ms(row["answered_p95_ms_before"]),
+                "answered p95 during": _ms(row["answered_p95_ms_during"]),
             }
         )
     return pd.DataFrame(rows)

@@ -72,8 +72,8 @@ def impact_of(entry: dict[str, Any]) -> dict[str, Any]:
         "minutes_affected": 40,
         "requests_during": 300,
         "failed_requests_during": 6,
-        "p95_backend_ms_before": 80.0,
-        "p95_backend_ms_during": 900.0,
+        "answered_p95_ms_before": 80.0,
+        "answered_p95_ms_during": 900.0,
     }
 
 
@@ -85,10 +85,7 @@ def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
         "impact": {
             "requests": sum(d["requests"] for d in destinations),
             "failed_requests": 6 * len(affected),
-            "first_onset": "2025-02-25T09:20:00Z" if affected else None,
-            "last_recovery": None,
             "recovered": False,
-            "duration_minutes": 40 if affected else 0,
             "episodes": len(affected),
             "affected": affected,
         },

@@ -49,7 +49,7 @@ def test_the_first_action_follows_what_the_logs_can_tell(found):
 def test_the_affected_table_has_one_row_per_affected_destination(found):
     table = summary.affected_table(found.findings)
     assert list(table["destination"]) == [e["destination"] for e in found.findings["impact"]["affected"]]
-    assert table.loc[0, "recovery"] == "09:40" and table.loc[0, "backend p95 during"].endswith(" ms")
+    assert table.loc[0, "recovery"] == "09:40" and table.loc[0, "answered p95 during"].endswith(" ms")
 
 
 def test_the_timeline_interleaves_episodes_and_notes_in_time_order(found):
