@@ -15,10 +15,11 @@ from typing import Any
 import pandas as pd
 
 from analysis import __version__
-from analysis.annotations import Annotation
+from analysis.actions import actions_for, cases
+from analysis.annotations import Annotation, units_noted
 from analysis.assessment import Assessment, Check, Classification, HoldsIf, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
-from analysis.callers import Span
+from analysis.callers import Span, episode_spans
 from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis
 from analysis.impact import affected, impact
@@ -242,17 +243,39 @@ def build(
                 for e in exhausted(assessments)
             ],
             "mitigations": [
-                {"id": m.id, "title": m.title, "reason": m.reason, "destinations": list(m.destinations)}
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "reason": m.reason,
+                    "destinations": list(m.destinations),
+                    "condition": m.condition,
+                }
                 for m in mitigations
             ],
+            "units_noted": units_noted(notes, _assumed_units(assumptions, assessments), _trouble(assessments, window)),
             "what_if": what_if.to_dict("records"),
             "queries": list(queries),
             "data_quality": data_quality.as_dict() if data_quality is not None else None,
         }
     )
+    for case, entry in zip(cases(document), document["destinations"], strict=True):
+        entry["actions"] = _plain([action.as_dict() for action in actions_for(case)])
     if platform_metric is not None:
         document["platform_metric"] = _plain(platform_metric)
     return document
+
+
+def _assumed_units(assumptions: Assumptions, assessments: list[Assessment]) -> set[int]:
+    """The units assumed in the regions the logs name (every region's when they name none)."""
+    regions = {a.region for a in assessments} or {""}
+    return {assumptions.units_in(region) for region in regions}
+
+
+def _trouble(assessments: list[Assessment], window: tuple[pd.Timestamp, pd.Timestamp]) -> list[tuple]:
+    """The episodes that units bear on: the exhausted destinations', else every troubled one's."""
+    troubled = affected(assessments)
+    exhausted_ones = [a for a in troubled if a.classification is Classification.SNAT_EXHAUSTION]
+    return [span for a in exhausted_ones or troubled for span in episode_spans(a.episodes, window[1])]
 
 
 def _calls(calls: pd.DataFrame | None) -> pd.DataFrame:

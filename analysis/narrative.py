@@ -19,6 +19,15 @@ HEADLINES = {
     Outcome.NO_SNAT_EVIDENCE: "No evidence of SNAT port exhaustion",
     Outcome.INSUFFICIENT_DATA: "Not enough to judge",
 }
+# What happened, in the report's words (the classification values are findings.json's).
+WHAT = {
+    Classification.SNAT_EXHAUSTION: "SNAT port exhaustion",
+    Classification.BACKEND_UNREACHABLE: "backend unreachable",
+    Classification.BACKEND_ERRORS: "backend errors",
+    Classification.SLOW_BACKEND: "slow backend",
+    Classification.HEALTHY: "healthy",
+    Classification.UNKNOWN: "unknown",
+}
 NO_MITIGATION = "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
 NO_WHAT_IF = "Nothing to replay: no destination was exhausted."
 # A gateway may call thousands of destinations; the report shows this many in full, the most

@@ -27,7 +27,7 @@ from analysis.assessment import Classification, PoolAssessment
 from analysis.assumptions import TARGET_UTILISATION
 from analysis.health import KEY
 from analysis.markup import chart_labels
-from analysis.summary import WHAT
+from analysis.narrative import WHAT
 from analysis.times import parse_utc
 
 P = ParamSpec("P")

@@ -16,18 +16,9 @@ import pandas as pd
 from analysis.annotations import Annotation
 from analysis.assessment import Classification
 from analysis.markup import code, md
-from analysis.narrative import HEADLINES, NOT_RECOVERED, destination_name, minute_text
+from analysis.narrative import HEADLINES, NOT_RECOVERED, WHAT, destination_name, minute_text
 from analysis.verdict import Outcome
 
-# What happened, in the words of the summary (the classification values are findings.json's).
-WHAT = {
-    Classification.SNAT_EXHAUSTION: "SNAT port exhaustion",
-    Classification.BACKEND_UNREACHABLE: "backend unreachable",
-    Classification.BACKEND_ERRORS: "backend errors",
-    Classification.SLOW_BACKEND: "slow backend",
-    Classification.HEALTHY: "healthy",
-    Classification.UNKNOWN: "unknown",
-}
 # The first thing to do when no SNAT mitigation applies, by what the most affected destination suffered.
 FIRST_ACTION = {
     Classification.BACKEND_UNREACHABLE: "Check that {name} accepts connections from the gateway (DNS, firewall, "
