@@ -1,11 +1,11 @@
 """What changed just before each onset: the calls' rate, who sent the rise, the answered calls' latency, the notes.
 
 "Why now" is the first question of a review. For each episode of a troubled destination the minutes just before
-its onset are set against the ``BASELINE_MINUTES`` before them: when the calls per minute rose to at least
+its onset are set against the baseline before them: when the calls per minute rose to at least
 ``RISE_FACTOR`` times the baseline, the first such minute is the change, and the keys of ``calls_by_key`` (API,
 operation, product, subscription, caller range) that added most of the rise are who sent it. The answered calls'
 p95 is compared the same way (a rise there is a slower backend, or connects that got through late), and every
-``--annotate`` note in those minutes is named. Pure: frames in, ``Trigger`` out.
+``--annotate`` note of the ``NOTE_MINUTES`` before the onset is named. Pure: frames in, ``Trigger`` out.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ NAMED_FIRST = ("subscription", "caller_range", "product", "operation", "api")
 #: The answered calls' p95 at least this many times the baseline's, and this many ms more, is a rise.
 LATENCY_FACTOR = 2.0
 MIN_LATENCY_RISE_MS = 200.0
+#: The notes named with a trigger: those from this many minutes before the onset to its minute.
+NOTE_MINUTES = 10
 #: Episodes per destination whose trigger is looked for: the ones with the most failures (or slow minutes).
 MAX_EPISODES = 3
 
@@ -178,8 +180,8 @@ def _drivers(calls: pd.DataFrame, onset: pd.Timestamp, change: pd.Timestamp) -> 
 
 
 def _notes(annotations: Sequence[Annotation], onset: pd.Timestamp) -> tuple[Annotation, ...]:
-    """The notes from the baseline's start to the onset's minute."""
-    start = baseline(onset)[0]
+    """The notes from ``NOTE_MINUTES`` before the onset to its minute."""
+    start = onset - pd.Timedelta(minutes=NOTE_MINUTES)
     return tuple(n for n in sorted(annotations, key=lambda n: n.time) if start <= n.time < onset + ONE_MINUTE)
 
 
