@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.errors import KitError
+from analysis.errors import KitError, excerpt
 from analysis.times import iso, user_window
+from analysis.untrusted import loads_json
 
 FIELDS = ("time", "end", "label")
 #: A note that names a number of units ("scaled out to 2 units", "3 units"), read to compare with the assumption.
@@ -40,7 +41,7 @@ def only_known(item: Mapping[str, Any], known: tuple[str, ...], where: str, what
     """A ``KitError`` naming the first key of ``item`` (a mapping read from a file) that is not ``known``."""
     unknown = sorted(set(map(str, item)) - set(known))
     if unknown:
-        raise KitError(f"{where}: unknown {what} {unknown[0]!r} (known: {', '.join(known)})")
+        raise KitError(f"{where}: unknown {what} {excerpt(unknown[0])} (known: {', '.join(known)})")
 
 
 def annotation(item: Mapping[str, Any], where: str = "annotation") -> Annotation:
@@ -89,8 +90,8 @@ def loads(text: str) -> list[Annotation]:
     if not text:
         return []
     try:
-        items = json.loads(text)
-    except ValueError:
+        items = loads_json(text, "annotations")
+    except KitError:
         raise KitError("annotations: not JSON text (a list of {time, end?, label})") from None
     if not isinstance(items, list):
         raise KitError("annotations: expected a list of {time, end?, label}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -24,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from analysis import __version__
-from analysis.errors import KitError
+from analysis.credentials import scrub
+from analysis.errors import KitError, one_line
 from analysis.fleet import Entry, load
 from analysis.html_page import CONTENT_SECURITY_POLICY, TEMPLATES
-from analysis.outfolder import Kind, claim, read_marker, target, write_marker
-from analysis.sharing import KEY_VARIABLE
+from analysis.outfolder import PRIVATE_FOLDER, Kind, claim, read_marker, target, write_marker, write_private, written
+from analysis.sharing import KEY_VARIABLE, shown_spec
 
 EXIT_SOME_FAILED = 1
+# A local absolute path in a message: "/" after a space, a quote, a colon or the start, then names.
+_ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"(=:])/(?:[^\s/'\"]+/)*[^\s/'\"]+")
 INDEX_FILE = "index.html"
 FINDINGS_FILE = "findings.json"
 # Worst first: a confirmed exhaustion, then what could not be judged at all, then the rest.
@@ -93,14 +97,15 @@ def error_line(stderr: str, code: int) -> str:
     return lines[-1] if lines else f"the report command ended with exit code {code}"
 
 
-def shown_error(message: str, source: str) -> str:
-    """An entry's error as the index may show it: the source file by its name, not its local path.
+def shown_error(message: str) -> str:
+    """An entry's error as the index may show it: every local path by its last name, credentials masked.
 
-    >>> shown_error("/home/me/x.parquet: no such file", "file:/home/me/x.parquet")
-    'x.parquet: no such file'
+    >>> shown_error("/home/me/x.parquet: no such file; see https://example.com/a/b and 3/4 of /tmp/out/a:")
+    'x.parquet: no such file; see https://example.com/a/b and 3/4 of a:'
+    >>> shown_error("unknown source 'file:/home/me/x.csv', see ?sig=abc")
+    "unknown source 'file:x.csv', see ?sig=***"
     """
-    kind, _, rest = source.partition(":")
-    return message.replace(rest, Path(rest).name) if kind == "file" and Path(rest).is_absolute() else message
+    return scrub(_ABSOLUTE_PATH.sub(lambda found: found.group(0).rsplit("/", 1)[-1], one_line(message)))
 
 
 class _Runner:
@@ -136,7 +141,7 @@ class _Runner:
         if self._verbose and stderr:
             sys.stderr.write(stderr)
         if child.returncode != 0:
-            return Outcome(entry, None, shown_error(error_line(stderr, child.returncode), entry.source))
+            return Outcome(entry, None, shown_error(error_line(stderr, child.returncode)))
         try:
             document = json.loads((out / entry.name / FINDINGS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -221,7 +226,7 @@ def index_row(outcome: Outcome) -> dict[str, Any]:
         "first_action": _first_action(found) if outcome.findings is not None else "-",
         "assumptions": _assumed(found),
         "window": found.get("window", {}),
-        "source": found.get("source", outcome.entry.source),
+        "source": found.get("source", shown_spec(outcome.entry.source)),
     }
 
 
@@ -258,19 +263,20 @@ def index_html(outcomes: list[Outcome], fleet_name: str) -> str:
 
 
 def _remove_stale_entries(out: Path, keep: set[str]) -> None:
-    """The reports of an earlier batch in ``out`` whose entries this fleet no longer has."""
-    earlier = read_marker(out) or {}
-    listed = earlier.get("files")
-    for name in set(listed if isinstance(listed, list) else []) - keep:
-        folder = out / str(name)
+    """The reports of an earlier batch in ``out`` whose entries this fleet no longer has: folders directly
+    inside ``out`` that its marker lists and whose own marker says the kit wrote a report there."""
+    earlier = read_marker(out)
+    for name in (written(earlier, str(out)) if earlier is not None else set()) - keep:
+        folder = out / name
         if folder.is_dir() and not folder.is_symlink() and (read_marker(folder) or {}).get("kind") == Kind.REPORT:
             shutil.rmtree(folder)
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` in one step."""
+    """Replace ``path`` in one step, readable by its user alone."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
+    partial.unlink(missing_ok=True)
+    write_private(partial, text)
     partial.replace(path)
 
 
@@ -326,7 +332,7 @@ def _batch(args: argparse.Namespace) -> int:
     jobs = min(len(entries), args.jobs or _cores())
     out = target(args.out)
     with claim(out, Kind.BATCH, args.out):
-        out.mkdir(exist_ok=True)
+        out.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
         with tqdm(total=len(entries), unit="report", file=sys.stderr, disable=args.quiet, desc="rendering") as bar:
 
             def done(outcome: Outcome) -> None:

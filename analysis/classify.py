@@ -123,6 +123,8 @@ def _exhausted_pool(d: Destination) -> Assessment | None:
         reason += f"; the pool is {CONFIRM_POOL}"
     balance = pool.balance
     low = balance.confidence is Confidence.LOW
+    if d.coverage.self_hosted:
+        reason += "; a self-hosted gateway: the NAT of its node or cluster ran out, not an APIM unit's SNAT ports"
     if low:
         reason += "; the evidence is close: it cannot rule out an unreachable backend"
     evidence = replace(d.evidence, failure=failure)

@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from analysis import __version__
-from analysis.errors import KitError
+from analysis.errors import KitError, one_line
 from analysis.modes import Mode
 from analysis.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, raise_on_signals
 
@@ -30,7 +30,8 @@ WINDOW_OPTIONS = ("--start", "--end")
 SOURCE_HELP = (
     "'sample' (the embedded incident); 'file:PATH' to a gateway log export "
     "(.parquet, .csv as the Log Analytics portal exports it, .jsonl, any of them .gz; a folder of them, "
-    "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs); "
+    "searched recursively, or a glob; a storage-account archive folder of PT1H.json blobs; a folder of "
+    "Application Insights tables, one file each, named after its table; a self-hosted gateway's JSON log lines); "
     "'loganalytics:WORKSPACE_ID', 'loganalytics-resource:RESOURCE_ID' or 'kusto:https://CLUSTER/DATABASE' "
     "to query Azure (needs --start and --end); 'cache:DIR' to render again from kept results "
     "(a report's results/ folder). Repeat for several workspaces: one query over all of them"
@@ -59,6 +60,13 @@ def _key_values(items: Sequence[str]) -> dict[str, str]:
     return values
 
 
+def _shown(message: str) -> str:
+    """An error message as it is printed: one bounded line, credentials masked (it may quote the logs)."""
+    from analysis.credentials import scrub
+
+    return one_line(scrub(message))
+
+
 def _say(message: str) -> None:
     print(f"apim-snat: {message}", file=sys.stderr, flush=True)
 
@@ -82,8 +90,15 @@ def _replay_in_kernel(cache: Path | None) -> Iterator[None]:
 
     if cache is None:
         raise KitError("the report needs a cache folder: give --cache DIR")
-    saved = {name: os.environ.get(name) for name in (CACHE_VARIABLE, OFFLINE_VARIABLE)}
-    os.environ[CACHE_VARIABLE], os.environ[OFFLINE_VARIABLE] = str(cache), "1"
+    with _variables({CACHE_VARIABLE: str(cache), OFFLINE_VARIABLE: "1"}):
+        yield
+
+
+@contextmanager
+def _variables(values: dict[str, str]) -> Iterator[None]:
+    """The environment variables ``values`` set for the block (the report's kernel inherits them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -92,6 +107,18 @@ def _replay_in_kernel(cache: Path | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _redaction_key(redact: bool) -> AbstractContextManager[None]:
+    """One pseudonym key for the whole run, the kernel's included: the IP map the command line keeps and
+    the results the kernel redacts name an address alike (a key already set is kept)."""
+    import secrets
+
+    from analysis.sharing import KEY_VARIABLE
+
+    if not redact or os.environ.get(KEY_VARIABLE):
+        return nullcontext()
+    return _variables({KEY_VARIABLE: secrets.token_hex(32)})
 
 
 def _progress(args: argparse.Namespace) -> Callable[[str], None]:
@@ -144,17 +171,18 @@ def _report(args: argparse.Namespace) -> int:
 
     say = _progress(args)
     specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
-    earlier, kept_notes = earlier_report(specs), ""
+    earlier, kept_notes, named_map = earlier_report(specs), "", bool(args.ip_map)
     if earlier is not None:
         say(f"rendering again with the parameters of the report in {earlier.name} (the command line's come first)")
         args, kept_notes = _with_earlier(args, earlier_parameters(earlier))
     given = _key_values(args.param)
     incident_id = given.pop(INCIDENT_ID, "")  # the postmortem's title, not an assumption
     assumptions = from_params(given)
+    annotations.loads(kept_notes)  # an earlier report's notes are checked here, before any query
     notes = kept_notes or annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = user_window(args.start, args.end, WINDOW_OPTIONS)
-    if args.ip_map:
-        read_ip_map(args.ip_map)  # a malformed map stops here, before any query
+    # Read once, before any query; a report folder's copy is never followed out of the folder.
+    ip_map = read_ip_map(args.ip_map, follow=named_map) if args.ip_map else None
     shown = ",".join(shown_spec(spec) for spec in specs)
     options = _source_options(args)
     out = target(args.out)
@@ -183,18 +211,19 @@ def _report(args: argparse.Namespace) -> int:
             "metrics_region": metric[1] if metric else "",
             "redact": args.redact,
             "annotations": notes,
-            "ip_map": str(Path(args.ip_map).expanduser().resolve()) if args.ip_map else "",
+            "ip_map": "",
             INCIDENT_ID: incident_id,
             **assumptions.as_dict(),
         }
-        with _replay_in_kernel(options.cache):
+        with _replay_in_kernel(options.cache), _redaction_key(args.redact):
             render(
                 out,
                 parameters,
-                shown={**parameters, "source": shown, "ip_map": Path(args.ip_map).name if args.ip_map else ""},
+                shown={**parameters, "source": shown},
                 progress=say,
                 verbose=args.verbose,
                 progress_bar=sys.stderr.isatty() and not args.quiet,
+                ip_map=ip_map,
             )
     say(f"report written to {args.out} (report.html, report.ipynb, findings.json)")
     return 0
@@ -365,8 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--mode",
         choices=MODE_CHOICES,
-        help="logging mode: resource-specific ApiManagementGatewayLogs or legacy AzureDiagnostics; "
-        "default: detected from a file's columns, 'resource' for Azure sources",
+        help="logging mode: resource-specific ApiManagementGatewayLogs, legacy AzureDiagnostics, or "
+        "Application Insights (appinsights: AppRequests, AppDependencies, AppExceptions; an Application Insights "
+        "resource answers in its classic tables); default: detected from a file's columns, 'resource' for Azure",
     )
     report.add_argument(
         "--param",
@@ -517,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verbose = args.verbose
             return int(args.handler(args))
         except KitError as err:
-            _say(f"error: {err}")
+            _say(f"error: {_shown(str(err))}")
             return EXIT_USAGE
         except KeyboardInterrupt:
             _say("interrupted (Ctrl-C); nothing half-written was left behind")
@@ -528,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as err:
             if verbose:
                 raise
-            first = (str(err).splitlines() or [""])[0]
+            first = _shown((str(err).splitlines() or [""])[0])
             _say(f"error: a defect in the kit: {type(err).__name__}: {first} (--verbose shows where)")
             return EXIT_DEFECT
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.modes import Mode
+
 #: Columns the checks cannot do without, and what each tells.
 EVIDENCE_COLUMNS = {
     "LastErrorReason": "how a failed request failed (connection, timeout, answer from the backend)",
@@ -30,6 +32,14 @@ LEGACY_NAMES = {
 }
 #: Fields the legacy mode also reads from AdditionalFields.
 FROM_ADDITIONAL_FIELDS = ("LastErrorReason", "BackendTime")
+#: Application Insights columns each normalised column is read from (``kql/modes/appinsights-rows.kql``): it is
+#: absent only when all of them are. A failed connect shows as an exception, or as a failed dependency.
+APP_INSIGHTS_SOURCES = {
+    "LastErrorReason": ("AppExceptions.ExceptionType", "AppDependencies.Success"),
+    "BackendTime": ("AppDependencies.DurationMs",),
+    "ApimSubscriptionId": ("AppRequests.Properties",),
+    "CallerIpAddress": ("AppRequests.ClientIP",),
+}
 ERROR_ONLY = (
     "successful requests: the logs hold failed requests only, as a diagnostic setting at verbosity 'error' "
     "writes them (set it to 'information' to judge)"
@@ -45,6 +55,9 @@ class Coverage:
     error_only: bool = False
     """Failed requests were logged but not one successful request."""
     sampling_percent: float = 100.0
+    self_hosted: bool = False
+    """The rows come from a self-hosted gateway: its connects leave through its node's or cluster's NAT, whose
+    capacity is not Azure's SNAT ports per unit (``analysis.self_hosted``)."""
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -86,7 +99,11 @@ def normalised_names(absent: tuple[str, ...], mode: str) -> tuple[str, ...]:
     ('BackendTime',)
     >>> normalised_names(("backendTime_d",), "azurediagnostics")
     ()
+    >>> normalised_names(("AppExceptions.ExceptionType", "AppDependencies.DurationMs"), "appinsights")
+    ('BackendTime',)
     """
+    if Mode(mode).app_insights:
+        return tuple(name for name, sources in APP_INSIGHTS_SOURCES.items() if set(sources) <= set(absent))
     if mode != "azurediagnostics":
         return tuple(absent)
     spilled = "AdditionalFields" not in absent
@@ -97,7 +114,9 @@ def normalised_names(absent: tuple[str, ...], mode: str) -> tuple[str, ...]:
     )
 
 
-def assess(health: pd.DataFrame, absent_columns: tuple[str, ...], sampling_percent: float) -> Coverage:
+def assess(
+    health: pd.DataFrame, absent_columns: tuple[str, ...], sampling_percent: float, self_hosted: bool = False
+) -> Coverage:
     """The coverage of a window from its health rows and the columns its source lacks.
 
     A ``BackendTime`` present in no row counts as absent too (a workspace that never filled it).
@@ -111,4 +130,5 @@ def assess(health: pd.DataFrame, absent_columns: tuple[str, ...], sampling_perce
         absent_columns=tuple(sorted(absent)),
         error_only=failed > 0 and successes == 0,
         sampling_percent=sampling_percent,
+        self_hosted=self_hosted,
     )

@@ -126,11 +126,13 @@ def _judge(
     prints: dict[Key, Fingerprint],
     drivers: pd.DataFrame | None,
     assumptions: Assumptions,
+    self_hosted: bool,
 ) -> tuple[dict[str, PoolAssessment], list[pd.DataFrame]]:
     """Each pool's assessment by id, and its minutes with the demand band."""
     judged, frames = {}, []
     for pool in pools:
-        judged[pool.id], frame = judge_pool(pool, minutes, prints, capacity_of(pool, drivers, assumptions), assumptions)
+        capacity = capacity_of(pool, drivers, assumptions)
+        judged[pool.id], frame = judge_pool(pool, minutes, prints, capacity, assumptions, self_hosted=self_hosted)
         frames.append(frame)
     return judged, frames
 
@@ -145,13 +147,14 @@ def diagnose(
     drivers: pd.DataFrame | None = None,
     absent_columns: tuple[str, ...] = (),
     ip_map: IpMap | None = None,
+    self_hosted: bool = False,
 ) -> Diagnosis:
     """Classify every (region, destination) of the sparse health frame (``health.normalise``).
 
     ``fingerprint_rows`` is the failure fingerprint query's result, ``drivers`` the
     load drivers of the failing destinations, ``absent_columns`` what the source's rows lack.
     """
-    coverage = assess_coverage(health, absent_columns, assumptions.log_sampling_percent)
+    coverage = assess_coverage(health, absent_columns, assumptions.log_sampling_percent, self_hosted)
     frame = reweighted(health, assumptions.sampling_factor)
     baselines = {(str(r), str(d)): float(v) for (r, d), v in frame.groupby(KEY)["backend_p50_ms"].median().items()}
     prints = fingerprints(fingerprint_rows, assumptions.connect_timeout_s, baselines)
@@ -178,7 +181,7 @@ def diagnose(
     minutes = band(minutes, assumptions, KEY)
     own_episodes = _own_episodes(minutes, failing, assumptions.port_hold_minutes)
 
-    judged, frames = _judge(suspect.values(), minutes, prints, drivers, assumptions)
+    judged, frames = _judge(suspect.values(), minutes, prints, drivers, assumptions, coverage.self_hosted)
     inferred: dict[Key, list[PoolAssessment]] = {}
     if ip_map is None:
         # Hosts failing together that none of their own pools explain: tested as one pool.
@@ -187,7 +190,7 @@ def diagnose(
             for key, runs in own_episodes.items()
             if not any(_explains(judged[p.id]) for p in pools_of[key] if p.id in judged)
         }
-        tried, tried_frames = _judge(infer(alone), minutes, prints, drivers, assumptions)
+        tried, tried_frames = _judge(infer(alone), minutes, prints, drivers, assumptions, coverage.self_hosted)
         frames += tried_frames
         for assessment in tried.values():
             for key in assessment.pool.keys():

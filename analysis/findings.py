@@ -26,6 +26,8 @@ from analysis.impact import affected, impact
 from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
+from analysis.sampling import SamplingSeen
+from analysis.self_hosted import gateway
 from analysis.times import iso
 from analysis.trigger import triggers
 from analysis.verdict import Verdict
@@ -191,6 +193,8 @@ def build(
     instances: Iterable[str] = (),
     annotations: Iterable[Annotation] = (),
     incident_id: str = "",
+    sampling: SamplingSeen | None = None,
+    self_hosted: bool = False,
 ) -> dict[str, Any]:
     """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched.
 
@@ -216,8 +220,10 @@ def build(
             "logging": {
                 "sampling_percent": coverage.sampling_percent,
                 "error_only": coverage.error_only,
-                "statement": coverage.logging,
+                "statement": sampling.statement if sampling is not None else coverage.logging,
+                "sampling_seen": sampling.as_dict() if sampling is not None else None,
             },
+            "gateway": gateway(self_hosted),
             "missing": list(coverage.missing),
             "absent_columns": list(coverage.absent_columns),
             "ip_map": ip_map,

@@ -27,10 +27,12 @@ from analysis.diagnosis import Diagnosis, diagnose
 from analysis.errors import KitError
 from analysis.health import KEY, normalise
 from analysis.mitigations import Mitigation, recommend
+from analysis.modes import Mode
 from analysis.onset import bad_minutes
 from analysis.pools import IpMap
+from analysis.sampling import SamplingSeen, sampling_seen
 from analysis.snat import what_if, what_if_settings
-from analysis.sources import Request, Source, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, absent_columns, data_quality, run_request, self_hosted
 from analysis.verdict import Verdict, decide, timeline
 
 
@@ -203,6 +205,10 @@ class WindowData:
     """Documented columns the source's rows lack (a projected export)."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export), or None."""
+    sampling: SamplingSeen | None = None
+    """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
     calls: pd.DataFrame = field(default_factory=_no_calls, repr=False)
     """``calls_by_key`` of every troubled destination over its spans (``callers``), with region and destination."""
     call_spans: tuple[Span, ...] = ()
@@ -237,13 +243,18 @@ def query_window(
     window = window_for(source, start, end, max_days)
     span = {"start": window[0], "end": window[1]}
     health_run = run_query(source, "destination_health", span)
+    health = normalise(health_run.result)
+    if health.empty:
+        raise KitError(_nothing_in(window, source.time_range()))
     inventory_run = run_query(source, "destination_inventory", span)
     errors_run = run_query(source, "error_breakdown", span)
     fingerprint_run = run_query(source, "failure_fingerprint", span)
     instances_run = run_query(source, "instances", span)
-    health = normalise(health_run.result)
-    if health.empty:
-        raise KitError(_nothing_in(window, source.time_range()))
+    runs: tuple[QueryRun, ...] = (health_run, inventory_run, errors_run, fingerprint_run, instances_run)
+    sampling = None
+    if Mode(source.mode).app_insights:
+        sampling_run = run_query(source, "sampling", span)
+        runs, sampling = (*runs, sampling_run), sampling_seen(sampling_run.result)
     drivers, driver_runs = load_drivers(source, failing_spans(health))
     spans = trouble_spans(health, window)
     calls, call_runs = calls_by_key(source, spans)
@@ -256,10 +267,12 @@ def query_window(
         errors=errors_run.result,
         fingerprint=fingerprint_run.result,
         drivers=drivers,
-        runs=(health_run, inventory_run, errors_run, fingerprint_run, instances_run),
+        runs=runs,
         driver_runs=driver_runs,
         absent_columns=absent_columns(source),
         data_quality=data_quality(source),
+        sampling=sampling,
+        self_hosted=self_hosted(source),
         calls=calls,
         call_spans=tuple(spans),
         call_runs=call_runs,
@@ -308,6 +321,10 @@ class Investigation:
     """Documented columns the source's rows lack (a projected export), kept with the saved results."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export), or None."""
+    sampling: SamplingSeen | None = None
+    """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
     portal_resource: str = ""
     """The Azure resource whose Log Analytics opens the queries (``portal``); "" when none is known."""
     calls: pd.DataFrame = field(default_factory=_no_calls, repr=False)
@@ -355,6 +372,8 @@ class Investigation:
             platform_metric=self.platform_metric,
             ip_map=self.ip_map is not None,
             data_quality=self.data_quality,
+            sampling=self.sampling,
+            self_hosted=self.self_hosted,
             calls=self.calls,
             call_spans=list(self.call_spans),
             instances=self.instances,
@@ -377,6 +396,11 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
     Gives the same findings as ``investigate`` on the same window and assumptions
     (only the recorded query durations differ), so the explorer and the report agree.
     """
+    if data.sampling is not None and assumptions.log_sampling_percent != 100:
+        raise KitError(
+            "Application Insights records its sampling in ItemCount, which every query already weighs: "
+            "leave log_sampling_percent at 100"
+        )
     diagnosis = diagnose(
         data.health,
         data.window,
@@ -386,6 +410,7 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         drivers=data.drivers,
         absent_columns=normalised_names(data.absent_columns, data.mode),
         ip_map=ip_map,
+        self_hosted=data.self_hosted,
     )
     assessments = diagnosis.assessments
     verdict = decide(assessments, data.health, assumptions, diagnosis.coverage)
@@ -427,6 +452,8 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         ip_map=ip_map,
         absent_columns=data.absent_columns,
         data_quality=quality,
+        sampling=data.sampling,
+        self_hosted=data.self_hosted,
         calls=data.calls,
         call_spans=data.call_spans,
         instances=_instance_names(data.instances),

@@ -348,6 +348,14 @@ def cache_responses(situation: Situation) -> list[Mitigation]:
 
 
 # In the order a responder would try them.
+#: What changes a managed gateway's SNAT only: no help to a self-hosted gateway behind its own NAT.
+MANAGED_GATEWAY_ONLY = (
+    MitigationId.SCALE_OUT,
+    MitigationId.PRIVATE_ENDPOINT,
+    MitigationId.NAT_GATEWAY,
+    MitigationId.AZURE_FIREWALL,
+)
+
 RULES: tuple[Callable[[Situation], list[Mitigation]], ...] = (
     backend_latency,
     scale_out,
@@ -374,5 +382,9 @@ def recommend(
     found = exhausted(assessments)
     if not found:
         return []
-    situation = Situation(assessments, found, minutes, assumptions, load_drivers, coverage or Coverage(), ip_map)
-    return [mitigation for rule in RULES for mitigation in rule(situation)]
+    coverage = coverage or Coverage()
+    situation = Situation(assessments, found, minutes, assumptions, load_drivers, coverage, ip_map)
+    listed = [mitigation for rule in RULES for mitigation in rule(situation)]
+    if coverage.self_hosted:  # its NAT is the node's or cluster's: APIM units and Azure egress do not change it
+        listed = [m for m in listed if m.id not in MANAGED_GATEWAY_ONLY]
+    return listed

@@ -1,9 +1,13 @@
-"""The two ways API Management can send gateway logs to Log Analytics, and the table each fills.
+"""The ways API Management's request logs reach a Log Analytics workspace, and the tables each fills.
 
 A workspace receives the gateway logs either in the resource-specific table
-``ApiManagementGatewayLogs`` or in the legacy ``AzureDiagnostics`` table. Every
-query reads the normalised ``GatewayRequests`` that ``kql/modes/<mode>.kql``
-builds from the mode's table, so the rest of the kit never asks which one it was.
+``ApiManagementGatewayLogs`` or in the legacy ``AzureDiagnostics`` table; an API
+whose logging goes to Application Insights instead writes a request, a dependency
+and an exception per call (``AppRequests``, ``AppDependencies``, ``AppExceptions``
+in the workspace; ``requests``, ``dependencies``, ``exceptions`` when the
+Application Insights resource itself is queried). Every query reads the normalised
+``GatewayRequests`` that the mode's prelude in ``kql/modes`` builds from the mode's
+tables, so the rest of the kit never asks which one it was.
 """
 
 from __future__ import annotations
@@ -18,14 +22,31 @@ class Mode(StrEnum):
 
     RESOURCE = "resource"
     AZURE_DIAGNOSTICS = "azurediagnostics"
+    APP_INSIGHTS = "appinsights"
+    APP_INSIGHTS_CLASSIC = "appinsights-classic"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the mode reads, the one holding the requests first."""
+        return _TABLES[self]
 
     @property
     def table(self) -> str:
-        """The Log Analytics table the mode's rows live in."""
-        return _TABLES[self]
+        """The table holding one row per request of the mode."""
+        return self.tables[0]
+
+    @property
+    def app_insights(self) -> bool:
+        """Whether the rows come from Application Insights: each may stand for several requests (``ItemCount``)."""
+        return self in (Mode.APP_INSIGHTS, Mode.APP_INSIGHTS_CLASSIC)
 
 
-_TABLES = {Mode.RESOURCE: "ApiManagementGatewayLogs", Mode.AZURE_DIAGNOSTICS: "AzureDiagnostics"}
+_TABLES = {
+    Mode.RESOURCE: ("ApiManagementGatewayLogs",),
+    Mode.AZURE_DIAGNOSTICS: ("AzureDiagnostics",),
+    Mode.APP_INSIGHTS: ("AppRequests", "AppDependencies", "AppExceptions"),
+    Mode.APP_INSIGHTS_CLASSIC: ("requests", "dependencies", "exceptions"),
+}
 #: What Azure sources query when not told: they cannot look at the workspace first.
 DEFAULT_MODE = Mode.RESOURCE
 
@@ -35,6 +56,8 @@ def check_mode(mode: str) -> Mode:
 
     >>> check_mode("azurediagnostics").table
     'AzureDiagnostics'
+    >>> check_mode("appinsights").tables
+    ('AppRequests', 'AppDependencies', 'AppExceptions')
     """
     try:
         return Mode(mode)

@@ -98,6 +98,9 @@ def destination_lines(findings: dict[str, Any]) -> str:
         f"{md(findings['logging']['statement'])}",
         "",
     ]
+    gateway = findings.get("gateway", {})
+    if gateway.get("self_hosted"):
+        lines[1:1] = ["", md(gateway["statement"])]
     for entry in shown(findings):
         if entry["classification"] in (Classification.HEALTHY, Classification.UNKNOWN):
             continue

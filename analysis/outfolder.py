@@ -2,10 +2,14 @@
 
 The user's files are sacred. A folder is replaced only when it is empty or holds nothing but what
 the kit wrote there, as listed by the marker file the kit puts in every folder it writes
-(``MARKER``); never through a symbolic link. The new content is built in a hidden sibling staging
-folder and swapped in only when complete. A lock file beside the folder lets one run at a time
-write it (a second run refuses in one line), and the run holding the lock first cleans what a
-killed run left: staging folders (with the kernel connection file inside) and a half-done swap.
+(``MARKER``); never through a symbolic link. A marker is data like any file handed to the kit: it
+may list only plain names directly inside its folder (``written``), and one listing anything else
+(``/abs/path``, ``../other-report``) is refused in one line, so nothing outside the folder is ever
+removed. The new content is built in a hidden sibling staging folder and swapped in only when
+complete. A lock file beside the folder lets one run at a time write it (a second run refuses in
+one line), and the run holding the lock first cleans what a killed run left: staging folders (with
+the kernel connection file inside) and a half-done swap. What the kit writes is private to its
+user (files 0600, folders 0700), like the cached results a report quotes.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from analysis import __version__
-from analysis.errors import KitError
+from analysis.errors import KitError, excerpt
+from analysis.untrusted import Bound, Refused, read_object
 
 MARKER = ".apim-snat"
 KERNEL_DIR = ".kernel"
+#: The permissions of what the kit writes: its user's alone.
+PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
 
 
 class Kind(StrEnum):
@@ -66,22 +73,68 @@ def target(given: str) -> Path:
     return path
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its user alone."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, PRIVATE_FILE)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), PRIVATE_FILE)
+        handle.write(text)
+
+
+def make_private(folder: Path) -> None:
+    """``folder`` and everything in it readable by its user alone (links are left as they are)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(PRIVATE_FOLDER if path.is_dir() else PRIVATE_FILE)
+
+
 def write_marker(folder: Path, kind: Kind, files: list[str]) -> None:
     """Mark ``folder`` as the kit's, listing the ``files`` (top-level names) the kit wrote there."""
     record = {"written_by": "apim-snat", "version": __version__, "kind": str(kind), "files": files}
-    (folder / MARKER).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_private(folder / MARKER, json.dumps(record, indent=1) + "\n")
+
+
+def plain_name(name: object) -> bool:
+    """Whether ``name`` is one entry directly inside a folder: no path, no parent, nothing hidden.
+
+    >>> [plain_name(n) for n in ("report.html", "results", "../x", "/abs/x", ".", "..", "", ".kernel", 3)]
+    [True, True, False, False, False, False, False, False, False]
+    """
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+    )
 
 
 def read_marker(folder: Path) -> dict[str, object] | None:
     """The marker of a folder the kit wrote, or None when there is none (or not one of the kit's)."""
     try:
-        record = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_object(folder / MARKER, Bound.MARKER, MARKER)
+    except Refused:
         return None
-    return record if isinstance(record, dict) and record.get("written_by") == "apim-snat" else None
+    return record if record.get("written_by") == "apim-snat" else None
 
 
-def _strangers(folder: Path, kind: Kind) -> list[str]:
+def written(record: dict[str, object], given: str) -> set[str]:
+    """The names a folder's marker ``record`` says the kit wrote there (``given``: the folder as the user
+    named it); a ``KitError`` when it lists anything but plain names directly inside the folder."""
+    files = record.get("files")
+    if not isinstance(files, list):
+        raise KitError(f"--out {given}: its {MARKER} file lists no files; remove it or choose another folder")
+    for name in files:
+        if not plain_name(name):
+            raise KitError(
+                f"--out {given}: its {MARKER} file lists {excerpt(name)}, not a name directly inside the "
+                "folder; the kit removes only what it wrote there: remove the file or choose another folder"
+            )
+    return set(files)
+
+
+def _strangers(folder: Path, kind: Kind, given: str) -> list[str]:
     """Entries of ``folder`` the kit did not write there (empty: the folder may be replaced)."""
     entries = sorted(p.name for p in folder.iterdir())
     if not entries:
@@ -89,9 +142,8 @@ def _strangers(folder: Path, kind: Kind) -> list[str]:
     record = read_marker(folder)
     if record is None or record.get("kind") != kind:
         return entries
-    files = record.get("files")
-    written = {MARKER, *(files if isinstance(files, list) else [])}
-    return [name for name in entries if name not in written and not _transient(folder, name)]
+    kept = {MARKER, *written(record, given)}
+    return [name for name in entries if name not in kept and not _transient(folder, name)]
 
 
 def _transient(folder: Path, name: str) -> bool:
@@ -132,7 +184,11 @@ def _unlock(path: Path, descriptor: int) -> None:
 def _clean_leftovers(path: Path) -> None:
     """Remove what a killed run left beside ``path``; finish its swap if it stopped half-way."""
     pattern = _leftover_pattern(path.name)
-    leftovers = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name) and read_marker(p) is not None]
+    leftovers = [
+        p
+        for p in path.parent.iterdir()
+        if pattern.fullmatch(p.name) and not p.is_symlink() and p.is_dir() and read_marker(p) is not None
+    ]
     for retired in (p for p in leftovers if ".old-" in p.name):
         if not path.exists():
             retired.rename(path)  # the run died between its two renames: the earlier folder comes back
@@ -154,7 +210,7 @@ def claim(path: Path, kind: Kind, given: str | None = None) -> Iterator[Path]:
     try:
         try:
             _clean_leftovers(path)
-            strangers = _strangers(path, kind) if path.is_dir() else []
+            strangers = _strangers(path, kind, given) if path.is_dir() else []
         except OSError as err:
             raise KitError(f"--out {given}: {err.strerror or err}") from None
         if strangers:
@@ -175,16 +231,18 @@ def staging(path: Path, kind: Kind) -> Iterator[Path]:
     """A hidden sibling folder that replaces ``path`` in one step if the block succeeds.
 
     Call it inside ``claim``. Whatever the block raises (a signal included), the staging folder
-    goes; the marker lists exactly the files the block wrote, so the next run may replace them.
+    goes; the marker lists exactly the files the block wrote (anything hidden goes first), so the
+    next run may replace them.
     """
     token = uuid.uuid4().hex[:8]
     new = path.parent / f".{path.name}.new-{token}"
-    new.mkdir()
+    new.mkdir(mode=PRIVATE_FOLDER)
     try:
         write_marker(new, kind, [])
         yield new
-        shutil.rmtree(new / KERNEL_DIR, ignore_errors=True)
+        _remove_hidden(new)
         write_marker(new, kind, sorted(p.name for p in new.iterdir() if p.name != MARKER))
+        make_private(new)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
@@ -197,6 +255,17 @@ def staging(path: Path, kind: Kind) -> Iterator[Path]:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _remove_hidden(folder: Path) -> None:
+    """What the run left hidden in its own staging ``folder`` (the kernel's connection file): a marker
+    lists plain names only, so nothing hidden but the marker stays in a folder of the kit."""
+    for path in folder.iterdir():
+        if path.name.startswith(".") and path.name != MARKER:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def kernel_dir(staging_folder: Path) -> Path:

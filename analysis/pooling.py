@@ -103,6 +103,8 @@ def judge_pool(
     fingerprints: dict[Key, Fingerprint],
     capacity: Capacity,
     assumptions: Assumptions,
+    *,
+    self_hosted: bool = False,
 ) -> tuple[PoolAssessment, pd.DataFrame]:
     """The pool's assessment and its minutes (with the demand band), from its members' every minute."""
     frame = band(pool_minutes(members, pool), assumptions, ["pool"])
@@ -129,6 +131,7 @@ def judge_pool(
         assumptions.port_hold_minutes,
         episodes=found,
         warm_up_minutes=warm_up_minutes(assumptions),
+        self_hosted=self_hosted,
     )
     checks = run_checks(measures)
     balance = weigh(checks)
@@ -162,7 +165,12 @@ def judge_pool(
     ranges = None
     if held.high is not None:
         ranges = holds_if(
-            capacity, held.low or 0.0, held.high, assumptions.requests_per_connection, fingerprint.connect_timer_s
+            capacity,
+            held.low or 0.0,
+            held.high,
+            assumptions.requests_per_connection,
+            fingerprint.connect_timer_s,
+            self_hosted=self_hosted,
         )
     if balance.snat:
         state = PoolState.EXHAUSTED

@@ -15,17 +15,20 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pandas as pd
 
-from analysis.errors import KitError
+from analysis.errors import KitError, excerpt
 from analysis.health import BUSY_COLUMNS
 from analysis.onset import Episode
 
 Key = tuple[str, str]
+#: An IP as a ``--redact`` report names it (``analysis.sharing``): its copy of the map says so too.
+REDACTED_IP = re.compile(r"ip-[0-9a-f]{10}")
 #: Hosts whose connection-failure episodes begin at most this far apart are tested as one pool.
 INFER_ONSET_MINUTES = 2
 #: What a pool's minute adds up from its members (each weighted by the share of its calls the pool carries).
@@ -106,7 +109,13 @@ def parse_ip_map(text: str, name: str = "ip map") -> IpMap:
     >>> parse_ip_map("host,ip\\nA.azurewebsites.net,20.50.1.7\\nb.azurewebsites.net,20.50.1.7\\n").hosts
     {'a.azurewebsites.net': ('20.50.1.7',), 'b.azurewebsites.net': ('20.50.1.7',)}
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _ip_map(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))), name)
+    except csv.Error as err:
+        raise KitError(f"{name}: not a CSV file ({excerpt(str(err), 80)})") from None
+
+
+def _ip_map(reader: csv.DictReader, name: str) -> IpMap:
     columns = [c.strip().lower() for c in reader.fieldnames or []]
     missing = [c for c in ("host", "ip") if c not in columns]
     if missing:
@@ -118,11 +127,12 @@ def parse_ip_map(text: str, name: str = "ip map") -> IpMap:
         if not host_name and not ip:
             continue
         if not host_name or ":" in host_name or "/" in host_name:
-            raise KitError(f"{name}, line {line}: {values['host']!r} is not a host name (no scheme, port or path)")
+            shown = excerpt(values["host"])
+            raise KitError(f"{name}, line {line}: {shown} is not a host name (no scheme, port or path)")
         try:
-            address = str(ipaddress.ip_address(ip))
+            address = ip if REDACTED_IP.fullmatch(ip) else str(ipaddress.ip_address(ip))
         except ValueError:
-            raise KitError(f"{name}, line {line}: {ip!r} is not an IP address") from None
+            raise KitError(f"{name}, line {line}: {excerpt(ip)} is not an IP address") from None
         ips = found.setdefault(host_name, [])
         if address not in ips:
             ips.append(address)

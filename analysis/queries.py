@@ -19,7 +19,7 @@ from analysis.assets import kql_dir
 from analysis.declaration import Parameter, declaration_of
 from analysis.errors import KitError
 from analysis.literals import check_param, parse_value
-from analysis.modes import check_mode
+from analysis.modes import Mode, check_mode
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,24 @@ class Query:
         return "\n".join([header, *lets, mode_prelude(mode), self.body]) + "\n"
 
 
-#: The statements after the mode's own: the destination of each request, the same for both modes.
+#: The statements after the mode's own: the destination of each request, the same for every mode.
 DESTINATIONS_PRELUDE = "destinations.kql"
+#: The files in ``kql/modes`` that make a mode's ``GatewayRows``: the two Application Insights shapes read
+#: their own tables, then share the statements that join them into one row per request.
+MODE_PRELUDES = {
+    Mode.RESOURCE: ("resource.kql",),
+    Mode.AZURE_DIAGNOSTICS: ("azurediagnostics.kql",),
+    Mode.APP_INSIGHTS: ("appinsights.kql", "appinsights-rows.kql"),
+    Mode.APP_INSIGHTS_CLASSIC: ("appinsights-classic.kql", "appinsights-rows.kql"),
+}
 
 
 def mode_prelude(mode: str) -> str:
     """The ``let`` statements that normalise one logging mode into ``GatewayRequests``: the mode's
-    ``GatewayRows`` (``kql/modes/<mode>.kql``), then the destination of each row."""
+    ``GatewayRows`` (``MODE_PRELUDES``), then the destination of each row."""
     folder = kql_dir() / "modes"
-    parts = (folder / f"{check_mode(mode)}.kql", folder / DESTINATIONS_PRELUDE)
-    return "\n".join(path.read_text(encoding="utf-8").strip() for path in parts)
+    names = (*MODE_PRELUDES[check_mode(mode)], DESTINATIONS_PRELUDE)
+    return "\n".join((folder / name).read_text(encoding="utf-8").strip() for name in names)
 
 
 def _description(text: str) -> str:

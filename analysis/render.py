@@ -21,7 +21,9 @@ from analysis.findings import FINDINGS_FILE
 from analysis.html_page import to_html
 from analysis.imports import skip_iri_checker
 from analysis.outfolder import Kind, kernel_dir, staging
+from analysis.pools import IpMap
 from analysis.rerender import keep_ip_map, keep_parameters
+from analysis.sharing import Pseudonyms
 
 KERNEL_NAME = "apim-snat"
 REPORT_FILE = "report.ipynb"
@@ -92,11 +94,13 @@ def render(
     progress: Callable[[str], None] = lambda _: None,
     verbose: bool = False,
     progress_bar: bool = False,
+    ip_map: IpMap | None = None,
 ) -> Path:
     """Run the report notebook with ``parameters`` and replace ``out_dir`` (claimed by the caller) with it.
 
     ``shown`` is what the saved notebook and ``parameters.json`` say the parameters were (default:
-    ``parameters``); an ``ip_map`` is copied into the report and read from there.
+    ``parameters``); the ``ip_map`` is written into the report (its IPs as pseudonyms when redacted,
+    under the run's ``APIM_SNAT_REDACT_KEY``, the kernel's too) and read from there.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -105,9 +109,10 @@ def render(
     kernel = ensure_kernel()
     with staging(out_dir, Kind.REPORT) as folder:
         # The report keeps its own copy of the map, so it can be rendered again from the folder alone.
-        ip_map = keep_ip_map(folder, parameters.get("ip_map", ""))
-        parameters = {**parameters, "ip_map": ip_map}
-        shown = {**(shown or parameters), "ip_map": ip_map, "output_dir": "."}
+        redact = Pseudonyms.from_environment() if parameters.get("redact") else None
+        kept_map = keep_ip_map(folder, ip_map, redact)
+        parameters = {**parameters, "ip_map": kept_map}
+        shown = {**(shown or parameters), "ip_map": kept_map, "output_dir": "."}
         progress("executing the report notebook")
         notebook = folder / REPORT_FILE
         try:

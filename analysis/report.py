@@ -34,6 +34,7 @@ from analysis.sharing import shared
 from analysis.sources import Source, SourceOptions, open_source, split_specs
 from analysis.sources.cache import CacheFolder, CacheReplay, keep_beside
 from analysis.times import iso, user_window
+from analysis.untrusted import Bound, read_text
 
 RESULTS_DIR = "results"
 METRIC_RUN = "requests_metric"
@@ -62,9 +63,12 @@ def metrics_target(
         )
     if isinstance(source, CacheReplay) and window is not None:
         span = [iso(window[0]), iso(window[1])]
-        held = [record for record in source.folder.records(METRIC_RUN) if record.get("window") == span]
-        if held:
-            return held[-1]["parameters"]["resource"], held[-1]["parameters"]["region"]
+        for record in reversed(source.folder.records(METRIC_RUN)):
+            given = record.get("parameters")
+            if record.get("window") == span and isinstance(given, dict):
+                resource, region = given.get("resource"), given.get("region")
+                if isinstance(resource, str) and isinstance(region, str):
+                    return resource, region
     return None
 
 
@@ -125,7 +129,7 @@ def run(
     ``portal.scope``); ``incident_id`` names the incident in the postmortem's title.
     """
     settings = from_params({name: param_text(value) for name, value in assumptions.items()})
-    pools = read_ip_map(ip_map) if ip_map else None
+    pools = read_ip_map(ip_map, follow=False) if ip_map else None  # the report folder's own copy
     notes = tuple(read_annotations(annotations or ""))
     window_start, window_end = user_window(start, end)
     options = SourceOptions.from_environment()
@@ -153,13 +157,13 @@ def run(
     return investigation
 
 
-def read_ip_map(path: str | Path) -> IpMap:
-    """The ``--ip-map`` file (CSV ``host,ip``); an unreadable or malformed one is a ``KitError``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise KitError(f"--ip-map {path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
-    return parse_ip_map(text, f"--ip-map {Path(path).name}")
+def read_ip_map(path: str | Path, follow: bool = True) -> IpMap:
+    """The ``--ip-map`` file (CSV ``host,ip``); an unreadable, oversized or malformed one is a ``KitError``.
+
+    ``follow`` a symbolic link only for a map the user named, never for a report folder's copy.
+    """
+    name = f"--ip-map {Path(path).name}"
+    return parse_ip_map(read_text(Path(path), Bound.IP_MAP, name, follow), name)
 
 
 def save(investigation: Investigation, folder: Path) -> dict[str, Any]:
@@ -173,6 +177,7 @@ def save(investigation: Investigation, folder: Path) -> dict[str, Any]:
         investigation.mode,
         investigation.absent_columns,
         investigation.data_quality,
+        investigation.self_hosted,
     )
     for query_run in investigation.queried or investigation.runs:
         query_run.result.attrs.setdefault("duration_s", query_run.duration_s)

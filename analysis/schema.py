@@ -1,9 +1,10 @@
-"""The two Log Analytics tables the kit reads, and what each Kusto type becomes in DuckDB and pandas.
+"""The Log Analytics tables the kit reads, and what each Kusto type becomes in DuckDB and pandas.
 
 The CSVs in ``kql/schema`` are the documented columns of each table with their Kusto types; this
 module is the only reader of them and the only place that maps a Kusto type to another type system.
-The local source builds its DuckDB view from them, the generator its frames, and the Azure sources
-read the services' type names through ``kusto_type``.
+The local source builds its DuckDB views from them, the generator its frames, and the Azure sources
+read the services' type names through ``kusto_type``. Application Insights' classic tables spell
+the workspace tables' columns otherwise (``CLASSIC_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,59 @@ from analysis.modes import Mode
 
 GATEWAY_LOGS = Mode.RESOURCE.table
 AZURE_DIAGNOSTICS = Mode.AZURE_DIAGNOSTICS.table
+APP_REQUESTS, APP_DEPENDENCIES, APP_EXCEPTIONS = Mode.APP_INSIGHTS.tables
+#: Every table with a schema in ``kql/schema``.
+TABLES = tuple(table for mode in Mode for table in mode.tables)
+
+#: Classic name -> workspace name of the columns all three Application Insights tables share ("Migrate to
+#: workspace-based Application Insights resources", azure-docs
+#: ``articles/azure-monitor/app/convert-classic-resource.md``; where that page and the table references
+#: disagree, the table references' names).
+_CLASSIC_SHARED = {
+    "timestamp": "TimeGenerated",
+    "appId": "ResourceGUID",
+    "application_Version": "AppVersion",
+    "appName": "_ResourceId",
+    "client_Browser": "ClientBrowser",
+    "client_City": "ClientCity",
+    "client_CountryOrRegion": "ClientCountryOrRegion",
+    "client_IP": "ClientIP",
+    "client_Model": "ClientModel",
+    "client_OS": "ClientOS",
+    "client_StateOrProvince": "ClientStateOrProvince",
+    "client_Type": "ClientType",
+    "cloud_RoleInstance": "AppRoleInstance",
+    "cloud_RoleName": "AppRoleName",
+    "customDimensions": "Properties",
+    "customMeasurements": "Measurements",
+    "iKey": "IKey",
+    "itemCount": "ItemCount",
+    "itemType": "Type",
+    "operation_Id": "OperationId",
+    "operation_Name": "OperationName",
+    "operation_ParentId": "ParentId",
+    "operation_SyntheticSource": "SyntheticSource",
+    "sdkVersion": "SDKVersion",
+    "session_Id": "SessionId",
+    "user_AccountId": "UserAccountId",
+    "user_AuthenticatedId": "UserAuthenticatedId",
+    "user_Id": "UserId",
+}
+#: Workspace table -> {classic column name: workspace column name}.
+CLASSIC_COLUMNS: dict[str, dict[str, str]] = {
+    APP_REQUESTS: _CLASSIC_SHARED
+    | {"duration": "DurationMs", "id": "Id", "name": "Name", "resultCode": "ResultCode", "source": "Source"}
+    | {"success": "Success", "url": "Url"},
+    APP_DEPENDENCIES: _CLASSIC_SHARED
+    | {"data": "Data", "duration": "DurationMs", "id": "Id", "name": "Name", "resultCode": "ResultCode"}
+    | {"success": "Success", "target": "Target", "type": "DependencyType"},
+    APP_EXCEPTIONS: _CLASSIC_SHARED
+    | {"assembly": "Assembly", "details": "Details", "handledAt": "HandledAt", "message": "Message"}
+    | {"innermostAssembly": "InnermostAssembly", "innermostMessage": "InnermostMessage"}
+    | {"innermostMethod": "InnermostMethod", "innermostType": "InnermostType", "method": "Method"}
+    | {"outerAssembly": "OuterAssembly", "outerMessage": "OuterMessage", "outerMethod": "OuterMethod"}
+    | {"outerType": "OuterType", "problemId": "ProblemId", "severityLevel": "SeverityLevel", "type": "ExceptionType"},
+}
 
 #: Kusto type -> the DuckDB type of the local engine's column.
 KUSTO_TO_DUCKDB: dict[str, str] = {

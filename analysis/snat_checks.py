@@ -133,6 +133,8 @@ class EpisodeMeasures:
     """New connects in the minutes from the recovery against the ports released per minute before it."""
     release_error: float = 0.0
     """The standard error of ``release_ratio`` (Poisson counts on both sides)."""
+    self_hosted: bool = False
+    """A self-hosted gateway's pool: its ports are its node's or cluster's NAT's, not ``capacity``."""
 
     def end(self, column: str) -> DemandEnd:
         return next(e for e in self.ends if e.column == column)
@@ -306,6 +308,7 @@ def measure(
     *,
     episodes: Sequence[Episode] = (),
     warm_up_minutes: int = 0,
+    self_hosted: bool = False,
 ) -> EpisodeMeasures:
     """The measures of ``episode`` on one pool's minutes (every minute, in order, with its demand band).
 
@@ -349,7 +352,7 @@ def measure(
         )
     held = _held(known, known_failing, episodes or (episode,))
     ratio, error = _release_ratio(minutes, episode, hold_minutes)
-    return EpisodeMeasures(episode, tuple(ends), capacity, fingerprint, hold_minutes, held, ratio, error)
+    return EpisodeMeasures(episode, tuple(ends), capacity, fingerprint, hold_minutes, held, ratio, error, self_hosted)
 
 
 def _shown(value: float | None) -> str:
@@ -464,6 +467,13 @@ def demand_could_reach_capacity(m: EpisodeMeasures) -> Check:
     ports = f"{c.low:,} ports (assumed)" + (
         f" (one unit's: few callers carried the load; {c.high:,} over {c.units} units)" if c.low != c.high else ""
     )
+    if m.self_hosted:
+        detail = (
+            "a self-hosted gateway: its connects leave through its node's or cluster's NAT, whose capacity is not the "
+            f"assumed {c.low:,} ports of an APIM unit"
+            + (f"; while it failed it held at most {held.high:,.0f} ports" if held.high is not None else "")
+        )
+        return Check(name, None, MIN_UTILISATION_AT_ONSET, CheckOutcome.NOT_JUDGED, detail)
     if held.high is None:
         detail = "no failing minute outside the first minutes of the data, whose band lacks the hold before it"
         return Check(name, None, MIN_UTILISATION_AT_ONSET, CheckOutcome.NOT_JUDGED, detail)

@@ -31,6 +31,15 @@ CONFIRM = (
 )
 
 
+CONFIRM_SELF_HOSTED = (
+    "on the node the gateway runs on, a full connection-tracking table (nf_conntrack_count near nf_conntrack_max; "
+    "the kernel logs 'nf_conntrack: table full, dropping packet')",
+    "on Azure Kubernetes Service, the outbound load balancer's SnatPortExhaustion health events and its SNAT "
+    "Connection Count metric with state Failed (or the NAT gateway's SNAT metrics)",
+    "the backend's own connection logs: new connections a minute from the cluster's outbound IPs",
+)
+
+
 def contradiction(capacity: Capacity, held_low: float, held_high: float) -> str | None:
     """The assumed capacity against the ports held while the pool failed, when the two do not fit.
 
@@ -78,8 +87,13 @@ def holds_if(
     held_high: float,
     requests_per_connection: float,
     connect_timer_s: float | None,
+    *,
+    self_hosted: bool = False,
 ) -> HoldsIf:
-    """The range over which SNAT explains a pool's failures, from the ports it held while it failed."""
+    """The range over which SNAT explains a pool's failures, from the ports it held while it failed.
+
+    For a self-hosted gateway the capacity is its NAT's, not the assumed ports: nothing contradicts it, and
+    what confirms it is on the node or the cluster."""
     return HoldsIf(
         ports_at_least=round(held_low, 1),
         ports_at_most=round(held_high, 1),
@@ -88,7 +102,7 @@ def holds_if(
         requests_per_connection=requests_per_connection,
         assumed_ports=capacity.low,
         connect_timer_s=connect_timer_s,
-        contradiction=contradiction(capacity, held_low, held_high),
+        contradiction=None if self_hosted else contradiction(capacity, held_low, held_high),
         look_alike=look_alike(held_low, capacity.units),
-        confirm=CONFIRM,
+        confirm=CONFIRM_SELF_HOSTED if self_hosted else CONFIRM,
     )

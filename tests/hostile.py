@@ -84,3 +84,46 @@ def write_hostile_export(logs: pd.DataFrame, folder: Path) -> Path:
     path = folder / FILE_NAME
     plant(logs).to_parquet(path, index=False)
     return path
+
+
+# Credentials the logs may quote, each a distinctive text that must reach no output, redacted or not.
+SECRETS = {
+    "token as user name": "TOKENa1b2c3d4e5f6a7b8c9d0",
+    "password with @": "Pa55@w0rd@xyz",
+    "functions key": "FUNCKEYq9w8e7r6t5y4u3i2o1",
+    "SAS signature": "SIGz1x2c3v4b5n6m7%2B8",
+    "subscription key": "SUBKEY0f9e8d7c6b5a4",
+    "api key": "APIKEYm1n2b3v4c5x6",
+    "password": "hunter2hunter2",
+    "access token (a JWT)": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJvcmRlcnMifQ.c2lnbmF0dXJlLXBhcnQ",
+    "bearer token": "BEARERp0o9i8u7y6t5r4e3w2",
+    "basic credentials": "dXNlcjpzM2NyM3RCQVNJQw==",
+}
+# What --redact must replace in free text besides caller IPs: an email, IPv4, and compressed and mapped IPv6.
+PERSONAL = {"email": "alice.doe@contoso.com", "ipv4": "192.0.2.44", "ipv6": "2001:db8::7", "mapped": "::ffff:10.9.8.7"}
+CREDENTIAL_MESSAGE = (
+    " (GET https://fn.azurewebsites.net/api/orders?code={functions key}&sig={SAS signature}&sv=2022-11-02"
+    "&subscription-key={subscription key}&api-key={api key}&password={password}"
+    "#access_token={access token (a JWT)} Authorization: Bearer {bearer token}"
+    " Proxy-Authorization: Basic {basic credentials} caller {email} from {ipv4} via {ipv6} and {mapped})"
+)
+# Backend URLs quoting credentials as user information: the token alone, and a password holding "@".
+USERINFO_HOSTS = {
+    "orders.contoso-backend.com": "{token as user name}@orders.contoso-backend.com",
+    "inventory.azurewebsites.net": "svc:{password with @}@inventory.azurewebsites.net",
+}
+
+
+def plant_credentials(logs: pd.DataFrame) -> pd.DataFrame:
+    """``logs`` with the SECRETS in backend URLs and in every error message (and the PERSONAL data with them)."""
+    planted = logs.copy()
+    values = {**SECRETS, **PERSONAL}
+    url = planted["BackendUrl"]
+    for host, twin in USERINFO_HOSTS.items():
+        url = url.str.replace(f"//{host}", "//" + twin.format(**values), regex=False)
+    planted["BackendUrl"] = url
+    failed = planted["LastErrorMessage"].fillna("") != ""
+    planted.loc[failed, "LastErrorMessage"] = planted.loc[failed, "LastErrorMessage"] + CREDENTIAL_MESSAGE.format(
+        **values
+    )
+    return planted

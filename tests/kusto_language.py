@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.schema import AZURE_DIAGNOSTICS, GATEWAY_LOGS, kusto_types
+from analysis.schema import TABLES, kusto_types
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR = REPO_ROOT / "tests" / "kusto" / "validate.js"
@@ -61,8 +61,8 @@ class ValidationResult:
 
 
 def kit_tables() -> dict[str, list[Column]]:
-    """The two Log Analytics tables the kit queries, as ``analysis.schema`` reads them from ``kql/schema``."""
-    return {name: list(kusto_types(name).items()) for name in (GATEWAY_LOGS, AZURE_DIAGNOSTICS)}
+    """Every table the kit queries, as ``analysis.schema`` reads them from ``kql/schema``."""
+    return {name: list(kusto_types(name).items()) for name in TABLES}
 
 
 def validate(

@@ -220,11 +220,11 @@ def test_kusto_sign_in_failure_says_az_login(serve):
 
 
 def test_specs_open_azure_sources_without_contacting_them():
-    source = open_source(f"loganalytics:{WORKSPACE.upper()}")
+    source = open_source(f"loganalytics:{WORKSPACE.upper()}").inner  # behind the credential scrubbing
     assert isinstance(source, LogAnalyticsSource)
     assert source.workspace_id == WORKSPACE and source.mode == "resource" and source.time_range() is None
     assert source.description == f"Log Analytics workspace {WORKSPACE[:8]}… (ApiManagementGatewayLogs)"
-    legacy = open_source("kusto:https://mycluster.westeurope.kusto.windows.net/logs", "azurediagnostics")
+    legacy = open_source("kusto:https://mycluster.westeurope.kusto.windows.net/logs", "azurediagnostics").inner
     assert isinstance(legacy, KustoSource)
     assert (legacy.cluster, legacy.database, legacy.mode) == (
         "https://mycluster.westeurope.kusto.windows.net",
@@ -477,7 +477,7 @@ def test_resource_scoped_logs_are_asked_of_the_resource(serve):
 
 def test_several_workspaces_are_one_query_over_all(serve):
     replay = serve({("POST", LA_PATH): "loganalytics_health.json"})
-    source = open_source([f"loganalytics:{WORKSPACE}", f"loganalytics:{OTHER_WORKSPACE.upper()}"])
+    source = open_source([f"loganalytics:{WORKSPACE}", f"loganalytics:{OTHER_WORKSPACE.upper()}"]).inner
     source.endpoint, source.credential, source.client_options = replay.url, FakeCredential(), {"retry_total": 0}
     source.run(health_kql())
     (seen,) = replay.requests_to(LA_PATH)

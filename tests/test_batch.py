@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.batch import Outcome, fleet_totals, index_html, index_row, ordered
+from analysis.batch import Outcome, error_line, fleet_totals, index_html, index_row, ordered, shown_error
 from analysis.fleet import Entry, load
 from analysis.outfolder import read_marker
 from tests.browser import open_page
@@ -177,3 +177,14 @@ def test_the_index_escapes_every_value_and_orders_by_impact():
                                       "share": "22.0%"}  # fmt: skip
     html = index_html(outcomes, hostile)
     assert "<script" not in html and html.count("&lt;script&gt;") >= 8
+
+
+def test_a_failed_entry_is_listed_by_its_file_name_never_its_local_path(tmp_path):
+    export = tmp_path / "private" / "logs.parquet"
+    said = f"apim-snat: error: {export}: no such file (cache file:{tmp_path}/cache/x.json, ?sig=abc)\n"
+    outcome = Outcome(Entry("broken", f"file:{export}"), None, shown_error(error_line(said, 2)))
+    assert outcome.error == "logs.parquet: no such file (cache file:x.json, ?sig=***"
+    html = index_html([outcome], "fleet.yaml")
+    assert str(tmp_path) not in html and "abc" not in html
+    assert "<td>file:logs.parquet</td>" in html and "logs.parquet: no such file" in html
+    assert str(tmp_path) not in json.dumps(outcome.record())

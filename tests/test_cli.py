@@ -46,7 +46,7 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
         (["report", "--ip-map", "{address}", "--out", "{out}"], "line 3: '20.1.1.999' is not an IP address"),
         (
             ["report", "--ip-map", "/nonexistent/map.csv", "--out", "{out}"],
-            "--ip-map /nonexistent/map.csv: cannot read",
+            "--ip-map map.csv: no such file",
         ),
         (["report"], "the following arguments are required: --out"),
         (["explode"], "invalid choice: 'explode'"),
@@ -176,6 +176,7 @@ def test_queries_list_names_each_query_with_its_description(capsys):
         "load_drivers",
         "logged_requests",
         "request_rows",
+        "sampling",
     ]
     assert all(len(line.split("\t")[1]) > 20 for line in lines)
 

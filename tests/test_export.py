@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import pandas as pd
 import pytest
 
@@ -39,6 +41,7 @@ def test_a_window_is_fetched_in_parts_and_written_whole(serve, local, tmp_path):
     queries = [s.json()["query"] for s in replay.requests_to(LA_PATH)]
     assert queries[0].startswith("// raw_row_counts") and all(q.startswith("// raw_rows") for q in queries[1:])
     assert list(tmp_path.iterdir()) == [tmp_path / "rows.parquet"]
+    assert stat.S_IMODE((tmp_path / "rows.parquet").stat().st_mode) == 0o600  # raw rows are their user's alone
     exported = investigate(open_source(f"file:{tmp_path / 'rows.parquet'}"), *WINDOW).findings
     assert exported["verdict"] == investigate(local, *WINDOW).findings["verdict"] == "snat_exhaustion"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -64,7 +66,7 @@ def test_fleet_file_mistakes_are_one_kit_error_naming_where(text, message):
 
 
 def test_an_unreadable_fleet_file_is_one_kit_error(tmp_path):
-    with pytest.raises(KitError, match="cannot read"):
+    with pytest.raises(KitError, match="missing.yaml: no such file"):
         load(str(tmp_path / "missing.yaml"))
 
 
@@ -90,3 +92,59 @@ def test_annotations_travel_as_json_text_and_come_back_in_time_order():
     assert annotations.dumps([]) == "" and annotations.loads("") == []
     with pytest.raises(KitError, match="not JSON"):
         annotations.loads("[{")
+
+
+def laughs(field: str) -> str:
+    """A "billion laughs" of depth 7 (4.7 million strings once expanded) in one field of an entry."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 7)]
+    entry = {"name": "x", "source": "sample", field: "*a6"}
+    if field == "label":
+        entry = {"name": "x", "source": "sample", "annotations": "[{time: 2025-02-25T09:00Z, label: *a6}]"}
+    return "\n".join([*lines, "reports: [{" + ", ".join(f"{k}: {v}" for k, v in entry.items()) + "}]", ""])
+
+
+@pytest.mark.parametrize("field", ["name", "source", "start", "mode", "params", "label"])
+def test_a_billion_laughs_in_any_field_is_one_short_line(field):
+    text = laughs(field)
+    assert len(text) < 600
+    with pytest.raises(KitError) as refused:
+        parse(text, "fleet.yaml")
+    assert str(refused.value) == "fleet.yaml: larger than 1 MiB once its aliases are expanded"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("reports: [{name: " + "n" * 100_000 + ", source: sample}]", "name must be a folder name"),
+        ("reports: [{name: a, source: [file:x, file:y]}]", "reports entry 'a' source: expected a text, number or time"),
+        (
+            "reports: [{name: a, source: sample, start: {at: 9}}]",
+            "start: expected a text, number or time, found a mapping",
+        ),
+        (
+            "reports: [{name: a, source: sample, mode: [resource]}]",
+            "mode: expected a text, number or time, found a list",
+        ),
+        ("reports: [{name: a, source: sample, params: {units: [2]}}]", "params 'units': expected a text, number"),
+        ("reports: [{name: a, source: " + "s" * 5000 + "}]", "source: 'ssssssss"),
+        ("reports: [{name: a, source: sample, annotations: [{time: [1], label: x}]}]", "annotation 1 time: expected"),
+        ("reports: [{name: a, source: sample, annotations: [{time: 2025-02-25, label: [x]}]}]", "annotation 1 label"),
+        ("reports: " + "[" * 2000 + "]" * 2000, "fleet.yaml: nested deeper than"),
+        ("x: &x [*x]\nreports: [{name: a, source: sample}]", "fleet.yaml: nested deeper than 16 levels"),
+    ],
+)
+def test_a_field_of_the_wrong_type_or_size_is_one_line_quoting_an_excerpt(text, message):
+    with pytest.raises(KitError) as refused:
+        parse(text, "fleet.yaml")
+    assert message in str(refused.value) and len(str(refused.value)) < 300 and "\n" not in str(refused.value)
+
+
+def test_a_fleet_file_that_is_not_a_regular_file_within_its_bound_is_one_line(tmp_path):
+    os.mkfifo(tmp_path / "fleet.yaml")
+    with pytest.raises(KitError, match="fleet.yaml is a FIFO, not a regular file"):
+        load(str(tmp_path / "fleet.yaml"))
+    with (tmp_path / "big.yaml").open("wb") as handle:
+        handle.truncate(2 << 30)
+    with pytest.raises(KitError, match=r"big.yaml is 2.0 GiB, more than such a file can be \(1.0 MiB\)"):
+        load(str(tmp_path / "big.yaml"))

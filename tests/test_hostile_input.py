@@ -9,11 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from analysis.html_page import CONTENT_SECURITY_POLICY, clean_html
 from tests.browser import open_page
-from tests.hostile import FILE_NAME, HOSTS, SHOWN_COLUMNS, write_hostile_export
+from tests.hostile import FILE_NAME, HOSTS, PERSONAL, SECRETS, SHOWN_COLUMNS, plant_credentials, write_hostile_export
 from tests.paths import REPO
 
 APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
@@ -102,3 +103,75 @@ def test_the_sanitiser_keeps_the_reports_markup_and_drops_the_rest():
     assert clean_html(kept) == kept
     dropped = '<img src="http://x/y.png"><a href="javascript:alert(1)" onclick="f()">z</a><style>p{}</style>'
     assert clean_html(dropped) == "<a>z</a>"
+
+
+# --- credentials the logs quote (issue "Safe to share, part 2", rows 2 to 4) ------------------------------
+
+
+def output_texts(folder: Path) -> dict[str, str]:
+    """Every output file of a report folder as text, results' Parquet cells included."""
+    texts = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = str(path.relative_to(folder))
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            texts[name] = "\n".join([*map(str, frame.columns), *(str(v) for c in frame for v in frame[c].tolist())])
+        else:
+            texts[name] = path.read_text(encoding="utf-8")
+    return texts
+
+
+@pytest.fixture(scope="module", params=["default", "redact"])
+def credentials_report(request, incident, tmp_path_factory) -> tuple[str, Path]:
+    folder = tmp_path_factory.mktemp(f"credentials-{request.param}")
+    export = folder / "logs.parquet"
+    plant_credentials(incident("sample").logs).to_parquet(export, index=False)
+    ip_map = folder / "hosts.csv"
+    ip_map.write_text("host,ip,owner\norders.contoso-backend.com,2001:db8::10,alice.doe@contoso.com\n", "utf-8")
+    out = folder / "report"
+    options = ["--redact"] if request.param == "redact" else []
+    result = subprocess.run(
+        [APIM_SNAT, "report", "--source", f"file:{export}", "--ip-map", str(ip_map), *options, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return request.param, out
+
+
+def test_no_credential_the_logs_quote_reaches_any_output(credentials_report):
+    _, out = credentials_report
+    texts = output_texts(out)
+    assert {"report.html", "report.ipynb", "findings.json", "parameters.json", "ip-map.csv"} <= set(texts)
+    assert any(name.startswith("results/error_breakdown") and name.endswith(".parquet") for name in texts)
+    for name, text in texts.items():
+        leaked = [what for what, secret in SECRETS.items() if secret in text]
+        assert not leaked, (name, leaked)
+    # The messages are shown, masked: the report says a credential was there.
+    for shown in ("code=***", "sig=***", "subscription-key=***", "Authorization: Bearer ***", "Basic ***"):
+        assert shown in texts["report.html"], shown
+
+
+def test_user_information_is_no_part_of_a_destination(credentials_report):
+    _, out = credentials_report
+    document = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert document["verdict"] == "snat_exhaustion"
+    destinations = {d["destination"] for d in document["destinations"]}
+    assert {"orders.contoso-backend.com:443", "inventory.azurewebsites.net:443"} <= destinations
+    assert not [d for d in destinations if "@" in d] and len(destinations) == len(HOSTS)
+
+
+def test_redact_replaces_emails_and_every_ip_in_every_output(credentials_report):
+    kind, out = credentials_report
+    texts = output_texts(out)
+    personal = [*PERSONAL.values(), "10.9.8.7", "2001:db8::10", "20.61.102.17", "40.114.201.66"]
+    found = {name: [value for value in personal if value in text] for name, text in texts.items()}
+    if kind == "redact":
+        assert not [name for name, values in found.items() if values], found
+        assert "email-" in texts["report.html"] and texts["ip-map.csv"].startswith(
+            "host,ip\norders.contoso-backend.com,ip-"
+        )
+    else:  # not asked to redact: the addresses are shown as the logs and the map have them
+        assert PERSONAL["email"] in texts["report.html"] and "2001:db8::10" in texts["ip-map.csv"]
+    assert "owner" not in texts["ip-map.csv"] and PERSONAL["email"] not in texts["ip-map.csv"]

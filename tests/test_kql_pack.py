@@ -17,6 +17,7 @@ from analysis import queries
 from analysis.literals import kql_literal
 from analysis.modes import Mode
 from analysis.sources.local import open_local
+from analysis.synthetic.exports import to_azure_diagnostics, write_parquet
 from tests import kusto_language as kl
 from tests.oracles import nearest_rank
 
@@ -48,6 +49,7 @@ GATEWAY_COLUMNS = (
     "Host",
     "Port",
     "Destination",
+    "ItemCount",
 )
 # Values that would change the query if they were pasted in rather than quoted.
 HOSTILE = (
@@ -427,6 +429,31 @@ def test_hostile_destination_matches_nothing_offline(scenario_export, incident):
         assert got.empty and list(got.columns) == list(clean.columns), value
 
 
+# Backend URLs carrying user information: a token as the user name, a password holding "@".
+USERINFO_URLS = (
+    "https://TOKEN-0123456789abcdef@orders.contoso.com/api/orders",
+    "https://svc:p@ss@word@orders.contoso.com:443/api/orders",
+    "http://user:secret@10.0.0.5:8080/health",
+    "https://orders.contoso.com/api/orders",
+)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_user_information_never_becomes_part_of_a_destination(incident, tmp_path, mode):
+    """Dropped before the URL is parsed, up to the last "@": one destination per host and port, as urlsplit."""
+    logs = incident("sample").logs.head(len(USERINFO_URLS)).assign(BackendUrl=list(USERINFO_URLS))
+    path = tmp_path / "userinfo.parquet"
+    write_parquet(logs if mode == Mode.RESOURCE else to_azure_diagnostics(logs), path)
+    source = open_local(path)
+    try:
+        got = source.run(PACK["destination_inventory"].render(WINDOW, mode))
+    finally:
+        source.close()
+    expected = {_destination(url)[3] for url in USERINFO_URLS}
+    assert expected == {"orders.contoso.com:443", "10.0.0.5:8080"}
+    assert set(got["destination"]) == expected and set(got["host"]) == {"orders.contoso.com", "10.0.0.5"}
+
+
 # Text built from the characters that matter to a KQL lexer, mixed with any other code point.
 SPECIAL = st.sampled_from(
     [
@@ -674,6 +701,7 @@ BOUNDS = {
     "request_rows": ["CorrelationId"],
     "calls_by_key": ["minute", "key_kind", "key"],
     "instances": ["instance", "region"],
+    "sampling": ["item_count"],
 }
 
 
@@ -706,6 +734,7 @@ def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, q
         # Per minute: all, and per kind the keys with 1 % of the calls or of the failed calls.
         "calls_by_key": minutes * (1 + len(CALL_KEYS) * 200),
         "instances": regions,
+        "sampling": 1,  # a gateway log row is one request
     }[query]
     assert len(got) <= limit
     # Keys per minute, not rows: a window's minutes times its kept keys, run over one destination's trouble.

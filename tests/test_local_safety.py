@@ -47,7 +47,7 @@ def test_a_query_reaches_no_other_file_and_no_url(sample, kql):
 
 def test_the_connection_is_locked(sample):
     settings = dict(
-        sample.connection.execute(
+        sample.inner.connection.execute(  # the local source behind the credential scrubbing
             "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
             "'autoinstall_known_extensions', 'autoload_known_extensions', 'lock_configuration')"
         ).fetchall()
@@ -59,7 +59,7 @@ def test_the_connection_is_locked(sample):
         "lock_configuration": "true",
     }
     with pytest.raises(Exception, match="locked"):
-        sample.connection.execute("SET enable_external_access = true")
+        sample.inner.connection.execute("SET enable_external_access = true")
 
 
 @pytest.mark.parametrize(

@@ -213,7 +213,7 @@ def test_legacy_fields_spilled_into_additional_fields_are_read(tmp_path, inciden
 
 
 def test_close_releases_the_connection_and_the_private_folder():
-    source = open_source("sample")
+    source = open_source("sample").inner  # behind the credential scrubbing
     assert source.staging is not None and source.staging.is_dir()
     source.close()
     assert not source.staging.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,65 @@ def test_a_read_only_system_folder_is_one_kit_error():
     with pytest.raises(KitError, match="cannot write in /sys"):
         with claim(target("/sys/apim-snat"), Kind.REPORT):
             pass
+
+
+@pytest.mark.parametrize("listed", ["/tmp/other-report", "../other-report", "..", ".", ".hidden", "a/b", "", 3])
+@pytest.mark.parametrize("kind", list(Kind))
+def test_a_marker_listing_anything_but_a_plain_name_inside_the_folder_is_refused_and_nothing_removed(
+    tmp_path, listed, kind
+):
+    other = earlier_report(tmp_path / "other-report")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "findings.json").write_text("mine", encoding="utf-8")
+    write_marker(out, kind, ["findings.json", listed])
+    with pytest.raises(KitError) as refused:
+        with claim(out, kind, "out"):
+            pass
+    assert str(refused.value).startswith("--out out: its .apim-snat file lists ")
+    assert "not a name directly inside the folder" in str(refused.value)
+    assert (out / "findings.json").read_text(encoding="utf-8") == "mine"
+    assert (other / "findings.json").read_text(encoding="utf-8") == '{"verdict": "earlier"}'
+
+
+def test_a_marker_that_is_a_fifo_or_lists_no_files_makes_no_folder_the_kits(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / MARKER)
+    assert read_marker(out) is None  # at once: a FIFO is never opened for a writer to come
+    with pytest.raises(KitError, match=r"holds files the kit did not write there \(.apim-snat\)"):
+        render_into(out)
+    (out / MARKER).unlink()
+    (out / MARKER).write_text('{"written_by": "apim-snat", "kind": "report", "files": "*"}', encoding="utf-8")
+    with pytest.raises(KitError, match="its .apim-snat file lists no files"):
+        render_into(out)
+
+
+def test_what_the_kit_writes_is_its_users_alone(tmp_path):
+    out = tmp_path / "report"
+    with claim(out, Kind.REPORT), staging(out, Kind.REPORT) as folder:
+        (folder / "findings.json").write_text("new", encoding="utf-8")
+        (folder / "results").mkdir()
+        (folder / "results" / "x.parquet").write_bytes(b"")
+    modes = {str(p.relative_to(out)): stat.S_IMODE(p.stat().st_mode) for p in [out, *out.rglob("*")]}
+    assert modes == {".": 0o700, MARKER: 0o600, "findings.json": 0o600, "results": 0o700, "results/x.parquet": 0o600}
+
+
+def test_a_leftover_that_is_a_link_is_never_followed(tmp_path):
+    elsewhere = earlier_report(tmp_path / "elsewhere")
+    (tmp_path / "parent").mkdir()
+    (tmp_path / "parent" / ".report.old-0123abcd").symlink_to(elsewhere)
+    render_into(tmp_path / "parent" / "report")
+    assert (elsewhere / "findings.json").read_text(encoding="utf-8") == '{"verdict": "earlier"}'
+    assert (tmp_path / "parent" / "report" / "findings.json").read_text(encoding="utf-8") == "new"
+
+
+def test_nothing_hidden_but_the_marker_stays_in_a_folder_of_the_kit(tmp_path):
+    out = tmp_path / "report"
+    with claim(out, Kind.REPORT), staging(out, Kind.REPORT) as folder:
+        (folder / "findings.json").write_text("new", encoding="utf-8")
+        (folder / ".kernel").mkdir()
+        (folder / ".kernel" / "kernel.json").write_text("{}", encoding="utf-8")
+        (folder / ".cache").write_text("", encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "findings.json"]
+    render_into(out)  # and the next run may replace it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.pools import parse_ip_map
+from analysis.rerender import IP_MAP_FILE, keep_ip_map
 from analysis.sharing import KEY_VARIABLE, Pseudonyms, SharedSource, describe, shared, shown_spec
 from analysis.sources import open_source
 from tests.paths import SAMPLE_DIR
@@ -122,3 +125,47 @@ def test_the_pseudonyms_are_the_same_in_findings_results_and_html(redacted_repor
     (rate_limit,) = [m for m in document["mitigations"] if m["id"] == "rate_limit_by_key"]
     subscriptions = {names("subscription", s) for s in identities()["subscription"]}
     assert [word for word in rate_limit["reason"].split() if word in subscriptions]  # it names the top keys
+
+
+def test_redact_replaces_every_spelling_of_an_address_and_emails_in_every_text_column():
+    names = Pseudonyms(b"k")
+    result = pd.DataFrame(
+        {
+            "destination": ["10.0.0.5:8080", "orders.contoso.com:443"],
+            "region": ["West Europe", "West Europe"],
+            "key_kind": ["api", "caller_ip"],
+            "key": ["orders for bob@fabrikam.com", "2001:DB8:0:0:0:0:0:7"],
+            "reason": ["from fe80::1%eth0", "to [::ffff:10.9.8.7]:443"],
+            "sample_message": ["Alice.Doe@contoso.com via 2001:db8::7", "10.9.8.7 refused at 09:19:25"],
+        }
+    )
+    redacted = names.frame(result)
+    assert redacted["destination"].tolist() == result["destination"].tolist()  # what the report is about
+    assert redacted["region"].tolist() == ["West Europe"] * 2
+    ip, email = (lambda v: names("ip", v)), (lambda v: names("email", v))
+    assert redacted["key"].tolist() == [f"orders for {email('bob@fabrikam.com')}", ip("2001:db8::7")]
+    assert redacted["reason"].tolist() == [f"from {ip('fe80::1')}%eth0", f"to [{ip('10.9.8.7')}]:443"]
+    assert redacted["sample_message"].tolist() == [
+        f"{email('alice.doe@contoso.com')} via {ip('2001:db8::7')}",
+        f"{ip('10.9.8.7')} refused at 09:19:25",
+    ]
+    assert names.frame(redacted).equals(redacted)  # a redacted report rendered again is not redacted twice
+
+
+def test_a_kept_ip_map_holds_host_and_ip_only_as_the_report_names_them_and_is_private(tmp_path):
+    given = "host,ip,owner\nOrders.contoso.com,20.50.1.7,alice@contoso.com\norders.contoso.com,2001:DB8::1,x\n"
+    ip_map = parse_ip_map(given, "--ip-map hosts.csv")
+    names = Pseudonyms(b"k")
+    assert keep_ip_map(tmp_path, None) == "" and not (tmp_path / IP_MAP_FILE).exists()
+    assert keep_ip_map(tmp_path, ip_map) == IP_MAP_FILE
+    assert (tmp_path / IP_MAP_FILE).read_text(encoding="utf-8") == (
+        "host,ip\norders.contoso.com,20.50.1.7\norders.contoso.com,2001:db8::1\n"
+    )
+    keep_ip_map(tmp_path, ip_map, names)
+    kept = (tmp_path / IP_MAP_FILE).read_text(encoding="utf-8")
+    assert (
+        kept
+        == f"host,ip\norders.contoso.com,{names('ip', '20.50.1.7')}\norders.contoso.com,{names('ip', '2001:db8::1')}\n"
+    )
+    assert stat.S_IMODE((tmp_path / IP_MAP_FILE).stat().st_mode) == 0o600
+    assert parse_ip_map(kept).hosts == {"orders.contoso.com": (names("ip", "20.50.1.7"), names("ip", "2001:db8::1"))}

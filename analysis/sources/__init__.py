@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import pandas as pd
 
 from analysis.assets import SAMPLE_LOGS, sample_dir
+from analysis.credentials import scrub_frame
 from analysis.data_quality import DataQuality
 from analysis.errors import KitError
 from analysis.literals import kql_literal
@@ -146,6 +147,11 @@ def data_quality(source: Source) -> DataQuality | None:
     return found if isinstance(found, DataQuality) else None
 
 
+def self_hosted(source: Source) -> bool:
+    """Whether the source's rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT)."""
+    return bool(getattr(source, "self_hosted", False))
+
+
 class Wrapping:
     """A source in front of another (``inner``): what it does not change of the rows, it hands on."""
 
@@ -156,6 +162,10 @@ class Wrapping:
         return absent_columns(self.inner)
 
     @property
+    def self_hosted(self) -> bool:
+        return self_hosted(self.inner)
+
+    @property
     def data_quality(self) -> DataQuality | None:
         return data_quality(self.inner)
 
@@ -164,6 +174,31 @@ class Wrapping:
 
     def close(self) -> None:
         self.inner.close()
+
+
+@dataclass
+class Scrubbed(Wrapping):
+    """A source whose results come back with every credential masked (``analysis.credentials``).
+
+    ``open_source`` puts it right in front of the source that reads the rows (a file, a service),
+    so what is kept in the cache, shown or saved never holds a credential the logs quoted.
+    """
+
+    inner: Source
+
+    @property
+    def mode(self) -> str:
+        return self.inner.mode
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    def run(self, kql: str) -> pd.DataFrame:
+        return scrub_frame(self.inner.run(kql))
+
+    def run_request(self, request: Request) -> pd.DataFrame:
+        return scrub_frame(run_request(self.inner, request))
 
 
 def absolute(spec: str) -> str:
@@ -249,7 +284,8 @@ def open_source(spec: str | Sequence[str], mode: str | None = None, options: Sou
 
     Local kinds detect the logging mode from the file; Azure kinds cannot look, so
     they query ``mode`` (``resource`` when None). Azure SDKs are imported only for
-    Azure kinds. With ``options.cache`` every result is kept there and reused (see
+    Azure kinds. Every result comes back with its credentials masked (``Scrubbed``; a cache masks
+    what it reads back), and with ``options.cache`` is kept there and reused (see
     ``analysis.sources.cache``). An unknown kind is a ``KitError`` listing the known ones.
     """
     options = options or SourceOptions()
@@ -262,7 +298,10 @@ def open_source(spec: str | Sequence[str], mode: str | None = None, options: Sou
 
         return CacheReplay.open(cache_folder(options.cache, specs, mode), mode)
     source = _open_one(specs[0], mode, options, more)
-    if options.cache is None or specs[0].startswith("cache:"):
+    if specs[0].startswith("cache:"):
+        return source  # a cache masks what it reads back itself
+    source = Scrubbed(source)
+    if options.cache is None:
         return source
     from analysis.sources.cache import CachedSource
 

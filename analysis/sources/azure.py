@@ -238,9 +238,9 @@ class AzureSource:
         self.server_timeout = check_server_timeout(self.server_timeout, self.MAX_SERVER_TIMEOUT)
 
     @property
-    def table(self) -> str:
-        """The gateway log table the mode's queries read."""
-        return Mode(self.mode).table
+    def tables(self) -> tuple[str, ...]:
+        """The tables the mode's queries read."""
+        return Mode(self.mode).tables
 
     @property
     def label(self) -> str:
@@ -250,7 +250,7 @@ class AzureSource:
     @property
     def description(self) -> str:
         """Where the rows come from, for reports and error messages."""
-        return f"{self.label} ({self.table})"
+        return f"{self.label} ({', '.join(self.tables)})"
 
     @property
     def _where(self) -> str:

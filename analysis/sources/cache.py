@@ -28,19 +28,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TypeGuard
 
 import pandas as pd
 
 from analysis import __version__
 from analysis.assets import SAMPLE_LOGS, sample_dir
+from analysis.credentials import scrub_frame
 from analysis.data_quality import DataQuality
-from analysis.errors import KitError
+from analysis.errors import KitError, excerpt
 from analysis.modes import check_mode
-from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request
+from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request, self_hosted
 from analysis.times import iso, parse_utc
+from analysis.untrusted import Bound, Refused, read_bytes, read_object
 
 FORMAT = 1
 MANIFEST = "cache.json"
+#: The longest description of a source a manifest may hold (a source's own is a line).
+MAX_DESCRIPTION = 500
 #: The libraries whose versions each record names: the ones that shape a result.
 SDK_DISTRIBUTIONS = (
     "azure-core",
@@ -138,6 +143,65 @@ class CorruptEntry(Exception):
     """A cached result that cannot be trusted; the message says why."""
 
 
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _texts(values: list[object]) -> bool:
+    return all(isinstance(value, str) for value in values)
+
+
+def _attributes(record: dict, stem: str) -> dict[str, object]:
+    """What a record says of its result, each field of its type; any other is a ``CorruptEntry``."""
+    warnings, window, ran_at = record.get("warnings", []), record.get("window"), record.get("ran_at")
+    duration, complete, rows = record.get("duration_s", 0.0), record.get("complete", True), record.get("rows")
+    wrong = [
+        name
+        for name, fits in (
+            ("rows", _is_int(rows) and rows >= 0),
+            ("warnings", isinstance(warnings, list) and _texts(warnings)),
+            ("window", window is None or (isinstance(window, list) and len(window) == 2 and _texts(window))),
+            ("ran_at", ran_at is None or isinstance(ran_at, str)),
+            ("duration_s", isinstance(duration, (int, float)) and not isinstance(duration, bool)),
+            ("complete", isinstance(complete, bool)),
+            ("result_sha256", isinstance(record.get("result_sha256"), str)),
+        )
+        if not fits
+    ]
+    if wrong:
+        raise CorruptEntry(f"{stem}: the record's {wrong[0]} is {excerpt(record.get(wrong[0]))}")
+    return {
+        "warnings": warnings,
+        "complete": complete,
+        "duration_s": float(duration),
+        "ran_at": ran_at,
+        "window": window,
+    }
+
+
+def _read_result(data: bytes, rows: int, stem: str) -> pd.DataFrame:
+    """The Parquet bytes of a result as a frame, once its metadata says it holds the ``rows`` its record
+    says and unpacks to no more than a result can (a small file may claim a billion rows)."""
+    import pyarrow.parquet as pq
+
+    def damaged(err: Exception) -> CorruptEntry:  # pyarrow raises several types for damaged files
+        return CorruptEntry(f"{stem}: {excerpt(str(err).splitlines()[0] if str(err) else repr(err), 200)}")
+
+    try:
+        metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    except Exception as err:
+        raise damaged(err) from None
+    unpacked = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if metadata.num_rows != rows:
+        raise CorruptEntry(f"{stem}: {metadata.num_rows} rows, the record says {rows}")
+    if unpacked > Bound.RESULT_UNPACKED:
+        raise CorruptEntry(f"{stem}: the Parquet file unpacks to {unpacked} bytes, more than a result can")
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as err:
+        raise damaged(err) from None
+
+
 @dataclass(frozen=True)
 class CacheFolder:
     """One cache folder: its manifest, and results in and out."""
@@ -149,6 +213,8 @@ class CacheFolder:
     """Documented columns the source's rows lack (a projected export): the diagnosis must know."""
     data_quality: DataQuality | None = None
     """What the source found wrong in its rows (a local export): the report must say it on a replay too."""
+    self_hosted: bool = False
+    """The rows were a self-hosted gateway's log lines: a replay must say so too."""
 
     @classmethod
     def create(
@@ -158,15 +224,16 @@ class CacheFolder:
         mode: str,
         absent_columns: Sequence[str] = (),
         data_quality: DataQuality | None = None,
+        self_hosted: bool = False,
     ) -> CacheFolder:
         """The folder for ``source`` in ``mode``, made if missing; one written by a newer kit is refused."""
         path = Path(path)
-        if (path / MANIFEST).exists():
+        if os.path.lexists(path / MANIFEST):
             found = cls.open(path, mode)
             if found.source == source:
                 return found
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
             manifest = {
                 "format": FORMAT,
                 "kit_version": __version__,
@@ -174,36 +241,44 @@ class CacheFolder:
                 "mode": str(mode),
                 "absent_columns": list(absent_columns),
                 "data_quality": data_quality.as_dict() if data_quality is not None else None,
+                "self_hosted": self_hosted,
             }
             _write_atomically(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
         except OSError as err:
             raise KitError(f"cannot write the cache folder {path}: {err.strerror or err}") from None
-        return cls(path, source, str(mode), tuple(absent_columns), data_quality)
+        return cls(path, source, str(mode), tuple(absent_columns), data_quality, self_hosted)
 
     @classmethod
     def open(cls, path: Path, mode: str | None = None) -> CacheFolder:
         """An existing cache folder; another mode's, a newer kit's or a damaged one is a ``KitError``."""
         path = Path(path)
         where = f"cache folder {path.name or path}"
-        try:
-            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-            fmt, written_by = int(manifest["format"]), str(manifest["kit_version"])
-            source, found_mode = str(manifest["source"]), str(manifest["mode"])
-            absent = tuple(str(name) for name in manifest.get("absent_columns", []))
-            quality = DataQuality.from_dict(manifest["data_quality"]) if manifest.get("data_quality") else None
-        except FileNotFoundError:
+        if not os.path.lexists(path / MANIFEST):
             inside = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
             if inside:
                 named = ", ".join(inside[:5])
-                raise KitError(f"{path} is a cache root; give one of its cache folders: {named}") from None
-            raise KitError(f"{path} is not a cache folder (no {MANIFEST}); give a folder the kit wrote") from None
-        except (OSError, ValueError, KeyError, TypeError):
+                raise KitError(f"{path} is a cache root; give one of its cache folders: {named}")
+            raise KitError(f"{path} is not a cache folder (no {MANIFEST}); give a folder the kit wrote")
+        manifest = read_object(path / MANIFEST, Bound.MANIFEST, f"{where}: {MANIFEST}")
+        try:
+            fmt, written_by = manifest["format"], manifest["kit_version"]
+            source, found_mode = manifest["source"], manifest["mode"]
+            absent = manifest.get("absent_columns", [])
+            if not (_is_int(fmt) and isinstance(absent, list) and _texts([written_by, source, found_mode, *absent])):
+                raise TypeError("a field of the wrong type")
+            if len(source) > MAX_DESCRIPTION:
+                raise ValueError("a source description longer than any source's")
+            quality = DataQuality.from_dict(manifest["data_quality"]) if manifest.get("data_quality") else None
+            hosted = manifest.get("self_hosted", False)
+            if not isinstance(hosted, bool):
+                raise TypeError("a field of the wrong type")
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise KitError(f"{where}: {MANIFEST} is unreadable; query the source again with --refresh") from None
         if fmt > FORMAT or _version(written_by) > _version(__version__):
             raise KitError(f"{where} was written by a newer kit ({written_by}); this kit is {__version__}: update it")
         if mode and check_mode(mode) != found_mode:
             raise KitError(f"{where} holds results of mode '{found_mode}', not '{check_mode(mode).value}'")
-        return cls(path, source, found_mode, absent, quality)
+        return cls(path, source, found_mode, tuple(absent), quality, hosted)
 
     def _stem(self, name: str, kql: str) -> str:
         return f"{_UNSAFE.sub('_', name)}-{_sha256(kql)[:16]}"
@@ -219,31 +294,24 @@ class CacheFolder:
         return None
 
     def _load(self, record_path: Path, kql: str) -> pd.DataFrame | None:
-        if not record_path.exists():
+        """The result a record describes, checked against it, with its credentials masked (an entry
+        may come from an earlier kit or from someone else's folder)."""
+        if not os.path.lexists(record_path):
             return None
+        parquet = record_path.with_suffix(".parquet")
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-            data = record_path.with_suffix(".parquet").read_bytes()
-        except (OSError, ValueError) as err:
-            raise CorruptEntry(f"{record_path.stem}: {getattr(err, 'strerror', None) or err}") from None
-        if not isinstance(record, dict) or record.get("kql") != kql:
-            raise CorruptEntry(f"{record_path.stem}: the record is not for this query")
+            record = read_object(record_path, Bound.RECORD, record_path.name)
+            if record.get("kql") != kql:
+                raise CorruptEntry(f"{record_path.stem}: the record is not for this query")
+            attrs = _attributes(record, record_path.stem)
+            data = read_bytes(parquet, Bound.RESULT, parquet.name)
+        except Refused as err:
+            raise CorruptEntry(str(err)) from None
         if _sha256(data) != record.get("result_sha256"):
             raise CorruptEntry(f"{record_path.stem}: the Parquet file does not match its record")
-        try:
-            frame = pd.read_parquet(io.BytesIO(data))
-        except Exception as err:  # pyarrow raises several types for damaged files
-            raise CorruptEntry(f"{record_path.stem}: {str(err).splitlines()[0] if str(err) else err}") from None
-        if len(frame) != record.get("rows"):
-            raise CorruptEntry(f"{record_path.stem}: {len(frame)} rows, the record says {record.get('rows')}")
-        frame.attrs = {
-            "warnings": list(record.get("warnings", [])),
-            "complete": bool(record.get("complete", True)),
-            "duration_s": float(record.get("duration_s", 0.0)),
-            "ran_at": record.get("ran_at"),
-            "window": record.get("window"),
-        }
-        return frame
+        frame = _read_result(data, record["rows"], record_path.stem)
+        frame.attrs = attrs
+        return scrub_frame(frame)
 
     def store(self, name: str, kql: str, parameters: dict[str, str], frame: pd.DataFrame) -> None:
         """Keep ``frame`` and its record; the frame's ``attrs`` say its warnings, completeness and timing."""
@@ -282,8 +350,8 @@ class CacheFolder:
         found = []
         for record_path in self.path.glob(f"{_UNSAFE.sub('_', name)}-*.json"):
             try:
-                found.append(json.loads(record_path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
+                found.append(read_object(record_path, Bound.RECORD, record_path.name))
+            except Refused:
                 continue
         return sorted(found, key=lambda record: str(record.get("ran_at")))
 
@@ -294,10 +362,10 @@ class CacheFolder:
             if record_path.name == MANIFEST:
                 continue
             try:
-                window = json.loads(record_path.read_text(encoding="utf-8")).get("window")
+                window = read_object(record_path, Bound.RECORD, record_path.name).get("window")
                 if window:
                     found.append((parse_utc(window[0]), parse_utc(window[1])))
-            except (OSError, ValueError, TypeError, AttributeError):
+            except (Refused, ValueError, TypeError, KeyError, IndexError):
                 continue
         return found
 
@@ -332,6 +400,7 @@ class CachedSource(Wrapping):
             inner.mode,
             absent_columns(inner),
             data_quality(inner),
+            self_hosted(inner),
         )
         return cls(inner, folder, refresh)
 
@@ -401,6 +470,10 @@ class CacheReplay:
     @property
     def data_quality(self) -> DataQuality | None:
         return self.folder.data_quality
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.folder.self_hosted
 
     def answer(self, found: Callable[[], pd.DataFrame | None], what: str) -> pd.DataFrame:
         """The result ``found`` gives; none or a damaged one is a ``KitError`` naming ``what``."""

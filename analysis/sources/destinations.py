@@ -1,10 +1,12 @@
-"""The prelude's table of destinations, evaluated once per window by the local engine.
+"""A table of the prelude evaluated once per window by the local engine.
 
 Every packaged query renders the same ``let GatewayDestinations = ...;`` (``kql/modes/destinations.kql``):
 each distinct scheme://authority of the window's rows with its destination, a dozen rows. The
 service evaluates it per query, and so would DuckDB, reading the whole window once more per query.
 The local source instead evaluates it once per window, keeps the rows as a table, and runs each
 query with the statement bound to that table: the same text up to one ``let``, the same answer.
+In the Application Insights modes the whole ``GatewayRequests`` is kept so (``WHOLE``): joining the
+three tables and repeating each row by its weight costs more than any query that reads the result.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ from functools import cache
 import duckdb_kql
 
 NAME = "GatewayDestinations"
+#: The prelude's last table: every row of the window, normalised, with its destination.
+WHOLE = "GatewayRequests"
 
 
 @cache
-def _span(prelude: str) -> tuple[int, int] | None:
-    """Where the ``let GatewayDestinations = ...;`` statement is in the prelude, from the parser."""
+def _span(prelude: str, name: str) -> tuple[int, int] | None:
+    """Where the ``let <name> = ...;`` statement is in the prelude, from the parser."""
     parsed = duckdb_kql.parse(prelude + "\nprint 1")
     if not parsed.ok:
         return None
     for statement in parsed.tree.query().statement():
         start, stop = statement.start.start, statement.stop.stop + 1
-        if re.match(rf"let\s+{NAME}\s*=", prelude[start:stop]):
+        if re.match(rf"let\s+{name}\s*=", prelude[start:stop]):
             return start, prelude.index(";", stop) + 1
     return None
 
@@ -48,8 +52,9 @@ def _needed(head: str, definition: str) -> list[str] | None:
 
 @dataclass(frozen=True)
 class Split:
-    """A rendered query whose destinations table can be evaluated apart and reused."""
+    """A rendered query whose table ``name`` can be evaluated apart and reused."""
 
+    name: str
     key: str
     """The table's whole definition: the parameters it reads and the statements up to it."""
     before: str
@@ -59,17 +64,17 @@ class Split:
 
     @property
     def table_query(self) -> str:
-        """KQL giving the destinations table alone."""
-        return f"{self.key}\n{NAME}"
+        """KQL giving the table alone."""
+        return f"{self.key}\n{self.name}"
 
     def reading(self, table: str) -> str:
-        """The query with the destinations statement bound to ``table``."""
-        return f"{self.before}let {NAME} = {table};{chr(10) * self.lines}{self.after}"
+        """The query with the table's statement bound to ``table``."""
+        return f"{self.before}let {self.name} = {table};{chr(10) * self.lines}{self.after}"
 
 
-def split(kql: str, prelude: str) -> Split | None:
-    """The query's destinations statement and what it depends on; None when it has none."""
-    at, span = kql.find(prelude), _span(prelude)
+def split(kql: str, prelude: str, name: str = NAME) -> Split | None:
+    """The query's statement of table ``name`` and what it depends on; None when it has none."""
+    at, span = kql.find(prelude), _span(prelude, name)
     if at < 0 or span is None:
         return None
     start, stop = span
@@ -78,6 +83,7 @@ def split(kql: str, prelude: str) -> Split | None:
     if needed is None:
         return None
     return Split(
+        name=name,
         key="\n".join([*needed, definition]),
         before=kql[: at + start],
         after=kql[at + stop :],

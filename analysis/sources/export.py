@@ -98,6 +98,11 @@ def export(
         raise KitError(f"--out {out.name}: the export is written as Parquet; name it FILE.parquet")
     if out.is_dir():
         raise KitError(f"--out {out} is a folder; name a file such as {out / 'gateway_logs.parquet'}")
+    if Mode(source.mode).app_insights:
+        raise KitError(
+            "apim-snat export writes gateway log rows; Application Insights keeps three tables: export "
+            "AppRequests, AppDependencies and AppExceptions of the window from the portal into one folder"
+        )
     counts_request = Request(counts_query(source.mode), {"start": start, "end": end}, source.mode)
     parts = plan(run_request(source, counts_request), start, end, rows_per_part)
     if not parts:
@@ -126,6 +131,7 @@ def export(
         assert writer is not None
         writer.close()
         writer = None
+        os.chmod(temporary, 0o600)  # raw rows: readable by their user alone, like every output of the kit
         os.replace(temporary, out)
     finally:
         if writer is not None:

@@ -8,10 +8,12 @@ blobs, so ``file:`` pointed at the archive's root reads all of it.
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.errors import KitError
+from analysis.untrusted import opened
 
 #: File suffix (before any ``.gz``) -> format.
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
@@ -48,13 +50,9 @@ def file_format(path: Path) -> str | None:
 
 
 def _readable(path: Path) -> None:
-    if not path.is_file():
-        raise KitError(f"{path}: not a regular file")
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as err:
-        raise KitError(f"{path}: cannot read ({err.strerror})") from None
+    """A ``KitError`` unless ``path`` opens as a regular file (checked on the open file: a FIFO never blocks)."""
+    with opened(path, str(path), follow=True) as (descriptor, _):
+        os.read(descriptor, 1)
 
 
 def find_export(spec: str | Path) -> Export:

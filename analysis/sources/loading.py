@@ -1,10 +1,12 @@
-"""How an export's files become the table the queries read, inside a DuckDB connection.
+"""How an export's files become the tables the queries read, inside a DuckDB connection.
 
-Three views, one over the other: ``raw`` (the files as DuckDB's own readers give them; an archive's
-records mapped to columns through ``archive.FIELDS``), ``read_stage`` (each documented column read
-as a number, time, flag or text by ``values.reading``) and the table named after the logging mode
-(each column cleaned into its Kusto type by ``values.cleaning``). CSV and JSON are parsed once, into
-a typed Parquet file in the source's private folder, which ``read_stage`` then reads.
+Per table, three views, one over the other: ``raw_<table>`` (the files as DuckDB's own readers give
+them; an archive's records mapped to columns through ``archive.FIELDS``), ``read_stage_<table>`` (each
+documented column read as a number, time, flag or text by ``values.reading``) and the table itself
+(each column cleaned into its Kusto type by ``values.cleaning``). CSV and JSON are parsed once, into a
+typed Parquet file in the source's private folder, which the read stage then reads. A gateway log
+export is one table, named after its logging mode; an Application Insights export is one per table
+(``appinsights``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
@@ -24,48 +28,74 @@ from analysis.sources import archive
 from analysis.sources.files import Export
 from analysis.sources.values import Reading, cleaning, quote, reading, sql_text
 
-# Without these a file cannot say anything about backend destinations.
+# Without these a file of gateway logs cannot say anything about backend destinations.
 REQUIRED_COLUMNS = {
     Mode.RESOURCE: ("TimeGenerated", "BackendUrl", "ResponseCode"),
     Mode.AZURE_DIAGNOSTICS: ("TimeGenerated", "backendUrl_s", "responseCode_d"),
 }
+GATEWAY_MODES = tuple(REQUIRED_COLUMNS)
 # A legacy export projected without these columns still holds gateway rows (only those carry backendUrl_s):
 # the mode's query selects them by these values, so they are implied rather than empty.
-IMPLIED = {Mode.AZURE_DIAGNOSTICS: {"Category": "GatewayLogs", "ResourceProvider": "MICROSOFT.APIMANAGEMENT"}}
+IMPLIED = {Mode.AZURE_DIAGNOSTICS.table: {"Category": "GatewayLogs", "ResourceProvider": "MICROSOFT.APIMANAGEMENT"}}
 #: The portal's "Export to CSV" names datetime columns "TimeGenerated [UTC]".
 PORTAL_SUFFIX = " [UTC]"
-STAGED_FILE = "rows.parquet"
 
 
 def schema(mode: str) -> dict[str, str]:
-    """Column name -> Kusto type, as documented for the mode's table."""
+    """Column name -> Kusto type, as documented for the mode's table of requests."""
     return kusto_types(Mode(mode).table)
 
 
 def detect_mode(columns: list[str]) -> Mode:
-    """The logging mode whose required columns a file has; the error names what is missing."""
+    """The gateway log mode whose required columns a file has; the error names what is missing."""
     present = set(columns)
-    missing = {mode: [c for c in REQUIRED_COLUMNS[mode] if c not in present] for mode in Mode}
+    missing = {mode: [c for c in REQUIRED_COLUMNS[mode] if c not in present] for mode in GATEWAY_MODES}
     for mode, absent in missing.items():
         if not absent:
             return mode
-    closer = min(Mode, key=lambda m: (len(missing[m]), -len(present & set(schema(m)))))
+    closer = min(GATEWAY_MODES, key=lambda m: (len(missing[m]), -len(present & set(schema(m)))))
     raise KitError(
         f"not a gateway log export: missing {', '.join(missing[closer])} "
         f"(columns of {closer.table}, the closer logging mode)"
     )
 
 
-def check_headers(export: Export) -> None:
-    """A column named twice in a file (also once with the portal's `` [UTC]`` suffix) is an error
+@dataclass(frozen=True)
+class Part:
+    """One table of an export: the table the kit makes, the export's files of it, and the kit's name of
+    each column the files name otherwise (Application Insights' classic names)."""
+
+    table: str
+    export: Export
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> str:
+        return f"raw_{self.table}"
+
+    @property
+    def read_stage(self) -> str:
+        return f"read_stage_{self.table}"
+
+    @property
+    def staged_file(self) -> str:
+        return f"rows-{self.table}.parquet"
+
+
+def check_headers(export: Export) -> list[list[str]]:
+    """The column names each file declares (none for JSON and gzipped Parquet, which DuckDB describes).
+
+    A column named twice in a file (also once with the portal's `` [UTC]`` suffix) is an error
     naming it: DuckDB would rename the second and the kit would silently read the first."""
-    for file, names in zip(export.files, _headers(export), strict=False):
+    headers = _headers(export)
+    for file, names in zip(export.files, headers, strict=False):
         seen: set[str] = set()
         for name in names:
             key = name.removesuffix(PORTAL_SUFFIX)
             if key in seen:
                 raise KitError(f"{file.name}: column {key!r} appears twice; keep one and try again")
             seen.add(key)
+    return headers
 
 
 def _headers(export: Export) -> list[list[str]]:
@@ -115,23 +145,68 @@ def readable_files(export: Export, folder: Path) -> list[Path]:
     return files
 
 
-def create_raw(con: duckdb.DuckDBPyConnection, export: Export, files: list[Path]) -> None:
-    """The ``raw`` view: every file of the export through DuckDB's reader; archives mapped to columns."""
+def raw_relation(con: duckdb.DuckDBPyConnection, export: Export, files: list[Path]) -> str:
+    """SQL reading every file of ``export`` (``files``, as DuckDB may read them) through DuckDB's reader;
+    an archive's records mapped to columns."""
     listed = file_list(files)
     if export.kind == "parquet":
-        relation = f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
-    elif export.kind == "csv":
-        relation = f"SELECT * FROM read_csv({listed}, all_varchar = true, header = true, union_by_name = true)"
-    else:
-        first = file_list(files[:1])
-        top = {row[0]: row[1] for row in con.sql(f"DESCRIBE SELECT * FROM read_json({first})").fetchall()}
-        if archive.is_archive(top):
-            kinds = "{" + ", ".join(f"{sql_text(k)}: {sql_text(v)}" for k, v in archive.json_columns().items()) + "}"
-            fields = ", ".join(f"{archive.column_sql(c)} AS {quote(c)}" for c in archive.FIELDS)
-            relation = f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', columns = {kinds})"
-        else:
-            relation = f"SELECT * FROM read_json({listed}, union_by_name = true)"
-    con.execute(f"CREATE VIEW raw AS {relation}")
+        return f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
+    if export.kind == "csv":
+        return f"SELECT * FROM read_csv({listed}, all_varchar = true, header = true, union_by_name = true)"
+    shape = json_shape(con, files[0])
+    if shape == JsonShape.ROWS:
+        return f"SELECT * FROM read_json({listed}, union_by_name = true)"
+    layout = archive.FIELDS if shape == JsonShape.ARCHIVE else archive.SELF_HOSTED_FIELDS
+    kinds = "{" + ", ".join(f"{sql_text(k)}: {sql_text(v)}" for k, v in archive.json_columns(layout).items()) + "}"
+    fields = ", ".join(f"{archive.column_sql(c, layout)} AS {quote(c)}" for c in layout)
+    if shape == JsonShape.ARCHIVE:
+        return f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', columns = {kinds})"
+    # Lines of the gateway's own diagnostics are no request; a line that is no JSON is skipped (and counted).
+    return (
+        f"SELECT {fields} FROM read_json({listed}, format = 'newline_delimited', ignore_errors = true, "
+        f"columns = {kinds}) WHERE {quote(archive.SELF_HOSTED_TIME)} IS NOT NULL"
+    )
+
+
+class JsonShape(StrEnum):
+    """How a JSON lines file lays out gateway log rows."""
+
+    ROWS = "rows"
+    """One flat row per request, with the table's column names (a KQL export)."""
+    ARCHIVE = "archive"
+    """A diagnostic setting's storage archive (``archive.FIELDS``)."""
+    SELF_HOSTED = "self-hosted"
+    """A self-hosted gateway's log lines (``archive.SELF_HOSTED_FIELDS``)."""
+
+
+def unreadable_lines(con: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
+    """How many non-empty lines of ``files`` are no JSON: a self-hosted gateway's writes can interleave on
+    stdout and cut a line short, and those lines are skipped, never read as requests."""
+    lines = f"read_csv({file_list(files)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', "
+    lines += "quote = '', escape = '', auto_detect = false)"
+    found = con.execute(f"SELECT count(*) FROM {lines} WHERE trim(line) <> '' AND NOT json_valid(line)").fetchall()
+    return int(found[0][0])
+
+
+def json_shape(con: duckdb.DuckDBPyConnection, file: Path) -> JsonShape:
+    """The layout of a JSON lines file, from the top-level fields DuckDB finds in it."""
+    described = f"DESCRIBE SELECT * FROM read_json({file_list([file])}, ignore_errors = true)"
+    top = {row[0]: row[1] for row in con.sql(described).fetchall()}
+    if archive.is_archive(top):
+        return JsonShape.ARCHIVE
+    if archive.is_self_hosted(top):
+        return JsonShape.SELF_HOSTED
+    return JsonShape.ROWS
+
+
+def relation_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """The columns ``relation`` (SQL) gives."""
+    return [row[0] for row in con.sql(f"DESCRIBE {relation}").fetchall()]
+
+
+def create_raw(con: duckdb.DuckDBPyConnection, part: Part, relation: str) -> None:
+    """The part's raw view over ``relation`` (``raw_relation``)."""
+    con.execute(f"CREATE VIEW {part.raw} AS {relation}")
 
 
 @dataclass(frozen=True)
@@ -143,67 +218,91 @@ class Column:
     reading: Reading
 
 
-def documented_columns(con: duckdb.DuckDBPyConnection, export: Export, mode: str | None) -> tuple[Mode, list[Column]]:
-    """The logging mode of ``raw`` and, for each documented column it has, how to read it."""
-    source_types = {row[0]: row[1] for row in con.sql("DESCRIBE raw").fetchall()}
-    renamed = {raw.removesuffix(PORTAL_SUFFIX): raw for raw in source_types}
-    detected = detect_mode(list(renamed))
+def raw_columns(part: Part, described: Mapping[str, str]) -> dict[str, str]:
+    """Each column of the part's raw view (``described``: name -> type) by the name the kit knows it by (no
+    portal suffix, no classic name) -> its name in the view."""
+    names = {raw.removesuffix(PORTAL_SUFFIX): raw for raw in described}
+    return {part.names.get(name, name): raw for name, raw in names.items()}
+
+
+def gateway_mode(export: Export, columns: list[str], mode: str | None) -> Mode:
+    """The gateway log mode of an export of one table with ``columns``, checked against the ``mode`` asked for."""
+    detected = detect_mode([c.removesuffix(PORTAL_SUFFIX) for c in columns])
     if mode is not None and check_mode(mode) != detected:
         raise KitError(f"{export.name}: holds {detected.table} rows, not {Mode(mode).table} (mode {mode!r})")
+    return detected
+
+
+def create_empty_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """``table`` with every documented column and no row: a table the export does not hold."""
+    select = ", ".join(
+        f"CAST(NULL AS {KUSTO_TO_DUCKDB.get(kind, 'VARCHAR')}) AS {quote(name)}"
+        for name, kind in kusto_types(table).items()
+    )
+    con.execute(f"CREATE VIEW {quote(table)} AS SELECT {select} WHERE false")
+
+
+def documented_columns(con: duckdb.DuckDBPyConnection, part: Part) -> list[Column]:
+    """For each documented column of the part's table that its raw view has, how to read it."""
+    source_types = {row[0]: row[1] for row in con.sql(f"DESCRIBE {part.raw}").fetchall()}
+    found = raw_columns(part, source_types)
     columns = []
-    for name, kusto_type in schema(detected).items():
-        if name in renamed:
-            raw, source_type = renamed[name], source_types[renamed[name]]
-            portal = kusto_type == "datetime" and source_type == "VARCHAR" and _portal_times(con, raw)
+    for name, kusto_type in kusto_types(part.table).items():
+        if name in found:
+            raw, source_type = found[name], source_types[found[name]]
+            portal = kusto_type == "datetime" and source_type == "VARCHAR" and _portal_times(con, part, raw)
             columns.append(Column(name, kusto_type, reading(raw, source_type, kusto_type, portal)))
-    return detected, columns
+    return columns
 
 
-def _portal_times(con: duckdb.DuckDBPyConnection, raw: str) -> bool:
+def _portal_times(con: duckdb.DuckDBPyConnection, part: Part, raw: str) -> bool:
     """Whether a text time column's first value is not ISO 8601 (the portal writes its own format)."""
     column = quote(raw)
-    first = con.execute(f"SELECT {column} FROM raw WHERE trim({column}) <> '' LIMIT 1").fetchone()
+    first = con.execute(f"SELECT {column} FROM {part.raw} WHERE trim({column}) <> '' LIMIT 1").fetchone()
     if first is None:
         return False
     return con.execute("SELECT TRY_CAST(? AS TIMESTAMPTZ) IS NULL", [first[0]]).fetchone() == (True,)
 
 
 def create_read_stage(
-    con: duckdb.DuckDBPyConnection, columns: list[Column], folder: Path | None
+    con: duckdb.DuckDBPyConnection, part: Part, columns: list[Column], folder: Path | None
 ) -> tuple[list[Column], list[Path]]:
-    """The ``read_stage`` view. With ``folder``, the values are parsed once into Parquet there (a value
-    that cannot be read stops it) and the view reads that file. Returns the columns as the view
-    holds them and the files it reads after this (None: the export's own)."""
+    """The part's read stage view. With ``folder``, the values are parsed once into Parquet there (a
+    value that cannot be read stops it) and the view reads that file. Returns the columns as the view
+    holds them and the files it reads after this (none: the export's own)."""
     select = ", ".join(f"{c.reading.sql} AS {quote(c.name)}" for c in columns)
     if folder is None:
-        con.execute(f"CREATE VIEW read_stage AS SELECT {select} FROM raw")
+        con.execute(f"CREATE VIEW {part.read_stage} AS SELECT {select} FROM {part.raw}")
         return columns, []
-    target = folder / STAGED_FILE
-    con.execute(f"COPY (SELECT {select} FROM raw) TO {sql_text(str(target))} (FORMAT parquet, COMPRESSION lz4_raw)")
-    con.execute(f"CREATE VIEW read_stage AS SELECT * FROM read_parquet({sql_text(str(target))})")
+    target = folder / part.staged_file
+    con.execute(
+        f"COPY (SELECT {select} FROM {part.raw}) TO {sql_text(str(target))} (FORMAT parquet, COMPRESSION lz4_raw)"
+    )
+    con.execute(f"CREATE VIEW {part.read_stage} AS SELECT * FROM read_parquet({sql_text(str(target))})")
     parsed = [Column(c.name, c.kusto_type, Reading(quote(c.name), c.reading.read_type)) for c in columns]
     return parsed, [target]
 
 
-def absent_columns(table: Mode, columns: list[Column]) -> tuple[str, ...]:
+def absent_columns(table: str, columns: list[Column]) -> tuple[str, ...]:
     """Documented columns of ``table`` the export lacks (read as empty): the diagnosis names those it needs."""
     present = {c.name for c in columns}
-    return tuple(name for name in schema(table) if name not in present)
+    return tuple(name for name in kusto_types(table) if name not in present)
 
 
-def create_table(con: duckdb.DuckDBPyConnection, table: Mode, columns: list[Column]) -> None:
-    """The mode's table over ``read_stage``: every documented column, cleaned, in its Kusto type."""
+def create_table(con: duckdb.DuckDBPyConnection, part: Part, columns: list[Column]) -> None:
+    """The part's table over its read stage: every documented column, cleaned, in its Kusto type."""
     present = {c.name: c for c in columns}
+    implied = IMPLIED.get(part.table, {})
     select = []
-    for name, kusto_type in schema(table).items():
+    for name, kusto_type in kusto_types(part.table).items():
         column = present.get(name)
         if column is not None:
             expression = cleaning(name, kusto_type, column.reading.read_type)
-        elif name in IMPLIED.get(table, {}):
-            expression = sql_text(IMPLIED[table][name])
+        elif name in implied:
+            expression = sql_text(implied[name])
         elif kusto_type == "string":
             expression = "''"
         else:
             expression = f"CAST(NULL AS {KUSTO_TO_DUCKDB.get(kusto_type, 'VARCHAR')})"
         select.append(f"{expression} AS {quote(name)}")
-    con.execute(f"CREATE VIEW {table.table} AS SELECT {', '.join(select)} FROM read_stage")
+    con.execute(f"CREATE VIEW {quote(part.table)} AS SELECT {', '.join(select)} FROM {part.read_stage}")

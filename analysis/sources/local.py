@@ -14,23 +14,27 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import duckdb_kql
 import pandas as pd
 
-from analysis.data_quality import DataQuality
+from analysis.data_quality import DataQuality, ValueProblem
 from analysis.errors import KitError
-from analysis.modes import Mode
+from analysis.modes import Mode, check_mode
 from analysis.queries import mode_prelude
-from analysis.sources import destinations, loading
+from analysis.schema import kusto_types
+from analysis.sources import appinsights, destinations, loading
 from analysis.sources.engine_errors import in_kql_terms
 from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text
+
+#: How many windows' kept tables a source holds at once (the explorer moves through many windows).
+KEPT_WINDOWS = 8
 
 
 @dataclass
@@ -46,8 +50,13 @@ class LocalSource:
     """Documented columns of the table the export lacks (read as empty): the diagnosis names those it needs."""
     bulk_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
     """First and last time of the rows in the bulk of the export; None when no row has a time."""
+    self_hosted: bool = False
+    """The rows are a self-hosted gateway's log lines: its host's or cluster's NAT, not Azure's SNAT, carries
+    its backend connections."""
     _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    """Destination table per window (``analysis.sources.destinations``), by its definition."""
+    """The prelude's table kept per window (``analysis.sources.destinations``), by its definition: the
+    latest ``KEPT_WINDOWS``."""
+    _made: int = field(default=0, init=False, repr=False)
     staging: Path | None = field(default=None, repr=False)
     """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
     source is garbage-collected or the interpreter exits without closing it."""
@@ -56,17 +65,19 @@ class LocalSource:
         self._cleanup = weakref.finalize(self, _remove, self.connection, self.staging)
 
     @property
-    def table(self) -> str:
-        return Mode(self.mode).table
+    def tables(self) -> tuple[str, ...]:
+        return Mode(self.mode).tables
 
     @property
     def description(self) -> str:
-        return f"local file {self.path.name} ({self.table})"
+        gateway = ", self-hosted gateway" if self.self_hosted else ""
+        return f"local file {self.path.name} ({', '.join(self.tables)}{gateway})"
 
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
         try:
-            found = destinations.split(kql, mode_prelude(self.mode))
+            kept = destinations.WHOLE if Mode(self.mode).app_insights else destinations.NAME
+            found = destinations.split(kql, mode_prelude(self.mode), kept)
             if found is not None:
                 kql = found.reading(self._destinations(found))
             return self._execute(kql).df()
@@ -87,29 +98,35 @@ class LocalSource:
     def _refusal(self, err: Exception) -> KitError:
         """A query that reached for another table, a file or a URL."""
         return KitError(
-            f"the local engine reads only the export's table {self.table} (and GatewayRequests), "
+            f"the local engine reads only the export's {'tables' if len(self.tables) > 1 else 'table'} "
+            f"{', '.join(self.tables)} (and GatewayRequests), "
             f"no other table, file, URL or extension: {_first_line(err).split('Error: ', 1)[-1]}"
         )
 
     def _execute(self, kql: str, prefix: str = "") -> duckdb.DuckDBPyConnection:
         """Translate (no writes) and execute; ``prefix`` goes before the SQL (``CREATE TABLE x AS``)."""
-        text = resolve_column_ifexists(kql, loading.schema(self.mode))
+        text = resolve_column_ifexists(kql, {c for t in self.tables for c in kusto_types(t)})
         translated = duckdb_kql.to_sql(text, schema=self._tables(), allow_write=False)
         if translated.unbound:
             raise KitError(f"KQL error: no value for {', '.join(translated.unbound)}")
         return self.connection.execute(f"{prefix}{translated}", translated.parameters or None)
 
     def _destinations(self, found: destinations.Split) -> str:
-        """The table holding the prelude's destinations for one window, evaluated on first use."""
+        """The table holding the prelude's table (destinations, or all requests) for one window, evaluated on
+        first use."""
         if found.key not in self._destination_tables:
-            name = f"window_destinations_{len(self._destination_tables) + 1}"
+            if len(self._destination_tables) >= KEPT_WINDOWS:
+                oldest = next(iter(self._destination_tables))
+                self.connection.execute(f"DROP TABLE {self._destination_tables.pop(oldest)}")
+            self._made += 1
+            name = f"window_destinations_{self._made}"
             self._execute(found.table_query, f"CREATE TEMP TABLE {name} AS ")
             self._destination_tables[found.key] = name
         return self._destination_tables[found.key]
 
     def _tables(self) -> dict[str, list[str]]:
-        """Table -> columns for the translator: the export's table and the destination tables made."""
-        tables = {self.table: list(loading.schema(self.mode))}
+        """Table -> columns for the translator: the export's tables and the destination tables made."""
+        tables = {table: list(kusto_types(table)) for table in self.tables}
         for name in self._destination_tables.values():
             tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
         return tables
@@ -152,10 +169,47 @@ def _engine_error(err: duckdb.Error, export: Export) -> KitError:
     return KitError(f"{export.name}: not a readable {FORMAT_NAMES[export.kind]} file ({line})")
 
 
+def _parts(
+    con: duckdb.DuckDBPyConnection, export: Export, files: dict[Path, Path], headers: list[list[str]], mode: str | None
+) -> tuple[Mode, list[tuple[loading.Part, str]]]:
+    """The export's logging mode and its tables, each with the SQL reading its files: one table of gateway
+    logs, or the Application Insights ones."""
+
+    def relation(of: Export) -> str:
+        return loading.raw_relation(con, of, [files[f] for f in of.files])
+
+    def columns(file: Path, header: list[str]) -> list[str]:
+        return header or loading.relation_columns(con, relation(replace(export, files=(file,))))
+
+    declared = headers or [[] for _ in export.files]
+    if not appinsights.holds_app_insights(columns(export.files[0], declared[0])):
+        whole = relation(export)
+        detected = loading.gateway_mode(export, loading.relation_columns(con, whole), mode)
+        return detected, [(loading.Part(detected.table, export), whole)]
+    if mode is not None and not check_mode(mode).app_insights:
+        raise KitError(f"{export.name}: holds Application Insights tables, not {Mode(mode).table} rows (mode {mode!r})")
+    found = appinsights.parts(export, [columns(f, h) for f, h in zip(export.files, declared, strict=True)])
+    return Mode.APP_INSIGHTS, [(part, relation(part.export)) for part in found]
+
+
+def _read_part(
+    con: duckdb.DuckDBPyConnection, part: loading.Part, relation: str, folder: Path
+) -> tuple[list[loading.Column], list[Path]]:
+    """Make the part's views and table; its columns, and the files its read stage reads (none: the export's)."""
+    loading.create_raw(con, part, relation)
+    columns = loading.documented_columns(con, part)
+    if part.table in appinsights.REQUIRED:
+        appinsights.check_required(part, [c.name for c in columns])
+    staging = None if part.export.kind == "parquet" else folder
+    columns, staged = loading.create_read_stage(con, part, columns, staging)
+    loading.create_table(con, part, columns)
+    return columns, staged
+
+
 def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
-    """Expose a gateway log export to KQL; every problem with the files is a ``KitError``."""
+    """Expose a gateway log or Application Insights export to KQL; every problem with the files is a ``KitError``."""
     export = find_export(path)
-    loading.check_headers(export)
+    headers = loading.check_headers(export)
     folder = Path(tempfile.mkdtemp(prefix="apim-snat-"))
     con = duckdb_kql.connect()
     try:
@@ -163,25 +217,60 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
         try:
-            files = loading.readable_files(export, folder)
-            loading.create_raw(con, export, files)
-            table, columns = loading.documented_columns(con, export, mode)
-            columns, staged = loading.create_read_stage(con, columns, None if export.kind == "parquet" else folder)
-            loading.create_table(con, table, columns)
-            quality, bulk = survey(con, columns)
+            files = dict(zip(export.files, loading.readable_files(export, folder), strict=True))
+            first = files[export.files[0]]
+            self_hosted = export.kind == "json" and loading.json_shape(con, first) == loading.JsonShape.SELF_HOSTED
+            skipped = loading.unreadable_lines(con, list(files.values())) if self_hosted else 0
+            detected, parts = _parts(con, export, files, headers, mode)
+            surveyed, allowed, absent = [], [], list[str]()
+            for part, relation in parts:
+                columns, staged = _read_part(con, part, relation, folder)
+                surveyed.append((part.table, survey(con, part, columns)))
+                allowed += staged or [files[f] for f in part.export.files]
+                absent += _qualified(detected, part.table, loading.absent_columns(part.table, columns))
+            for table in set(detected.tables) - {part.table for part, _ in parts}:
+                loading.create_empty_table(con, table)
+                absent += _qualified(detected, table, tuple(kusto_types(table)))
         except duckdb.Error as err:
             raise _engine_error(err, export) from None
-        _lock(con, staged or files)
+        _lock(con, allowed)
     except BaseException:
         con.close()
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    quality, bulk = _combined(detected, surveyed)
+    if skipped:
+        cut = ValueProblem("log line", "not JSON (writes interleaved on stdout, a line cut short)", skipped, "skipped")
+        quality = replace(quality, problems=(*quality.problems, cut))
     return LocalSource(
         path=Path(export.spec),
-        mode=table,
+        mode=detected,
         connection=con,
         data_quality=quality,
-        absent_columns=loading.absent_columns(table, columns),
+        absent_columns=tuple(absent),
         bulk_range=bulk,
+        self_hosted=self_hosted,
         staging=folder,
     )
+
+
+def _qualified(mode: Mode, table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Columns as ``absent_columns`` names them: ``Table.Column`` where the mode reads several tables."""
+    return tuple(f"{table}.{c}" for c in columns) if len(mode.tables) > 1 else columns
+
+
+def _combined(
+    mode: Mode, surveyed: list[tuple[str, tuple[DataQuality, tuple[pd.Timestamp, pd.Timestamp] | None]]]
+) -> tuple[DataQuality, tuple[pd.Timestamp, pd.Timestamp] | None]:
+    """One data-quality record and time range for the export: the rows of every table, each problem under
+    its qualified column, the outlying rows and time range of the requests."""
+    if len(surveyed) == 1:
+        return surveyed[0][1]
+    requests = dict(surveyed)[mode.table]
+    problems = tuple(
+        replace(problem, column=f"{table}.{problem.column}")
+        for table, (quality, _) in surveyed
+        for problem in quality.problems
+    )
+    rows = sum(quality.rows for _, (quality, _) in surveyed)
+    return DataQuality(rows, problems, requests[0].outlying), requests[1]

@@ -40,6 +40,7 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from analysis.errors import KitError
+from analysis.modes import Mode
 from analysis.sources.azure import CONNECTION_TIMEOUT, AzureSource, first_line, frame_from_rows
 from analysis.sources.signin import sign_in_hint
 from analysis.sources.split import ServerTimeout
@@ -73,6 +74,34 @@ def check_workspace_id(text: str) -> str:
             "on the workspace's Overview page"
         )
     return text.lower()
+
+
+def is_app_insights(resource_id: str) -> bool:
+    """Whether a resource id names an Application Insights resource (``microsoft.insights/components``).
+
+    >>> is_app_insights("/subscriptions/S/resourceGroups/rg/providers/Microsoft.Insights/components/app-x")
+    True
+    """
+    return "/providers/microsoft.insights/components/" in resource_id.lower()
+
+
+def mode_for(mode: Mode, resource_id: str | None) -> Mode:
+    """The mode the place answers in: an Application Insights resource queried itself answers in the classic
+    tables, a workspace in the workspace tables; gateway logs are never in an Application Insights resource."""
+    if resource_id is not None and is_app_insights(resource_id):
+        if not mode.app_insights:
+            raise KitError(
+                f"{resource_id.rsplit('/', 1)[-1]} is an Application Insights resource: it holds requests, "
+                "dependencies and exceptions, not gateway logs; use --mode appinsights"
+            )
+        return Mode.APP_INSIGHTS_CLASSIC
+    if mode == Mode.APP_INSIGHTS_CLASSIC:
+        raise KitError(
+            "the classic Application Insights tables are answered by the Application Insights resource ("
+            "loganalytics-resource:/subscriptions/SUB/resourceGroups/RG/providers/microsoft.insights/components/"
+            "NAME); a workspace holds AppRequests, AppDependencies and AppExceptions: use --mode appinsights"
+        )
+    return mode
 
 
 def check_resource_id(text: str) -> str:
@@ -172,11 +201,15 @@ class LogAnalyticsSource(AzureSource):
             self.resource_id = check_resource_id(self.resource_id)
         self.additional_workspaces = [check_workspace_id(w) for w in self.additional_workspaces]
         super().__post_init__()
+        self.mode = mode_for(Mode(self.mode), self.resource_id)
+        if self.mode == Mode.APP_INSIGHTS_CLASSIC and self.additional_workspaces:
+            raise KitError("an Application Insights resource answers in its own tables: query it alone, no workspace")
 
     @property
     def label(self) -> str:
         if self.resource_id is not None:
-            first = f"Log Analytics logs of {self.resource_id.rsplit('/', 1)[-1]}"
+            kind = "Application Insights" if is_app_insights(self.resource_id) else "Log Analytics logs of"
+            first = f"{kind} {self.resource_id.rsplit('/', 1)[-1]}"
         else:
             first = f"Log Analytics workspace {(self.workspace_id or '')[:8]}…"
         more = len(self.additional_workspaces)

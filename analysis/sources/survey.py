@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from analysis.data_quality import DataQuality, OutlyingRows, ValueProblem
-from analysis.sources.loading import Column
+from analysis.sources.loading import Column, Part
 from analysis.sources.values import quote, rules_for
 
 BULK_QUANTILES = (0.001, 0.999)
@@ -24,9 +24,9 @@ _TIME = quote("TimeGenerated")
 
 
 def survey(
-    con: duckdb.DuckDBPyConnection, columns: list[Column]
+    con: duckdb.DuckDBPyConnection, part: Part, columns: list[Column]
 ) -> tuple[DataQuality, tuple[pd.Timestamp, pd.Timestamp] | None]:
-    """The data-quality record of ``read_stage`` and its bulk time range (None when no row has a time).
+    """The data-quality record of the part's read stage and its bulk time range (None when no row has a time).
 
     Columns whose reading can fail are read whole here, so that a value that cannot be read stops
     the opening with its one line rather than a later query.
@@ -40,7 +40,7 @@ def survey(
             checks.append((column.name, rule))
             earlier.append(condition)
     select += [f"count({quote(c.name)})" for c in columns if c.reading.can_fail]
-    row = con.execute(f"SELECT {', '.join(select)} FROM read_stage").fetchone()
+    row = con.execute(f"SELECT {', '.join(select)} FROM {part.read_stage}").fetchone()
     assert row is not None
     rows, quantiles, counts = row[0], row[1], row[2 : 2 + len(checks)]
     found = zip(checks, counts, strict=True)
@@ -53,7 +53,7 @@ def survey(
     bounds = con.execute(
         f"SELECT min({_TIME}) FILTER (WHERE {inside}), max({_TIME}) FILTER (WHERE {inside}), "
         f"count({_TIME}) FILTER (WHERE NOT {inside}), min({_TIME}) FILTER (WHERE NOT {inside}), "
-        f"max({_TIME}) FILTER (WHERE NOT {inside}) FROM read_stage",
+        f"max({_TIME}) FILTER (WHERE NOT {inside}) FROM {part.read_stage}",
         [low - margin, high + margin],
     ).fetchone()
     assert bounds is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from analysis.errors import EXCERPT_CHARACTERS, excerpt
 from analysis.schema import KUSTO_TO_DUCKDB
 
 DAY_MS = 86_400_000
@@ -144,10 +145,13 @@ def reading(raw: str, source_type: str, kusto_type: str, portal_times: bool = Fa
 
 
 def _strict(raw: str, convert: str, expected: str) -> str:
-    """``convert``, or an error naming the column and the value when a non-empty value does not convert."""
+    """``convert``, or an error naming the column and the value (its first characters) when a non-empty
+    value does not convert."""
     column = quote(raw)
     empty = f"({column} IS NULL OR trim(CAST({column} AS VARCHAR)) = '')"
-    said = f"{sql_text(f'column {raw!r}: cannot read ' + chr(39))} || CAST({column} AS VARCHAR)"
+    text, most = f"CAST({column} AS VARCHAR)", EXCERPT_CHARACTERS
+    excerpted = f"CASE WHEN length({text}) > {most} THEN left({text}, {most}) || '...' ELSE {text} END"
+    said = f"{sql_text(f'column {excerpt(raw)}: cannot read ' + chr(39))} || {excerpted}"
     fail = f"error({said} || {sql_text(chr(39) + ' as ' + expected)})"
     return f"coalesce({convert}, CASE WHEN {empty} THEN NULL ELSE {fail} END)"
 

@@ -20,8 +20,9 @@ from analysis.schema import GATEWAY_LOGS, kusto_types
 from analysis.sources.archive import BLOB_NAME, CONTAINER, record_sql
 
 
-def _value(column: str) -> str:
-    """A column's value as the archive writes it: ISO times with seven digits, absent text as null."""
+def record_value(column: str) -> str:
+    """A column's value as the archive (and a self-hosted gateway's log line) writes it: ISO times with seven
+    digits, absent text as null."""
     kind = kusto_types(GATEWAY_LOGS)[column]
     quoted = f'"{column}"'
     if column == "_ResourceId":
@@ -59,7 +60,7 @@ def write_archive(logs: Any, root: Path, compress: bool = False) -> list[Path]:
     try:
         con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         con.register("logs", logs)
-        select = record_sql(_value, present={"lastError": "\"LastErrorReason\" <> ''"})
+        select = record_sql(record_value, present={"lastError": "\"LastErrorReason\" <> ''"})
         hours = con.execute(
             'SELECT DISTINCT "_ResourceId", date_trunc(\'hour\', "TimeGenerated") AS hour FROM logs ORDER BY 2, 1'
         ).fetchall()
