@@ -282,9 +282,19 @@ def test_a_report_folder_renders_its_postmortem_again_alone(tmp_path, scenario_e
     shutil.copyfile(scenario_ip_map("app_service_shared_ip"), ip_map)
     first = tmp_path / "first"
     note = "2025-02-25T09:40Z=scaled <b>out</b>"
-    render(first, "--source", f"file:{export}", "--ip-map", str(ip_map), "--param", "units=2", "--annotate", note)
+    render(
+        first,
+        *("--source", f"file:{export}", "--ip-map", str(ip_map), "--param", "units=2", "--annotate", note),
+        *("--param", "tier=standard_v2", "--param", "incident_id=INC-<7>"),
+    )
     kept = json.loads((first / "parameters.json").read_text(encoding="utf-8"))
     assert kept["ip_map"] == "ip-map.csv" and kept["units"] == 2 and "scaled <b>out</b>" in kept["annotations"]
+    assert kept["tier"] == "Standard v2" and kept["incident_id"] == "INC-<7>"
+    document = json.loads((first / "findings.json").read_text(encoding="utf-8"))
+    assert document["incident_id"] == "INC-<7>" and document["assumptions"]["tier"] == "Standard v2"
+    assert "Postmortem: SNAT port exhaustion on contoso-apim (INC-&lt;7&gt;)" in (first / "report.html").read_text(
+        encoding="utf-8"
+    )
     assert str(tmp_path) not in json.dumps(kept)
     export.unlink(), ip_map.unlink()
     again = tmp_path / "again"
@@ -297,6 +307,20 @@ def test_a_report_folder_renders_its_postmortem_again_alone(tmp_path, scenario_e
     changed = tmp_path / "changed"
     render(changed, "--source", f"cache:{first / 'results'}", "--param", "units=1")
     assert json.loads((changed / "findings.json").read_text(encoding="utf-8"))["assumptions"]["units"] == 1
+
+
+def test_an_unknown_tier_is_one_line_before_any_query(tmp_path):
+    result = subprocess.run(
+        [APIM_SNAT, "report", "--param", "tier=Gold", "--out", str(tmp_path / "gold")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and not (tmp_path / "gold").exists()
+    assert result.stderr.splitlines() == [
+        "apim-snat: error: parameter 'tier': unknown tier 'Gold' (known: Developer, Basic, Standard, Premium, "
+        "Consumption, Basic v2, Standard v2, Premium v2)"
+    ]
 
 
 def test_relative_paths_mean_the_callers_folder(tmp_path):
