@@ -29,6 +29,7 @@ from analysis.callers import (
     covered,
     episode_spans,
     hurt_by,
+    within,
 )
 from analysis.health import KEY, share
 
@@ -56,13 +57,7 @@ def destination_impact(
     """
     traffic = assessment.evidence.traffic
     spans = episode_spans(assessment.episodes, window_end)
-    during = pd.DataFrame(columns=["requests", "failed_requests"])
-    if len(minutes) and spans:
-        at = minutes["minute"]
-        inside = pd.Series(False, index=minutes.index)
-        for onset, end in spans:
-            inside |= (at >= onset) & (at < end)
-        during = minutes[inside]
+    during = minutes[within(minutes["minute"], spans)] if len(minutes) else minutes
     requests_during = int(round(float(during["requests"].sum())))
     failed_during = int(during["failed_requests"].sum())
     calls = calls if calls is not None else pd.DataFrame()
