@@ -397,16 +397,23 @@ def cases(document: dict[str, Any]) -> list[Case]:
     """A ``Case`` per destination of the findings document (``impact``, ``trigger`` and ``mitigations`` built)."""
     impact = document["impact"]
     rows = {(r["region"], r["destination"]): r for r in impact["affected"]}
-    found = []
-    for entry in document["destinations"]:
-        key = (entry["region"], entry["destination"])
-        found.append(
-            Case(
-                entry,
-                rows.get(key),
-                [r for r in impact["by_operation"] if (r["region"], r["destination"]) == key],
-                [t for t in document["trigger"] if (t["region"], t["destination"]) == key],
-                [m for m in document["mitigations"] if entry["destination"] in m["destinations"]],
-            )
+    operations: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in impact["by_operation"]:
+        operations.setdefault((row["region"], row["destination"]), []).append(row)
+    triggers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for trigger in document["trigger"]:
+        triggers.setdefault((trigger["region"], trigger["destination"]), []).append(trigger)
+    mitigations: dict[str, list[dict[str, Any]]] = {}
+    for mitigation in document["mitigations"]:
+        for name in mitigation["destinations"]:
+            mitigations.setdefault(name, []).append(mitigation)
+    return [
+        Case(
+            entry,
+            rows.get((entry["region"], entry["destination"])),
+            operations.get((entry["region"], entry["destination"]), []),
+            triggers.get((entry["region"], entry["destination"]), []),
+            mitigations.get(entry["destination"], []),
         )
-    return found
+        for entry in document["destinations"]
+    ]
