@@ -77,12 +77,13 @@ def table(
     """
     styler = frame.style.hide(axis="index").format(precision=precision, na_rep="-", escape="html", thousands=thousands)
     if formats:
-        styler = styler.format(dict(formats), na_rep="-", escape="html")
+        # A second format call formats every column again: the other columns keep the same rules.
+        styler = styler.format(dict(formats), na_rep="-", escape="html", precision=precision, thousands=thousands)
     return styler.format_index(escape="html", axis="columns")
 
 
 #: A text cell kept on one line: a host name, an id, a time; words (a reason, a title) may wrap.
-_ONE_LINE = re.compile(r"^\S{1,80}( \d\d:\d\d)?$")
+_ONE_LINE = re.compile(r"^\S{1,80}( \d\d:\d\d(:\d\d)?)?$")
 
 
 def report_table(

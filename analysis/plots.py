@@ -40,7 +40,8 @@ ROW_INCHES, TOP_INCHES, BOTTOM_INCHES = 2.9, 1.4, 0.7
 #: in use green, a limit (ports, a timer) black, trouble yellow, notes purple.
 REQUEST_COLOUR, FAILED_COLOUR, LATENCY_COLOUR, BAND_COLOUR = "tab:blue", "tab:red", "tab:orange", "tab:green"
 LIMIT_COLOUR, EPISODE_COLOUR, NOTE_COLOUR, WARM_UP_COLOUR = "black", "gold", "tab:purple", "grey"
-EPISODE_ALPHA = 0.3
+#: Episodes are a strip along the top of a panel: a shading under the lines would tint their colours.
+EPISODE_ALPHA, EPISODE_STRIP = 0.9, 0.94
 #: What the fingerprint chart draws, in this order: failures by reason, then the late successes.
 FINGERPRINT_KINDS = {
     "BackendConnectionFailure": ("could not connect", FAILED_COLOUR),
@@ -141,9 +142,9 @@ def _episodes(findings: dict[str, Any]) -> dict[Key, list[tuple[pd.Timestamp, pd
 
 
 def _mark(axis: Axes, spans: list[tuple[pd.Timestamp, pd.Timestamp]], notes: Sequence[Annotation]) -> None:
-    """Shade the episodes and draw the annotations, each numbered at the top of the panel."""
+    """Mark the episodes as a strip along the top and draw the annotations, each numbered at the top of the panel."""
     for onset, end in spans:
-        axis.axvspan(onset, end, color=EPISODE_COLOUR, alpha=EPISODE_ALPHA, linewidth=0)
+        axis.axvspan(onset, end, ymin=EPISODE_STRIP, color=EPISODE_COLOUR, alpha=EPISODE_ALPHA, linewidth=0)
     for number, note in enumerate(notes, 1):
         if note.end is not None:
             axis.axvspan(note.time, note.end, color=NOTE_COLOUR, alpha=0.10, linewidth=0)
@@ -163,7 +164,7 @@ def _mark(axis: Axes, spans: list[tuple[pd.Timestamp, pd.Timestamp]], notes: Seq
 def _legend(figure: Figure, notes: Sequence[Annotation], extra: list[Artist]) -> None:
     """One legend for every panel, above them: what each colour is, and each annotation by its number."""
     handles = [
-        Patch(color=EPISODE_COLOUR, alpha=EPISODE_ALPHA, label="trouble: from its onset to its recovery"),
+        Patch(color=EPISODE_COLOUR, alpha=EPISODE_ALPHA, label="trouble (strip along the top): onset to recovery"),
         *extra,
         *(
             Line2D([], [], color=NOTE_COLOUR, linestyle="-.", label=text)
@@ -308,7 +309,7 @@ def demand_band_chart(
             axis.axhline(high, color=LIMIT_COLOUR, linestyle=":", linewidth=1.0, label=f"with every unit ({high:,})")
         _mark(axis, [(e.onset, e.recovery or end) for e in pool.episodes], annotations)
         failures = axis.twinx()
-        failures.bar(own["minute"], own["failures"], width=1 / 1440, color=FAILED_COLOUR, alpha=0.5)
+        failures.bar(own["minute"], own["failures"], width=1 / 1440, color=FAILED_COLOUR, alpha=0.85)
         failures.set_ylabel("failed connects / min", fontsize="small", color=FAILED_COLOUR)
         failures.grid(False)
         axis.set_yscale("symlog", linthresh=10)
