@@ -130,14 +130,13 @@ def backend_latency(situation: Situation) -> list[Mitigation]:
     for pool in situation.pools:
         if not _in_flight_drives(pool) or pool.failure is None:
             continue
-        before = pool.failure.p95_backend_ms_before_onset
+        # The latency itself is the summary's one figure (the answered calls' p95 before and during).
         found.append(
             Mitigation(
                 MitigationId.BACKEND_LATENCY,
                 "Make the backend answer faster",
                 f"up to {pool.peak_demand_low:,.0f} calls were in flight to {pool.id} at once, each holding a port "
-                f"of its {pool.capacity.low:,}; every second the backend saves frees ports"
-                + (f" (backend p95 before the failures: {before:,.0f} ms)" if before is not None else ""),
+                f"of its {pool.capacity.low:,}; every second the backend saves frees ports",
                 pool.pool.destinations,
             )
         )
