@@ -203,6 +203,7 @@ def build(
     """
     assessments = diagnosis.assessments
     notes = sorted(annotations, key=lambda note: note.time)
+    calls = calls if calls is not None else pd.DataFrame(columns=["region", "destination", "minute", "key_kind"])
     coverage = diagnosis.coverage
     classes = {a.key: a.classification for a in assessments}
     document = _plain(
@@ -229,7 +230,7 @@ def build(
             "ip_map": ip_map,
             "connect_timer_s": diagnosis.connect_timer_s,
             "impact": impact(assessments, diagnosis.minutes, window, calls, call_spans),
-            "trigger": [t.as_dict() for t in triggers(affected(assessments), diagnosis.minutes, _calls(calls), notes)],
+            "trigger": [t.as_dict() for t in triggers(affected(assessments), diagnosis.minutes, calls, notes)],
             "annotations": [note.as_dict() for note in notes],
             "destinations": [destination_entry(a) for a in assessments],
             "pools": [pool_entry(p, classes) for p in diagnosis.pools],
@@ -282,10 +283,6 @@ def _trouble(assessments: list[Assessment], window: tuple[pd.Timestamp, pd.Times
     troubled = affected(assessments)
     exhausted_ones = [a for a in troubled if a.classification is Classification.SNAT_EXHAUSTION]
     return [span for a in exhausted_ones or troubled for span in episode_spans(a.episodes, window[1])]
-
-
-def _calls(calls: pd.DataFrame | None) -> pd.DataFrame:
-    return calls if calls is not None else pd.DataFrame(columns=["region", "destination", "minute", "key_kind"])
 
 
 def validate(document: dict[str, Any]) -> None:

@@ -48,6 +48,15 @@ def minute_text(text: str | None) -> str:
     return "-" if text is None else text.replace("T", " ").removesuffix("Z")[:16]
 
 
+def ms(value: float | None) -> str:
+    """Milliseconds as people read them, ``-`` for none.
+
+    >>> ms(14578.6), ms(None)
+    ('14,579 ms', '-')
+    """
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
 def _words(classification: str) -> str:
     return md(classification.replace("_", " "))
 

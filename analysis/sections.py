@@ -15,7 +15,7 @@ from IPython.display import Markdown
 
 from analysis.callers import KEY_WORDS
 from analysis.markup import code, md, report_table
-from analysis.narrative import WHAT, destination_name, minute_text
+from analysis.narrative import WHAT, destination_name, minute_text, ms
 
 #: Rows per destination in the "who was hurt" tables; the rest are summed in one row.
 TOP_KEYS = 5
@@ -25,11 +25,6 @@ NO_CHANGE = "No troubled destination in this window: nothing to compare."
 
 def _hhmm(text: str | None) -> str:
     return "-" if text is None else minute_text(text)[11:]
-
-
-def _rate(value: float | None) -> float | None:
-    """Calls a minute, whole (a table shows a missing one as "-")."""
-    return None if value is None else float(round(value))
 
 
 def trigger_table(findings: dict[str, Any]) -> pd.DataFrame:
@@ -44,27 +39,23 @@ def trigger_table(findings: dict[str, Any]) -> pd.DataFrame:
                 "region": t["region"] or "-",
                 "what": WHAT[t["classification"]],
                 "onset (UTC)": minute_text(t["onset"]) if t["onset_observed"] else f"before {minute_text(t['onset'])}",
-                "calls / min before": _rate(t["baseline_per_minute"]),
-                "calls / min after": _rate(t["peak_per_minute"]),
+                "calls / min before": t["baseline_per_minute"],
+                "calls / min after": t["peak_per_minute"],
                 "change": factor,
                 "sent by": "; ".join(
                     f"{KEY_WORDS[d['key_kind']]} {d['key']} ({d['share_of_rise']:.0%})" for d in t["drivers"][:3]
                 )
                 or "-",
-                "answered p95 before": _ms(t["answered_p95_before_ms"]),
-                "answered p95 just before onset": _ms(t["answered_p95_lead_ms"]),
+                "answered p95 before": ms(t["answered_p95_before_ms"]),
+                "answered p95 just before onset": ms(t["answered_p95_lead_ms"]),
                 "notes": "; ".join(f"{n['time'][11:16]} {n['label']}" for n in t["notes"]) or "-",
             }
         )
     frame = pd.DataFrame(rows)
-    for column in ("calls / min before", "calls / min after"):
+    for column in ("calls / min before", "calls / min after"):  # whole calls; a missing one shows as "-"
         if column in frame:
             frame[column] = frame[column].astype("Float64").round().astype("Int64")
     return frame
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def trigger_lines(findings: dict[str, Any]) -> str:

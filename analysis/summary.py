@@ -17,7 +17,7 @@ from analysis.annotations import Annotation
 from analysis.assessment import Classification
 from analysis.callers import KEY_WORDS
 from analysis.markup import code, md
-from analysis.narrative import HEADLINES, NOT_RECOVERED, WHAT, destination_name, minute_text
+from analysis.narrative import HEADLINES, NOT_RECOVERED, WHAT, destination_name, minute_text, ms
 from analysis.sections import hurt_lines
 from analysis.verdict import Outcome
 
@@ -116,8 +116,8 @@ def first_action(findings: dict[str, Any]) -> str:
     most affected destination's first action, else what the verdict asks for."""
     if findings["mitigations"]:
         first = findings["mitigations"][0]
-        needs = f" *Needs:* {md(first['condition'])}" if first.get("condition") else ""
-        return f"**{md(first['title'])}**: {md(first['reason'])}.{needs}".rstrip(".")
+        needs = f". *Needs:* {md(first['condition'])}" if first.get("condition") else ""
+        return f"**{md(first['title'])}**: {md(first['reason'])}{needs}"
     if findings["missing"]:
         return EXPORT_COLUMNS
     affected = findings["impact"]["affected"]
@@ -135,8 +135,9 @@ def _when(findings: dict[str, Any]) -> str:
     """Onset, peak, recovery and duration of the most affected destination, then each other one's own minutes:
     troubles of different causes are never added into one span."""
     impact = findings["impact"]
+    entries = _entries(findings)
     lead = impact["affected"][0]
-    entry = _entries(findings)[(lead["region"], lead["destination"])]
+    entry = entries[(lead["region"], lead["destination"])]
     onset, peak, recovery = _span(entry)
     end = f"recovered at {_time(recovery, day=False)} UTC" if recovery else NOT_RECOVERED
     begun = f"from {_time(onset)} UTC" if _first_seen(entry) else f"from {onset_text(onset, False)}"
@@ -145,8 +146,7 @@ def _when(findings: dict[str, Any]) -> str:
         f"{end}: {lead['minutes_affected']} minutes"
     )
     for row in impact["affected"][1:]:
-        other = _entries(findings)[(row["region"], row["destination"])]
-        first, _, last = _span(other)
+        first, _, last = _span(entries[(row["region"], row["destination"])])
         until = f"{_time(last, day=False)}" if last else "the end of the window"
         text += (
             f"; {_name(row)}: {WHAT[row['classification']]} from {_time(first, day=False)} to {until} "
@@ -195,12 +195,8 @@ def _impact_line(findings: dict[str, Any]) -> str:
         )
         before, during = lead["answered_p95_ms_before"], lead["answered_p95_ms_during"]
         if before is not None or during is not None:
-            text += f"; answered calls' p95 {_ms(before)} before, {_ms(during)} during"
+            text += f"; answered calls' p95 {ms(before)} before, {ms(during)} during"
     return text
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def executive_summary(findings: dict[str, Any]) -> str:
@@ -225,8 +221,9 @@ def executive_summary(findings: dict[str, Any]) -> str:
         )
         lines.append(f"- **Affected:** {listed}.")
         lines.append(f"- **When:** {_when(findings)}.")
-        if why_now(findings):
-            lines.append(f"- **Why then:** {why_now(findings)}.")
+        why = why_now(findings)
+        if why:
+            lines.append(f"- **Why then:** {why}.")
     else:
         lines.append("- **Affected:** no destination.")
     lines.append(f"- **Impact:** {_impact_line(findings)}.")
@@ -269,8 +266,8 @@ def affected_table(findings: dict[str, Any]) -> pd.DataFrame:
                 "minutes": row["minutes_affected"],
                 "failed during": f"{row['failed_requests_during']:,} of {row['requests_during']:,} "
                 f"({_share(row['failed_requests_during'], row['requests_during'])})",
-                "answered p95 before": _ms(row["answered_p95_ms_before"]),
-                "answered p95 during": _ms(row["answered_p95_ms_during"]),
+                "answered p95 before": ms(row["answered_p95_ms_before"]),
+                "answered p95 during": ms(row["answered_p95_ms_during"]),
                 "failed connects ended": _connects_ended(entry),
             }
         )
