@@ -20,7 +20,7 @@ import pandas as pd
 
 from analysis.assessment import Classification
 from analysis.callers import KEY_WORDS
-from analysis.narrative import WHAT
+from analysis.narrative import WHAT, destination_name
 
 
 class Owner(StrEnum):
@@ -72,11 +72,12 @@ class Case:
     triggers: list[dict[str, Any]] = field(default_factory=list)
     mitigations: list[dict[str, Any]] = field(default_factory=list)
     """The mitigations that name it."""
+    window: tuple[str, str] = ("", "")
+    """The findings' window (ISO times): the span of trouble that has no episode, or did not recover."""
 
     @property
     def name(self) -> str:
-        entry = self.entry
-        return f"{entry['destination']} ({entry['region']})" if entry["region"] else entry["destination"]
+        return destination_name(self.entry)
 
     @property
     def host(self) -> str:
@@ -90,11 +91,12 @@ class Case:
 
     @property
     def span(self) -> tuple[str, str]:
-        """The worst episode's onset and recovery (or the window's end) as command-line times."""
+        """The worst episode's onset and recovery (or the window's end), the window without an episode, as
+        command-line times."""
         episode = self.episode
-        onset = episode["onset"] if episode else self.entry["onset"]
-        end = (episode or {}).get("recovery") or _after(episode["peak"] if episode else onset)
-        return _minute(onset), _minute(end)
+        if episode is None:
+            return _minute(self.window[0]), _minute(self.window[1])
+        return _minute(episode["onset"]), _minute(episode["recovery"] or self.window[1])
 
     @property
     def when(self) -> str:
@@ -129,19 +131,15 @@ def query_command(name: str, **parameters: object) -> str:
     return " ".join(words)
 
 
-def _rows(case: Case, failed_only: bool = True, peak: bool = True) -> str:
-    """KQL: the requests of the worst episode's peak minute (or whole span), for their CorrelationIds."""
+def _rows(case: Case) -> str:
+    """KQL: the failed requests of the worst episode's peak minute (of the whole span without one), with their
+    CorrelationIds to find them in the backend's own logs."""
     episode = case.episode
-    if peak and episode is not None:
-        start, end = _minute(episode["peak"]), _minute(_after(episode["peak"]))
-    else:
-        start, end = case.span
+    start, end = (_minute(episode["peak"]), _minute(_after(episode["peak"]))) if episode else case.span
     values: dict[str, object] = {"start": start, "end": end, "destination": case.entry["destination"]}
     if case.entry["region"]:
         values["region"] = case.entry["region"]
-    if failed_only:
-        values["failed_only"] = True
-    return "KQL: " + query_command("request_rows", **values)
+    return "KQL: " + query_command("request_rows", **values, failed_only=True)
 
 
 def _failed(case: Case) -> str:
@@ -414,6 +412,7 @@ def cases(document: dict[str, Any]) -> list[Case]:
             operations.get((entry["region"], entry["destination"]), []),
             triggers.get((entry["region"], entry["destination"]), []),
             mitigations.get(entry["destination"], []),
+            (document["window"]["start"], document["window"]["end"]),
         )
         for entry in document["destinations"]
     ]

@@ -98,3 +98,22 @@ def test_an_unknown_destination_is_told_to_export_again():
     }
     (action,) = actions_for(Case(entry, None))
     assert action.id == "export_again" and "LastErrorReason" in action.why
+
+
+def test_a_destination_troubled_over_the_window_without_an_episode_is_confirmed_over_the_window():
+    """Backend errors over 5 % of the window's calls but never in sustained minutes: no episode, still actions."""
+    entry = {
+        "destination": "pay:443",
+        "region": "",
+        "classification": "backend_errors",
+        "confidence": "high",
+        "alternatives": [],
+        "episodes": [],
+        "onset": None,
+        "reason": "",
+        "evidence": {},
+    }
+    window = ("2025-02-25T08:30:00Z", "2025-02-25T10:30:00Z")
+    first, _ = actions_for(Case(entry, None, window=window))
+    assert "--param start=2025-02-25T08:30Z --param end=2025-02-25T10:30Z" in first.confirm
+    assert "--param region" not in first.confirm
