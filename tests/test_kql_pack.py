@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from analysis import queries
 from analysis.literals import kql_literal
 from analysis.modes import Mode
+from analysis.sources import Request, run_request
 from analysis.sources.local import open_local
-from analysis.synthetic.exports import to_azure_diagnostics, write_parquet
+from analysis.synthetic.exports import to_app_insights, to_azure_diagnostics, write_app_insights, write_parquet
 from tests import kusto_language as kl
 from tests.oracles import nearest_rank
 
@@ -441,12 +442,18 @@ USERINFO_URLS = (
 @pytest.mark.parametrize("mode", MODES)
 def test_user_information_never_becomes_part_of_a_destination(incident, tmp_path, mode):
     """Dropped before the URL is parsed, up to the last "@": one destination per host and port, as urlsplit."""
-    logs = incident("sample").logs.head(len(USERINFO_URLS)).assign(BackendUrl=list(USERINFO_URLS))
+    called = incident("sample").all_requests.dropna(subset=["BackendTime"])  # forwarded: a dependency each
+    logs = called.head(len(USERINFO_URLS)).assign(BackendUrl=list(USERINFO_URLS))
     path = tmp_path / "userinfo.parquet"
-    write_parquet(logs if mode == Mode.RESOURCE else to_azure_diagnostics(logs), path)
-    source = open_local(path)
+    if Mode(mode).app_insights:  # the dependencies' Data carries the URL as the gateway called it
+        path = tmp_path / "userinfo"
+        write_app_insights(to_app_insights(logs), path, classic_names=mode == Mode.APP_INSIGHTS_CLASSIC)
+    else:
+        write_parquet(logs if mode == Mode.RESOURCE else to_azure_diagnostics(logs), path)
+    source = open_local(path)  # classic names are read into the workspace tables: the mode is detected
     try:
-        got = source.run(PACK["destination_inventory"].render(WINDOW, mode))
+        query = PACK["destination_inventory"]
+        got = run_request(source, Request(query, query.bind(WINDOW), source.mode))
     finally:
         source.close()
     expected = {_destination(url)[3] for url in USERINFO_URLS}

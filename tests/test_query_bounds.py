@@ -28,6 +28,7 @@ LIMIT_PER_KEY = {
     "load_drivers": 1,
     "logged_requests": 1,
     "request_rows": 1,
+    "sampling": 1,
 }
 KEYS = {
     "destination_health": ["destination"],
@@ -38,6 +39,7 @@ KEYS = {
     "load_drivers": ["key_kind", "key"],
     "logged_requests": ["minute"],
     "request_rows": ["CorrelationId"],
+    "sampling": ["item_count"],
 }
 
 
