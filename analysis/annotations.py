@@ -9,7 +9,8 @@ escaped like everything else shown.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from analysis.times import iso, user_window
 from analysis.untrusted import loads_json
 
 FIELDS = ("time", "end", "label")
+#: A note that names a number of units ("scaled out to 2 units", "3 units"), read to compare with the assumption.
+_UNITS = re.compile(r"\b(\d{1,3})\s+units?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,44 @@ def table(annotations: list[Annotation]) -> pd.DataFrame:
         for a in sorted(annotations, key=lambda a: a.time)
     ]
     return pd.DataFrame(rows, columns=["time (UTC)", "until (UTC)", "what happened"])
+
+
+def units_noted(
+    notes: Sequence[Annotation], assumed: set[int], trouble: Sequence[tuple[pd.Timestamp, pd.Timestamp]]
+) -> list[dict[str, object]]:
+    """Each note that names a number of units, set against the units the analysis assumed (``assumed``: every
+    region's) and the minutes of trouble: units come from one place (``--param units``), and a note that says
+    otherwise while the trouble ran is a disagreement the report names.
+
+    >>> t = pd.Timestamp
+    >>> found = units_noted([Annotation(t("2025-02-25 09:40"), "scaled out to 2 units")], {1},
+    ...                     [(t("2025-02-25 09:23"), t("2025-02-25 09:40"))])
+    >>> found[0]["agrees"], found[0]["statement"][:49]
+    (True, 'the note at 09:40 says 2 units, after the trouble')
+    """
+    found: list[dict[str, object]] = []
+    first = min((start for start, _ in trouble), default=None)
+    last = max((end for _, end in trouble), default=None)
+    assumed_text = "/".join(str(n) for n in sorted(assumed))
+    for note in sorted(notes, key=lambda n: n.time):
+        match = _UNITS.search(note.label)
+        if match is None:
+            continue
+        units = int(match.group(1))
+        when = f"the note at {note.time:%H:%M} says {units} units"
+        after = last is not None and note.time >= last
+        if after:
+            agrees = True
+            text = f"{when}, after the trouble: the analysis and its sizing count the {assumed_text} unit(s) before it"
+        elif units in assumed:
+            agrees, text = True, f"{when}, as assumed"
+        else:
+            during = first is not None and note.time >= first
+            agrees = False
+            text = (
+                f"{when} {'while the trouble ran' if during else 'before the trouble'}, but the analysis assumed "
+                f"{assumed_text} (--param units): if the instance ran {units} units then, render again with "
+                f"--param units={units}"
+            )
+        found.append({"time": note.time, "label": note.label, "units": units, "agrees": agrees, "statement": text})
+    return found

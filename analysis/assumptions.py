@@ -14,6 +14,7 @@ from typing import Any
 
 from analysis.errors import KitError
 from analysis.literals import parse_value
+from analysis.tiers import Tier, parse_tier
 
 TARGET_UTILISATION = 0.75
 """Sizing target: a fix should keep demand under this share of the ports (Load Balancer guidance:
@@ -54,6 +55,9 @@ class Assumptions:
     max_window_days: int = 31
     """Longest window analysed, in days; a longer one is refused before any query runs (every minute
     of every destination is analysed, so a window of years needs gigabytes). Raise it on purpose."""
+    tier: Tier | None = None
+    """The instance's API Management tier: how far it can scale out and whether a NAT gateway can carry its
+    outbound calls (``tiers``). None: every mitigation says what it needs of the tier."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -171,6 +175,9 @@ def from_params(texts: Mapping[str, str]) -> Assumptions:
             raise KitError(f"unknown parameter {name!r} (known: {', '.join(fields)}, units.<region>)")
         if name == "units_by_region":
             by_region = {**_units_by_region(text), **by_region}
+            continue
+        if name == "tier":
+            values[name] = parse_tier(text) if text.strip() else None
             continue
         kind = str(fields[name].type)
         if kind.endswith("| None") and not text.strip():

@@ -159,37 +159,106 @@ class _Runner:
             child.wait()
 
 
+def _failed_calls(outcome: Outcome) -> int:
+    return int(((outcome.findings or {}).get("impact") or {}).get("failed_requests") or 0)
+
+
 def ordered(outcomes: list[Outcome]) -> list[Outcome]:
-    """Worst verdict first (failed entries right after confirmed exhaustion), then by name."""
-    return sorted(outcomes, key=lambda o: (VERDICT_ORDER.get(o.verdict, 1), o.entry.name))
+    """By impact: the entries whose calls failed, the most failed calls first; then the entries that did not render
+    (their impact is not known); then the rest. Ties: worst verdict first, then by name."""
+
+    def rank(outcome: Outcome) -> tuple[int, int, int, str]:
+        failed = _failed_calls(outcome)
+        group = 1 if outcome.findings is None else 0 if failed else 2
+        return group, -failed, VERDICT_ORDER.get(outcome.verdict, 1), outcome.entry.name
+
+    return sorted(outcomes, key=rank)
+
+
+def _first_action(found: dict[str, Any]) -> str:
+    """The one thing to do first: the first mitigation, else the most affected destination's first action."""
+    if found.get("mitigations"):
+        return str(found["mitigations"][0]["title"])
+    entries = {(e.get("region"), e.get("destination")): e for e in found.get("destinations", [])}
+    for row in (found.get("impact") or {}).get("affected", []):
+        actions = entries.get((row["region"], row["destination"]), {}).get("actions") or []
+        if actions:
+            return str(actions[0]["title"])
+    return "-"
+
+
+def _durations(found: dict[str, Any]) -> str:
+    """Each cause's minutes: ``SNAT port exhaustion 17 min; slow backend 25 min`` (never one span over causes)."""
+    causes = (found.get("impact") or {}).get("by_cause") or []
+    return "; ".join(f"{c['classification'].replace('_', ' ')} {c['minutes']} min" for c in causes) or "-"
+
+
+def _assumed(found: dict[str, Any]) -> str:
+    """The assumptions a reader of the index should know: ports, units, tier, reuse."""
+    a = found.get("assumptions") or {}
+    if not a:
+        return "-"
+    regions = ", ".join(f"{name}: {count}" for name, count in (a.get("units_by_region") or {}).items())
+    units = f"{a['units']} unit(s)" + (f" ({regions})" if regions else "")
+    tier = a.get("tier") or "tier not given"
+    return f"{a['snat_ports']:,} ports x {units}; {tier}; {a['requests_per_connection']:g} request(s) per connection"
+
+
+def index_row(outcome: Outcome) -> dict[str, Any]:
+    """What the index shows of one entry (every value escaped by the template)."""
+    found = outcome.findings or {}
+    impact = found.get("impact") or {}
+    affected = [
+        f"{row['destination']} ({row['classification'].replace('_', ' ')})" for row in impact.get("affected", [])
+    ] or [d["destination"] for d in found.get("destinations", []) if d.get("classification") != "healthy"]
+    requests = impact.get("requests")
+    failed = _failed_calls(outcome)
+    return {
+        "name": outcome.entry.name,
+        "link": f"{outcome.entry.name}/report.html" if outcome.findings is not None else None,
+        "verdict": outcome.verdict or "failed",
+        "words": VERDICT_WORDS.get(outcome.verdict, outcome.verdict),
+        "confidence": found.get("confidence") or "",
+        "reason": found.get("verdict_reason") or outcome.error or "",
+        "affected": affected,
+        "failed": f"{failed:,} of {requests:,} ({failed / requests:.1%})" if requests else "-",
+        "durations": _durations(found),
+        "first_action": _first_action(found) if outcome.findings is not None else "-",
+        "assumptions": _assumed(found),
+        "window": found.get("window", {}),
+        "source": found.get("source", shown_spec(outcome.entry.source)),
+    }
+
+
+def fleet_totals(outcomes: list[Outcome]) -> dict[str, Any]:
+    """The fleet in a line: entries, rendered, with SNAT exhaustion, failed calls of all calls."""
+    rendered = [o for o in outcomes if o.findings is not None]
+    requests = sum(int((o.findings or {}).get("impact", {}).get("requests") or 0) for o in rendered)
+    failed = sum(_failed_calls(o) for o in rendered)
+    return {
+        "entries": len(outcomes),
+        "rendered": len(rendered),
+        "snat": sum(o.verdict == "snat_exhaustion" for o in rendered),
+        "failed": failed,
+        "requests": requests,
+        "share": f"{failed / requests:.1%}" if requests else "0.0%",
+    }
 
 
 def index_html(outcomes: list[Outcome], fleet_name: str) -> str:
-    """The batch's index page: one row per entry, worst first; every value escaped, nothing run or fetched."""
+    """The batch's index page: one row per entry, by impact; every value escaped, nothing run or fetched."""
     import jinja2
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES / "batch"), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    rows = []
-    for outcome in ordered(outcomes):
-        found = outcome.findings or {}
-        affected = [d["destination"] for d in found.get("destinations", []) if d["classification"] != "healthy"]
-        rows.append(
-            {
-                "name": outcome.entry.name,
-                "link": f"{outcome.entry.name}/report.html" if outcome.findings is not None else None,
-                "verdict": outcome.verdict or "failed",
-                "words": VERDICT_WORDS.get(outcome.verdict, outcome.verdict),
-                "reason": found.get("verdict_reason") or outcome.error or "",
-                "affected": ", ".join(affected),
-                "window": found.get("window", {}),
-                "source": found.get("source", shown_spec(outcome.entry.source)),
-            }
-        )
     template = environment.get_template("index.html.j2")
     return template.render(
-        rows=rows, fleet=fleet_name, version=__version__, content_security_policy=CONTENT_SECURITY_POLICY
+        rows=[index_row(outcome) for outcome in ordered(outcomes)],
+        totals=fleet_totals(outcomes),
+        fleet=fleet_name,
+        version=__version__,
+        content_security_policy=CONTENT_SECURITY_POLICY,
     )
 
 

@@ -46,6 +46,10 @@ class _Parser(argparse.ArgumentParser):
         raise KitError(f"{message} (see '{self.prog} --help')")
 
 
+#: ``--param incident_id=...`` names the incident in the postmortem's title; every other --param is an assumption.
+INCIDENT_ID = "incident_id"
+
+
 def _key_values(items: Sequence[str]) -> dict[str, str]:
     values = {}
     for item in items:
@@ -146,6 +150,7 @@ def _with_earlier(args: argparse.Namespace, earlier: dict[str, Any]) -> tuple[ar
             given[name] = earlier[name]
     given["redact"] = args.redact or bool(earlier.get("redact"))
     names = [field.name for field in dataclasses.fields(Assumptions) if field.name in earlier]
+    names += [name for name in (INCIDENT_ID,) if earlier.get(name)]
     given["param"] = [*(f"{name}={param_text(earlier[name])}" for name in names), *args.param]  # the last one wins
     return argparse.Namespace(**given), "" if args.annotate else earlier.get("annotations") or ""
 
@@ -170,7 +175,9 @@ def _report(args: argparse.Namespace) -> int:
     if earlier is not None:
         say(f"rendering again with the parameters of the report in {earlier.name} (the command line's come first)")
         args, kept_notes = _with_earlier(args, earlier_parameters(earlier))
-    assumptions = from_params(_key_values(args.param))
+    given = _key_values(args.param)
+    incident_id = given.pop(INCIDENT_ID, "")  # the postmortem's title, not an assumption
+    assumptions = from_params(given)
     annotations.loads(kept_notes)  # an earlier report's notes are checked here, before any query
     notes = kept_notes or annotations.dumps([annotations.from_option(text) for text in args.annotate])
     start, end = user_window(args.start, args.end, WINDOW_OPTIONS)
@@ -205,6 +212,7 @@ def _report(args: argparse.Namespace) -> int:
             "redact": args.redact,
             "annotations": notes,
             "ip_map": "",
+            INCIDENT_ID: incident_id,
             **assumptions.as_dict(),
         }
         with _replay_in_kernel(options.cache), _redaction_key(args.redact):
@@ -400,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         "requests_per_connection (least reuse; default 1 = none), port_hold_minutes (4), connect_timeout_s (read "
         "from the failed connects unless given), "
         "log_sampling_percent (of successful requests logged; default 100), slow_p95_ms (3000), min_requests (200), "
-        "max_window_days (31; a longer window is refused)",
+        "max_window_days (31; a longer window is refused), tier (Developer, Basic, Standard, Premium, Consumption, "
+        "'Basic v2', 'Standard v2', 'Premium v2': what scale-out and a NAT gateway need); and incident_id (the "
+        "incident in your tracker, for the postmortem's title)",
     )
     report.add_argument(
         "--ip-map",

@@ -15,17 +15,21 @@ from typing import Any
 import pandas as pd
 
 from analysis import __version__
+from analysis.actions import actions_for, cases
+from analysis.annotations import Annotation, units_noted
 from analysis.assessment import Assessment, Check, Classification, HoldsIf, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
+from analysis.callers import Span, episode_spans
 from analysis.data_quality import DataQuality
 from analysis.diagnosis import Diagnosis
-from analysis.impact import impact
+from analysis.impact import affected, impact
 from analysis.imports import skip_iri_checker
 from analysis.mitigations import Mitigation
 from analysis.onset import Episode
 from analysis.sampling import SamplingSeen
 from analysis.self_hosted import gateway
 from analysis.times import iso
+from analysis.trigger import triggers
 from analysis.verdict import Verdict
 
 SCHEMA_PATH = Path(__file__).with_name("findings.schema.json")
@@ -184,16 +188,29 @@ def build(
     platform_metric: dict[str, Any] | None = None,
     ip_map: bool = False,
     data_quality: DataQuality | None = None,
+    calls: pd.DataFrame | None = None,
+    call_spans: list[Span] | None = None,
+    instances: Iterable[str] = (),
+    annotations: Iterable[Annotation] = (),
+    incident_id: str = "",
     sampling: SamplingSeen | None = None,
     self_hosted: bool = False,
 ) -> dict[str, Any]:
-    """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched."""
+    """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched.
+
+    ``calls`` and ``call_spans`` are the ``calls_by_key`` results and the spans they cover (who was hurt, what
+    changed before each onset); ``annotations`` what people did meanwhile.
+    """
     assessments = diagnosis.assessments
+    notes = sorted(annotations, key=lambda note: note.time)
+    calls = calls if calls is not None else pd.DataFrame(columns=["region", "destination", "minute", "key_kind"])
     coverage = diagnosis.coverage
     classes = {a.key: a.classification for a in assessments}
     document = _plain(
         {
             "kit_version": __version__,
+            "incident_id": incident_id or None,
+            "instances": list(instances),
             "verdict": verdict.verdict,
             "confidence": verdict.confidence,
             "verdict_reason": verdict.reason,
@@ -212,7 +229,9 @@ def build(
             "absent_columns": list(coverage.absent_columns),
             "ip_map": ip_map,
             "connect_timer_s": diagnosis.connect_timer_s,
-            "impact": impact(assessments, diagnosis.minutes, window),
+            "impact": impact(assessments, diagnosis.minutes, window, calls, call_spans),
+            "trigger": [t.as_dict() for t in triggers(affected(assessments), diagnosis.minutes, calls, notes)],
+            "annotations": [note.as_dict() for note in notes],
             "destinations": [destination_entry(a) for a in assessments],
             "pools": [pool_entry(p, classes) for p in diagnosis.pools],
             "timeline": timeline,
@@ -231,17 +250,39 @@ def build(
                 for e in exhausted(assessments)
             ],
             "mitigations": [
-                {"id": m.id, "title": m.title, "reason": m.reason, "destinations": list(m.destinations)}
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "reason": m.reason,
+                    "destinations": list(m.destinations),
+                    "condition": m.condition,
+                }
                 for m in mitigations
             ],
+            "units_noted": units_noted(notes, _assumed_units(assumptions, assessments), _trouble(assessments, window)),
             "what_if": what_if.to_dict("records"),
             "queries": list(queries),
             "data_quality": data_quality.as_dict() if data_quality is not None else None,
         }
     )
+    for case, entry in zip(cases(document), document["destinations"], strict=True):
+        entry["actions"] = _plain([action.as_dict() for action in actions_for(case)])
     if platform_metric is not None:
         document["platform_metric"] = _plain(platform_metric)
     return document
+
+
+def _assumed_units(assumptions: Assumptions, assessments: list[Assessment]) -> set[int]:
+    """The units assumed in the regions the logs name (every region's when they name none)."""
+    regions = {a.region for a in assessments} or {""}
+    return {assumptions.units_in(region) for region in regions}
+
+
+def _trouble(assessments: list[Assessment], window: tuple[pd.Timestamp, pd.Timestamp]) -> list[tuple]:
+    """The episodes that units bear on: the exhausted destinations', else every troubled one's."""
+    troubled = affected(assessments)
+    exhausted_ones = [a for a in troubled if a.classification is Classification.SNAT_EXHAUSTION]
+    return [span for a in exhausted_ones or troubled for span in episode_spans(a.episodes, window[1])]
 
 
 def validate(document: dict[str, Any]) -> None:

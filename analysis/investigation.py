@@ -17,8 +17,10 @@ import pandas as pd
 
 from analysis import findings as findings_doc
 from analysis import queries
+from analysis.annotations import Annotation
 from analysis.assessment import Assessment, Classification, PoolAssessment, exhausted
 from analysis.assumptions import Assumptions
+from analysis.callers import CALL_COLUMNS, Span, trouble_spans
 from analysis.coverage import normalised_names
 from analysis.data_quality import DataQuality, cuts, with_cuts
 from analysis.diagnosis import Diagnosis, diagnose
@@ -163,6 +165,22 @@ def load_drivers(
     return drivers, runs
 
 
+def calls_by_key(source: Source, spans: list[Span]) -> tuple[pd.DataFrame, tuple[QueryRun, ...]]:
+    """Each troubled destination's calls per minute and key over its spans (``callers.trouble_spans``)."""
+    runs, frames = [], []
+    for span in spans:
+        values = {"start": span.start, "end": span.end, "destination": span.destination, "region": span.region}
+        run = run_query(source, "calls_by_key", values)
+        runs.append(run)
+        frames.append(run.result.assign(region=span.region, destination=span.destination))
+    calls = pd.concat(frames, ignore_index=True)[CALL_COLUMNS] if frames else pd.DataFrame(columns=CALL_COLUMNS)
+    return calls, tuple(runs)
+
+
+def _no_calls() -> pd.DataFrame:
+    return pd.DataFrame(columns=CALL_COLUMNS)
+
+
 @dataclass(frozen=True)
 class WindowData:
     """What the source returned for one window: everything the analysis reads, queried once."""
@@ -191,11 +209,28 @@ class WindowData:
     """The rows Application Insights kept and the requests they stand for; None for gateway logs."""
     self_hosted: bool = False
     """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
+    calls: pd.DataFrame = field(default_factory=_no_calls, repr=False)
+    """``calls_by_key`` of every troubled destination over its spans (``callers``), with region and destination."""
+    call_spans: tuple[Span, ...] = ()
+    """The spans ``calls`` was asked for."""
+    call_runs: tuple[QueryRun, ...] = field(default=(), repr=False)
+    """The ``calls_by_key`` query per span, in the order of ``call_spans``."""
+
+    @property
+    def queried(self) -> tuple[QueryRun, ...]:
+        """Every query of the window, in the order they ran."""
+        return (*self.runs, *self.driver_runs.values(), *self.call_runs)
+
+    @property
+    def instances(self) -> pd.DataFrame:
+        """The ``instances`` query's result: which API Management services wrote the rows (empty when not run)."""
+        found = [run.result for run in self.runs if run.name == "instances"]
+        return found[0] if found else pd.DataFrame(columns=["instance", "region", "requests"])
 
     @property
     def duration_s(self) -> float:
         """Time spent in the source for this window."""
-        return sum(r.duration_s for r in (*self.runs, *self.driver_runs.values()))
+        return sum(r.duration_s for r in self.queried)
 
 
 def query_window(
@@ -214,12 +249,15 @@ def query_window(
     inventory_run = run_query(source, "destination_inventory", span)
     errors_run = run_query(source, "error_breakdown", span)
     fingerprint_run = run_query(source, "failure_fingerprint", span)
-    runs: tuple[QueryRun, ...] = (health_run, inventory_run, errors_run, fingerprint_run)
+    instances_run = run_query(source, "instances", span)
+    runs: tuple[QueryRun, ...] = (health_run, inventory_run, errors_run, fingerprint_run, instances_run)
     sampling = None
     if Mode(source.mode).app_insights:
         sampling_run = run_query(source, "sampling", span)
         runs, sampling = (*runs, sampling_run), sampling_seen(sampling_run.result)
     drivers, driver_runs = load_drivers(source, failing_spans(health))
+    spans = trouble_spans(health, window)
+    calls, call_runs = calls_by_key(source, spans)
     return WindowData(
         window=window,
         source=source.description,
@@ -235,6 +273,9 @@ def query_window(
         data_quality=data_quality(source),
         sampling=sampling,
         self_hosted=self_hosted(source),
+        calls=calls,
+        call_spans=tuple(spans),
+        call_runs=call_runs,
     )
 
 
@@ -286,6 +327,15 @@ class Investigation:
     """The rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT ports)."""
     portal_resource: str = ""
     """The Azure resource whose Log Analytics opens the queries (``portal``); "" when none is known."""
+    calls: pd.DataFrame = field(default_factory=_no_calls, repr=False)
+    """``calls_by_key`` of the troubled destinations (``WindowData.calls``)."""
+    call_spans: tuple[Span, ...] = ()
+    instances: tuple[str, ...] = ()
+    """The API Management services that wrote the rows, the busiest first."""
+    annotations: tuple[Annotation, ...] = ()
+    """What people did meanwhile (``--annotate``): the timeline, the triggers and the units read them."""
+    incident_id: str = ""
+    """The incident's id in the team's tracker (``--param incident_id``), for the postmortem's title."""
 
     @property
     def assessments(self) -> list[Assessment]:
@@ -324,7 +374,20 @@ class Investigation:
             data_quality=self.data_quality,
             sampling=self.sampling,
             self_hosted=self.self_hosted,
+            calls=self.calls,
+            call_spans=list(self.call_spans),
+            instances=self.instances,
+            annotations=self.annotations,
+            incident_id=self.incident_id,
         )
+
+
+def _instance_names(found: pd.DataFrame) -> tuple[str, ...]:
+    """The services of the ``instances`` query, the most requests first (rows without a resource id left out)."""
+    if found.empty:
+        return ()
+    requests = found.groupby("instance")["requests"].sum().sort_values(ascending=False, kind="stable")
+    return tuple(str(name) for name in requests.index if str(name))
 
 
 def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None = None) -> Investigation:
@@ -351,12 +414,8 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
     )
     assessments = diagnosis.assessments
     verdict = decide(assessments, data.health, assumptions, diagnosis.coverage)
-    affected = [
-        (a.label, e)
-        for a in assessments
-        if a.classification not in (Classification.HEALTHY, Classification.UNKNOWN)
-        for e in a.episodes
-    ]
+    troubled = {a.key for a in assessments if a.classification not in (Classification.HEALTHY, Classification.UNKNOWN)}
+    affected = [(a.label, e) for a in assessments if a.key in troubled for e in a.episodes]
     read = data.data_quality.rows if data.data_quality is not None else None
     quality = with_cuts(data.data_quality, int(data.health["requests"].sum()), cuts(read, affected))
     found = exhausted(assessments)
@@ -384,13 +443,20 @@ def recompute(data: WindowData, assumptions: Assumptions, ip_map: IpMap | None =
         errors=data.errors,
         drivers=drivers,
         fingerprint=data.fingerprint,
-        runs=[*data.runs, *(data.driver_runs[key] for key in sorted(keys) if key in data.driver_runs)],
-        queried=[*data.runs, *data.driver_runs.values()],
+        runs=[
+            *data.runs,
+            *(data.driver_runs[key] for key in sorted(keys) if key in data.driver_runs),
+            *(run for span, run in zip(data.call_spans, data.call_runs, strict=True) if span.key in troubled),
+        ],
+        queried=list(data.queried),
         ip_map=ip_map,
         absent_columns=data.absent_columns,
         data_quality=quality,
         sampling=data.sampling,
         self_hosted=data.self_hosted,
+        calls=data.calls,
+        call_spans=data.call_spans,
+        instances=_instance_names(data.instances),
     )
 
 

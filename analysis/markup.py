@@ -64,20 +64,56 @@ def table(
     frame: pd.DataFrame,
     formats: Mapping[str, str | Callable[[Any], str]] | None = None,
     precision: int | None = None,
+    thousands: str | None = None,
 ) -> Styler:
     """A Styler for the report: no index, ``-`` for missing values, every cell and header HTML-escaped.
 
     ``formats`` maps columns to a format string or function, applied after escaping; ``precision``
-    is the digits of the other numbers (pandas' default when None).
+    is the digits of the other numbers (pandas' default when None), ``thousands`` their separator.
 
     >>> html = table(pd.DataFrame({"<b>": ["<i>x</i>"]})).to_html()
     >>> "<i>" in html or "<b>" in html, "&lt;i&gt;x&lt;/i&gt;" in html
     (False, True)
     """
-    styler = frame.style.hide(axis="index").format(precision=precision, na_rep="-", escape="html")
+    styler = frame.style.hide(axis="index").format(precision=precision, na_rep="-", escape="html", thousands=thousands)
     if formats:
-        styler = styler.format(dict(formats), na_rep="-", escape="html")
+        # A second format call formats every column again: the other columns keep the same rules.
+        styler = styler.format(dict(formats), na_rep="-", escape="html", precision=precision, thousands=thousands)
     return styler.format_index(escape="html", axis="columns")
+
+
+#: A text cell kept on one line: a host name, an id, a time; words (a reason, a title) may wrap.
+_ONE_LINE = re.compile(r"^\S{1,80}( \d\d:\d\d(:\d\d)?)?$")
+
+
+def report_table(
+    frame: pd.DataFrame,
+    formats: Mapping[str, str | Callable[[Any], str]] | None = None,
+    precision: int | None = None,
+) -> Styler:
+    """``table`` laid out for the report: text to the left and numbers to the right, each heading over its column,
+    numbers with a thousands separator, and a host name, an id or a time never broken across lines.
+
+    The page's style sheet (the report template) reads the classes: ``kit`` on the table, ``rN`` for each numeric
+    column N (its heading goes right), ``num`` and ``nowrap`` on cells; the sanitiser keeps classes and nothing
+    else, so no style travels with the table.
+
+    >>> html = report_table(pd.DataFrame({"destination": ["a.b:443"], "what": ["slow backend"], "n": [3]})).to_html()
+    >>> 'class="kit r2"' in html, "col0 nowrap" in html, "col1 text" in html, "col2 num" in html
+    (True, True, True, True)
+    """
+    numeric = [n for n, column in enumerate(frame.columns) if pd.api.types.is_numeric_dtype(frame[column])]
+    classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for n, column in enumerate(frame.columns):
+        if n in numeric:
+            classes[column] = "num"
+        else:
+            values = frame[column].dropna().astype(str)
+            one_line = len(values) > 0 and values.map(lambda v: bool(_ONE_LINE.match(v))).all()
+            classes[column] = "nowrap" if one_line else "text"
+    attributes = " ".join(["kit", *(f"r{n}" for n in numeric)])
+    styled = table(frame, formats, precision, thousands=",").set_td_classes(classes)
+    return styled.set_table_attributes(f'class="{attributes}"')
 
 
 def chart_labels(values: list[str]) -> dict[str, str]:

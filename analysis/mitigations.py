@@ -21,6 +21,7 @@ from analysis.assumptions import TARGET_UTILISATION, Assumptions
 from analysis.coverage import Coverage
 from analysis.pooling import dominant_keys, drivers_of
 from analysis.pools import IpMap, PoolKind, host
+from analysis.tiers import nat_gateway_condition, subnet_condition, units_needed
 
 NAT_GATEWAY_PORTS_PER_IP = 64_512
 FIREWALL_PORTS_PER_IP = 2_496
@@ -65,12 +66,14 @@ class MitigationId(StrEnum):
 
 @dataclass(frozen=True)
 class Mitigation:
-    """``id`` is stable for machines; ``reason`` ties it to this incident's numbers."""
+    """``id`` is stable for machines; ``reason`` ties it to this incident's numbers; ``condition`` is what must hold
+    of the instance (its tier, its network) for it to apply, None when nothing must."""
 
     id: MitigationId
     title: str
     reason: str
     destinations: tuple[str, ...] = ()
+    condition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,14 +130,13 @@ def backend_latency(situation: Situation) -> list[Mitigation]:
     for pool in situation.pools:
         if not _in_flight_drives(pool) or pool.failure is None:
             continue
-        before = pool.failure.p95_backend_ms_before_onset
+        # The latency itself is the summary's one figure (the answered calls' p95 before and during).
         found.append(
             Mitigation(
                 MitigationId.BACKEND_LATENCY,
                 "Make the backend answer faster",
                 f"up to {pool.peak_demand_low:,.0f} calls were in flight to {pool.id} at once, each holding a port "
-                f"of its {pool.capacity.low:,}; every second the backend saves frees ports"
-                + (f" (backend p95 before the failures: {before:,.0f} ms)" if before is not None else ""),
+                f"of its {pool.capacity.low:,}; every second the backend saves frees ports",
                 pool.pool.destinations,
             )
         )
@@ -156,7 +158,11 @@ def scale_out(situation: Situation) -> list[Mitigation]:
             "; few callers sent most of the calls and traffic reaches a unit by a hash of the client connection, so "
             "more units may not spread their connections: limit those callers too"
         )
-    return [Mitigation(MitigationId.SCALE_OUT, f"Scale out to {units} units{where}", reason, situation.names)]
+    condition = units_needed(a.tier, units) or None
+    title = f"Scale out to {units} units{where}"
+    if a.tier is not None and condition:
+        title = f"Move to a tier that allows {units} units{where}"
+    return [Mitigation(MitigationId.SCALE_OUT, title, reason, situation.names, condition)]
 
 
 def _ips_now(pool: PoolAssessment, ip_map: IpMap | None) -> int:
@@ -192,7 +198,8 @@ def private_endpoint(situation: Situation) -> list[Mitigation]:
     """An exhausted Azure service that offers private endpoints can be reached without SNAT at all."""
     services = {name: is_private_endpoint_service(name) for name in situation.names}
     azure = tuple(name for name, service in services.items() if service)
-    if not azure:
+    condition = subnet_condition(situation.assumptions.tier)
+    if not azure or condition is None:
         return []
     kinds = ", ".join(sorted({s for s in services.values() if s}))
     return [
@@ -201,6 +208,7 @@ def private_endpoint(situation: Situation) -> list[Mitigation]:
             "Reach the backend through a private endpoint (VNet-connected APIM)",
             f"{', '.join(azure)} is {kinds}, which offers private endpoints; traffic over one uses no SNAT port",
             azure,
+            condition,
         )
     ]
 
@@ -212,25 +220,33 @@ def _public_ips(situation: Situation, ports_per_ip: int) -> tuple[float, int]:
 
 
 def nat_gateway(situation: Situation) -> list[Mitigation]:
-    """A NAT gateway on the APIM subnet: 64,512 ports per public IP, even for one exhausted destination."""
+    """A NAT gateway for the instance's outbound calls: 64,512 ports per public IP, even for one exhausted
+    destination; only where the tier's calls can leave through a subnet (``tiers.nat_gateway_condition``)."""
+    condition = nat_gateway_condition(situation.assumptions.tier)
+    if condition is None:
+        return []
     peak, ips = _public_ips(situation, NAT_GATEWAY_PORTS_PER_IP)
     reason = (
-        f"for an instance in a virtual network: a NAT gateway on its subnet gives {NAT_GATEWAY_PORTS_PER_IP:,} ports "
-        f"per public IP towards each destination IP:port, against a peak of {peak:,.0f} on {situation.worst.id}"
+        f"a NAT gateway gives {NAT_GATEWAY_PORTS_PER_IP:,} ports per public IP towards each destination IP:port, "
+        f"against a peak of {peak:,.0f} on {situation.worst.id}"
     )
     title = f"Send outbound traffic through a NAT gateway ({ips} public IP)"
-    return [Mitigation(MitigationId.NAT_GATEWAY, title, reason, situation.names)]
+    return [Mitigation(MitigationId.NAT_GATEWAY, title, reason, situation.names, condition)]
 
 
 def azure_firewall(situation: Situation) -> list[Mitigation]:
-    """Azure Firewall as the egress: 2,496 ports per public IP per firewall instance."""
+    """Azure Firewall as the egress: 2,496 ports per public IP per firewall instance; it needs the instance's
+    calls routed through a subnet, like a NAT gateway."""
+    condition = subnet_condition(situation.assumptions.tier)
+    if condition is None:
+        return []
     peak, ips = _public_ips(situation, FIREWALL_PORTS_PER_IP)
     reason = (
         f"Azure Firewall gives {FIREWALL_PORTS_PER_IP:,} ports per public IP per instance; {ips} keep a peak of "
         f"{peak:,.0f} under {TARGET_UTILISATION:.0%}"
     )
     title = f"Or route it through Azure Firewall with {ips} public IP(s)"
-    return [Mitigation(MitigationId.AZURE_FIREWALL, title, reason, situation.names)]
+    return [Mitigation(MitigationId.AZURE_FIREWALL, title, reason, situation.names, condition)]
 
 
 def _rate_limit(e: ExhaustedDestination, situation: Situation) -> list[Mitigation]:

@@ -19,6 +19,15 @@ HEADLINES = {
     Outcome.NO_SNAT_EVIDENCE: "No evidence of SNAT port exhaustion",
     Outcome.INSUFFICIENT_DATA: "Not enough to judge",
 }
+# What happened, in the report's words (the classification values are findings.json's).
+WHAT = {
+    Classification.SNAT_EXHAUSTION: "SNAT port exhaustion",
+    Classification.BACKEND_UNREACHABLE: "backend unreachable",
+    Classification.BACKEND_ERRORS: "backend errors",
+    Classification.SLOW_BACKEND: "slow backend",
+    Classification.HEALTHY: "healthy",
+    Classification.UNKNOWN: "unknown",
+}
 NO_MITIGATION = "No SNAT mitigation applies: no destination was classified as SNAT exhaustion."
 NO_WHAT_IF = "Nothing to replay: no destination was exhausted."
 # A gateway may call thousands of destinations; the report shows this many in full, the most
@@ -37,6 +46,15 @@ POOL_KINDS = {
 def minute_text(text: str | None) -> str:
     """An ISO time from the findings as people read it, to the minute: ``2025-02-25 09:23`` (``-`` for none)."""
     return "-" if text is None else text.replace("T", " ").removesuffix("Z")[:16]
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds as people read them, ``-`` for none.
+
+    >>> ms(14578.6), ms(None)
+    ('14,579 ms', '-')
+    """
+    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def _words(classification: str) -> str:
@@ -186,17 +204,29 @@ def destination_table(findings: dict[str, Any]) -> pd.DataFrame:
             "HTTP 5xx": e["http_5xx"],
             "failed connects": e["connection_failures"],
             "failure share": f"{e['evidence']['failure_share']:.1%}",
-            "p95 backend (ms)": None if e["p95_backend_ms"] is None else round(e["p95_backend_ms"]),
+            "BackendTime p95, window (ms)": None if e["p95_backend_ms"] is None else round(e["p95_backend_ms"]),
             "peak demand (ports)": f"{e['peak_demand_low']:,.0f}-{e['peak_snat_demand']:,.0f}",
             "episodes": len(e["episodes"]),
-            "onset (UTC)": minute_text(e["onset"])
+            "onset (UTC)": clock(e["onset"], findings)
             if e["onset_observed"] is not False
-            else f"before {minute_text(e['onset'])}",
-            "recovery (UTC)": minute_text(e["recovery"]) if e["onset"] is None or e["recovery"] else NOT_RECOVERED,
+            else f"before {clock(e['onset'], findings)}",
+            "recovery (UTC)": clock(e["recovery"], findings) if e["onset"] is None or e["recovery"] else NOT_RECOVERED,
         }
         for e in shown(findings)
     ]
     return pd.DataFrame(rows)
+
+
+def clock(text: str | None, findings: dict[str, Any]) -> str:
+    """A time of the findings to the minute, without its day when the window lies in one day (``09:23``).
+
+    >>> clock("2025-02-25T09:23:00Z", {"window": {"start": "2025-02-25T08:30:00Z", "end": "2025-02-25T10:30:00Z"}})
+    '09:23'
+    """
+    full = minute_text(text)
+    start, end = (pd.Timestamp(findings["window"][edge].removesuffix("Z")) for edge in ("start", "end"))
+    one_day = start.normalize() == (end - pd.Timedelta(minutes=1)).normalize()
+    return full[11:] if text is not None and one_day else full
 
 
 def shown(findings: dict[str, Any]) -> list[dict[str, Any]]:

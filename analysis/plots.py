@@ -27,24 +27,29 @@ from analysis.assessment import Classification, PoolAssessment
 from analysis.assumptions import TARGET_UTILISATION
 from analysis.health import KEY
 from analysis.markup import chart_labels
-from analysis.summary import WHAT
+from analysis.narrative import WHAT
 from analysis.times import parse_utc
 
 P = ParamSpec("P")
 Key = tuple[str, str]
 #: The incident panels: a row per destination, these columns, one time axis for all.
-COLUMNS = ("requests / min", "backend p95 (ms)", "SNAT ports")
+COLUMNS = ("calls / min", "backend p95 (ms)", "SNAT ports")
 MAX_ROWS = 6
-ROW_INCHES, TOP_INCHES, BOTTOM_INCHES = 2.3, 1.4, 0.6
-REQUEST_COLOUR, FAILED_COLOUR, LATENCY_COLOUR, BAND_COLOUR = "steelblue", "crimson", "darkorange", "steelblue"
-EPISODE_COLOUR, NOTE_COLOUR, WARM_UP_COLOUR = "crimson", "rebeccapurple", "grey"
+ROW_INCHES, TOP_INCHES, BOTTOM_INCHES = 2.9, 1.4, 0.7
+#: One colour, one meaning, in every chart of the report: calls blue, failed calls red, latency orange, SNAT ports
+#: in use green, a limit (ports, a timer) black, trouble yellow, notes purple.
+REQUEST_COLOUR, FAILED_COLOUR, LATENCY_COLOUR, BAND_COLOUR = "tab:blue", "tab:red", "tab:orange", "tab:green"
+LIMIT_COLOUR, EPISODE_COLOUR, NOTE_COLOUR, WARM_UP_COLOUR = "black", "gold", "tab:purple", "grey"
+#: Episodes are a strip along the top of a panel: a shading under the lines would tint their colours.
+EPISODE_ALPHA, EPISODE_STRIP = 0.9, 0.94
 #: What the fingerprint chart draws, in this order: failures by reason, then the late successes.
 FINGERPRINT_KINDS = {
-    "BackendConnectionFailure": ("connection failure", "crimson"),
-    "Timeout": ("timeout", "darkorange"),
-    "ClientConnectionFailure": ("client gave up", "purple"),
-    "": ("success after 1 s or more", "grey"),
+    "BackendConnectionFailure": ("could not connect", FAILED_COLOUR),
+    "Timeout": ("no answer in time (Timeout)", "tab:brown"),
+    "ClientConnectionFailure": ("the client gave up", "tab:pink"),
+    "": ("answered after 1 s or more", REQUEST_COLOUR),
 }
+TIME_LABEL = "time (UTC)"
 MAX_PANELS = 6
 
 
@@ -62,10 +67,16 @@ def _plain_text(draw: Callable[P, Figure]) -> Callable[P, Figure]:
     return drawn
 
 
-def _time_axis(axis: Axes) -> None:
+def _time_axis(axis: Axes, span: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> None:
+    """Times in UTC under the axis, labelled so: hours and minutes within a day, with the day when the span has
+    several; the day of a one-day span is in the label."""
     locator = mdates.AutoDateLocator(maxticks=8)
     axis.xaxis.set_major_locator(locator)
-    axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    several = span is not None and span[0].normalize() != (span[1] - pd.Timedelta(microseconds=1)).normalize()
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M" if several else "%H:%M"))
+    day = f", {span[0]:%Y-%m-%d}" if span is not None and not several else ""
+    axis.set_xlabel(f"{TIME_LABEL}{day}", fontsize="small")
+    axis.tick_params(axis="x", labelbottom=True, labelsize="small")
 
 
 def _window(findings: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -131,9 +142,9 @@ def _episodes(findings: dict[str, Any]) -> dict[Key, list[tuple[pd.Timestamp, pd
 
 
 def _mark(axis: Axes, spans: list[tuple[pd.Timestamp, pd.Timestamp]], notes: Sequence[Annotation]) -> None:
-    """Shade the episodes and draw the annotations, each numbered at the top of the panel."""
+    """Mark the episodes as a strip along the top and draw the annotations, each numbered at the top of the panel."""
     for onset, end in spans:
-        axis.axvspan(onset, end, color=EPISODE_COLOUR, alpha=0.12, linewidth=0)
+        axis.axvspan(onset, end, ymin=EPISODE_STRIP, color=EPISODE_COLOUR, alpha=EPISODE_ALPHA, linewidth=0)
     for number, note in enumerate(notes, 1):
         if note.end is not None:
             axis.axvspan(note.time, note.end, color=NOTE_COLOUR, alpha=0.10, linewidth=0)
@@ -153,7 +164,7 @@ def _mark(axis: Axes, spans: list[tuple[pd.Timestamp, pd.Timestamp]], notes: Seq
 def _legend(figure: Figure, notes: Sequence[Annotation], extra: list[Artist]) -> None:
     """One legend for every panel, above them: what each colour is, and each annotation by its number."""
     handles = [
-        Patch(color=EPISODE_COLOUR, alpha=0.25, label="episode (onset to recovery)"),
+        Patch(color=EPISODE_COLOUR, alpha=EPISODE_ALPHA, label="trouble (strip along the top): onset to recovery"),
         *extra,
         *(
             Line2D([], [], color=NOTE_COLOUR, linestyle="-.", label=text)
@@ -187,7 +198,7 @@ def incident_panels(
     height = ROW_INCHES * rows + TOP_INCHES + BOTTOM_INCHES
     figure, grid = plt.subplots(rows, len(COLUMNS), figsize=(12, height), sharex=True, squeeze=False)
     figure.subplots_adjust(
-        left=0.06, right=0.98, top=1 - TOP_INCHES / height, bottom=BOTTOM_INCHES / height, wspace=0.28, hspace=0.5
+        left=0.06, right=0.98, top=1 - TOP_INCHES / height, bottom=BOTTOM_INCHES / height, wspace=0.28, hspace=0.95
     )
     if not keys:
         grid[0][0].text(0.5, 0.5, "no traffic in the window", ha="center", va="center", transform=grid[0][0].transAxes)
@@ -208,9 +219,9 @@ def incident_panels(
             banded["minute"], banded["demand_low"], banded["demand_high"], color=BAND_COLOUR, alpha=0.4, linewidth=0
         )
         low, high = capacities.get(key, (0, 0))
-        axes[2].axhline(low, color=FAILED_COLOUR, linestyle="--", linewidth=1.2)
+        axes[2].axhline(low, color=LIMIT_COLOUR, linestyle="--", linewidth=1.2)
         if high != low:
-            axes[2].axhline(high, color=FAILED_COLOUR, linestyle=":", linewidth=1.0)
+            axes[2].axhline(high, color=LIMIT_COLOUR, linestyle=":", linewidth=1.0)
         axes[2].axvspan(start, warm, color=WARM_UP_COLOUR, alpha=0.15, hatch="//", linewidth=0)
         for axis, label in zip(axes, COLUMNS, strict=True):
             _mark(axis, spans.get(key, []), notes)
@@ -220,18 +231,21 @@ def incident_panels(
         name = names[f"{key[1]} ({key[0]})" if key[0] else key[1]]
         box = axes[0].get_position()
         figure.text(box.x0, box.y1 + 0.1 / height, f"{name}: {what}", fontweight="bold", va="bottom")
-    grid[0][0].set_xlim(*_time_span(findings, timeseries))
-    _time_axis(grid[-1][0])
+    span = _time_span(findings, timeseries)
+    grid[0][0].set_xlim(*span)
+    for axes in grid:
+        for axis in axes:
+            _time_axis(axis, span)
     _legend(
         figure,
         notes,
         [
-            Line2D([], [], color=REQUEST_COLOUR, label="requests"),
-            Patch(color=FAILED_COLOUR, alpha=0.6, label="failed requests"),
-            Line2D([], [], color=LATENCY_COLOUR, label="backend p95"),
-            Patch(color=BAND_COLOUR, alpha=0.4, label="demand band (in flight .. all new connections)"),
-            Line2D([], [], color=FAILED_COLOUR, linestyle="--", label="ports of its pool (dotted: all units')"),
-            Patch(facecolor=WARM_UP_COLOUR, alpha=0.15, hatch="//", label="warm-up: no minutes before the window"),
+            Line2D([], [], color=REQUEST_COLOUR, label="calls per minute"),
+            Patch(color=FAILED_COLOUR, alpha=0.6, label="failed calls per minute"),
+            Line2D([], [], color=LATENCY_COLOUR, label="backend p95, every call (ms)"),
+            Patch(color=BAND_COLOUR, alpha=0.4, label="SNAT ports in use: at least / at most"),
+            Line2D([], [], color=LIMIT_COLOUR, linestyle="--", label="SNAT ports it has (dotted: with every unit)"),
+            Patch(facecolor=WARM_UP_COLOUR, alpha=0.15, hatch="//", label="not drawn: needs minutes before the window"),
         ],
     )
     return figure
@@ -273,6 +287,7 @@ def demand_band_chart(
     start, end = _window(findings)
     warm = warm_up_end(findings)
     names = chart_labels([f"{p.id} ({p.state.replace('_', ' ')})" for p in shown])
+    span = _time_span(findings, pool_minutes)
     for axis, pool in zip(axes, shown, strict=False):
         own = pool_minutes[pool_minutes["pool"] == pool.id].sort_values("minute")
         banded = own[own["minute"] >= warm]
@@ -282,26 +297,28 @@ def demand_band_chart(
             banded["demand_high"],
             color=BAND_COLOUR,
             alpha=0.35,
-            label="demand band",
+            label="SNAT ports in use: at least / at most",
         )
-        axis.plot(banded["minute"], banded["demand_low"], color=BAND_COLOUR, linewidth=1.0, label="in flight")
-        axis.axvspan(start, warm, color=WARM_UP_COLOUR, alpha=0.15, hatch="//", linewidth=0, label="warm-up")
+        axis.plot(banded["minute"], banded["demand_low"], color=BAND_COLOUR, linewidth=1.0, label="calls in flight")
+        axis.axvspan(
+            start, warm, color=WARM_UP_COLOUR, alpha=0.15, hatch="//", linewidth=0, label="not drawn: too early"
+        )
         low, high = pool.capacity.low, pool.capacity.high
-        axis.axhline(low, color=FAILED_COLOUR, linestyle="--", linewidth=1.2, label=f"ports ({low:,})")
+        axis.axhline(low, color=LIMIT_COLOUR, linestyle="--", linewidth=1.2, label=f"SNAT ports it has ({low:,})")
         if high != low:
-            axis.axhline(high, color=FAILED_COLOUR, linestyle=":", linewidth=1.0, label=f"all units ({high:,})")
+            axis.axhline(high, color=LIMIT_COLOUR, linestyle=":", linewidth=1.0, label=f"with every unit ({high:,})")
         _mark(axis, [(e.onset, e.recovery or end) for e in pool.episodes], annotations)
         failures = axis.twinx()
-        failures.bar(own["minute"], own["failures"], width=1 / 1440, color="black", alpha=0.35)
-        failures.set_ylabel("failed connects / min", fontsize="small")
+        failures.bar(own["minute"], own["failures"], width=1 / 1440, color=FAILED_COLOUR, alpha=0.85)
+        failures.set_ylabel("failed connects / min", fontsize="small", color=FAILED_COLOUR)
         failures.grid(False)
         axis.set_yscale("symlog", linthresh=10)
         axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         axis.set_ylim(bottom=0)
-        axis.set_xlim(*_time_span(findings, pool_minutes))
+        axis.set_xlim(*span)
         axis.set_title(names[f"{pool.id} ({pool.state.replace('_', ' ')})"], fontsize="small")
-        axis.set_ylabel("ports")
-        _time_axis(axis)
+        axis.set_ylabel("SNAT ports")
+        _time_axis(axis, span)
         axis.legend(loc="upper left", fontsize="x-small")
     return _finished(figure, axes, "no pool was tested" if not shown else "")
 
@@ -330,9 +347,9 @@ def fingerprint_chart(rows: pd.DataFrame, destinations: list[tuple[str, str]], c
         ticks = [0, 1, 3, 9, 21, 60, 240]
         if connect_timer_s is not None:
             timer = f"connect timer ({connect_timer_s:g} s)"
-            axis.axvline(connect_timer_s, color="black", linestyle="--", linewidth=1.0, label=timer)
+            axis.axvline(connect_timer_s, color=LIMIT_COLOUR, linestyle="--", linewidth=1.0, label=timer)
             ticks = sorted({*ticks, round(connect_timer_s)})
-        axis.axvspan(0, 1, color="crimson", alpha=0.08)
+        axis.axvspan(0, 1, color="0.85", alpha=0.6, label="under 1 s: refused or reset")
         axis.set_xscale("symlog", linthresh=1)
         axis.set_xlim(0, 310)
         axis.set_xticks(ticks)
@@ -352,12 +369,16 @@ def what_if_chart(table: pd.DataFrame) -> Figure:
     sns.set_theme(style="whitegrid", context="notebook")
     figure, axis = plt.subplots(figsize=(9, 0.6 * max(len(table), 2) + 1.2))
     if len(table):
-        sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color="steelblue")
-    axis.axvline(1.0, color="crimson", linestyle="--", linewidth=1.2, label="capacity")
+        sns.barplot(data=table, y="setting", x="peak_utilisation", ax=axis, color=BAND_COLOUR, alpha=0.7)
+    axis.axvline(1.0, color=LIMIT_COLOUR, linestyle="--", linewidth=1.2, label="every port in use")
     axis.axvline(
-        TARGET_UTILISATION, color="darkorange", linestyle=":", linewidth=1.0, label=f"{TARGET_UTILISATION * 100:.0f} %"
+        TARGET_UTILISATION,
+        color=LIMIT_COLOUR,
+        linestyle=":",
+        linewidth=1.0,
+        label=f"sizing target: {TARGET_UTILISATION * 100:.0f} % of the ports",
     )
-    axis.set_xlabel("predicted peak SNAT utilisation, band top (1.0 = all ports)")
+    axis.set_xlabel("most SNAT ports in use at the peak, at most (1.0 = every port)")
     axis.set_ylabel("")
     axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
@@ -370,9 +391,9 @@ def latency_chart(latency: pd.DataFrame, destination: str) -> Figure:
     them in red: waiting for a SNAT port shows as a second hump at the connect timeout's bucket."""
     figure, axis = plt.subplots(figsize=(9, 3))
     if len(latency):
-        axis.bar(latency["backend_time"], latency["requests"], color="steelblue", label="calls")
+        axis.bar(latency["backend_time"], latency["requests"], color=REQUEST_COLOUR, label="calls")
         failed = latency["connection_failures"] + latency["timeouts"]
-        axis.bar(latency["backend_time"], failed, color="crimson", label="connection failures and timeouts")
+        axis.bar(latency["backend_time"], failed, color=FAILED_COLOUR, label="connection failures and timeouts")
         axis.legend(loc="upper right", fontsize="small")
         axis.tick_params(axis="x", labelrotation=30, labelsize="small")
     axis.set_ylabel("calls")

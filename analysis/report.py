@@ -117,6 +117,7 @@ def run(
     annotations: str | None = None,
     ip_map: str | None = None,
     portal_resource: str | None = None,
+    incident_id: str | None = None,
     **assumptions: Any,
 ) -> Investigation:
     """Investigate with the notebook's parameters and, when ``output_dir`` is set, save the results.
@@ -125,11 +126,11 @@ def run(
     ``annotations`` (JSON text, see ``analysis.annotations``) is checked here, shown by the notebook;
     ``ip_map`` is the path of a ``host,ip`` file that groups hosts into SNAT pools; ``portal_resource``
     the resource whose Log Analytics the appendix links open (by default the source's or the metric's,
-    ``portal.scope``).
+    ``portal.scope``); ``incident_id`` names the incident in the postmortem's title.
     """
     settings = from_params({name: param_text(value) for name, value in assumptions.items()})
     pools = read_ip_map(ip_map, follow=False) if ip_map else None  # the report folder's own copy
-    read_annotations(annotations or "")
+    notes = tuple(read_annotations(annotations or ""))
     window_start, window_end = user_window(start, end)
     options = SourceOptions.from_environment()
     inner = open_source(source, mode or None, options)
@@ -138,7 +139,9 @@ def run(
         investigation = investigate(opened, window_start, window_end, settings, pools)
         target = metrics_target(split_specs(source), metrics_resource, metrics_region, inner, investigation.window)
         scope = portal_resource or portal.scope(split_specs(source), target[0] if target else "")
-        investigation = dataclasses.replace(investigation, portal_resource=scope)
+        investigation = dataclasses.replace(
+            investigation, portal_resource=scope, annotations=notes, incident_id=(incident_id or "").strip()
+        )
         if target is not None:
             runs, section = second_witness(opened, investigation.window, target, options)
             investigation = dataclasses.replace(

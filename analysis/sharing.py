@@ -40,7 +40,7 @@ IDENTITY_COLUMNS = {
     "UserId": "user",
     "userId_s": "user",
 }
-IDENTITY_KEYS = {"caller_ip": "ip", "subscription": "subscription", "user": "user"}
+IDENTITY_KEYS = {"caller_ip": "ip", "caller_range": "ip", "subscription": "subscription", "user": "user"}
 #: Columns that name a backend destination: kept as they are (see the module docstring).
 DESTINATION_COLUMNS = frozenset({"destination", "Destination", "host", "Host", "pool"})
 # Free text may quote an email address, an IPv4 address or an IPv6 address in any spelling

@@ -15,26 +15,12 @@ import pandas as pd
 
 from analysis.annotations import Annotation
 from analysis.assessment import Classification
+from analysis.callers import KEY_WORDS
 from analysis.markup import code, md
-from analysis.narrative import HEADLINES, NOT_RECOVERED, destination_name, minute_text
+from analysis.narrative import HEADLINES, NOT_RECOVERED, WHAT, destination_name, minute_text, ms
+from analysis.sections import hurt_lines
 from analysis.verdict import Outcome
 
-# What happened, in the words of the summary (the classification values are findings.json's).
-WHAT = {
-    Classification.SNAT_EXHAUSTION: "SNAT port exhaustion",
-    Classification.BACKEND_UNREACHABLE: "backend unreachable",
-    Classification.BACKEND_ERRORS: "backend errors",
-    Classification.SLOW_BACKEND: "slow backend",
-    Classification.HEALTHY: "healthy",
-    Classification.UNKNOWN: "unknown",
-}
-# The first thing to do when no SNAT mitigation applies, by what the most affected destination suffered.
-FIRST_ACTION = {
-    Classification.BACKEND_UNREACHABLE: "Check that {name} accepts connections from the gateway (DNS, firewall, "
-    "network security groups, the backend itself): its calls failed to connect, and not for want of SNAT ports",
-    Classification.BACKEND_ERRORS: "Look into {name}'s own errors: the backend itself answered with HTTP 5xx",
-    Classification.SLOW_BACKEND: "Find out why {name} answered slowly: its calls took long while it kept answering",
-}
 NOTHING_TO_DO = "Nothing: no destination shows trouble in this window"
 EXPORT_COLUMNS = (
     "Export the gateway logs again with the columns named below, from a diagnostic setting at verbosity "
@@ -126,26 +112,32 @@ def _weight(weight: float) -> str:
 
 
 def first_action(findings: dict[str, Any]) -> str:
-    """The one thing to do first, as Markdown: the first mitigation, else what the verdict asks for."""
+    """The one thing to do first, as Markdown: the first mitigation (with what it needs of the instance), else the
+    most affected destination's first action, else what the verdict asks for."""
     if findings["mitigations"]:
         first = findings["mitigations"][0]
-        return f"**{md(first['title'])}**: {md(first['reason'])}"
+        needs = f". *Needs:* {md(first['condition'])}" if first.get("condition") else ""
+        return f"**{md(first['title'])}**: {md(first['reason'])}{needs}"
     if findings["missing"]:
         return EXPORT_COLUMNS
     affected = findings["impact"]["affected"]
     if findings["verdict"] == Outcome.INSUFFICIENT_DATA and not affected:
         return WIDEN_WINDOW
-    for entry in affected:
-        if entry["classification"] in FIRST_ACTION:
-            return FIRST_ACTION[entry["classification"]].format(name=_name(entry))
+    entries = _entries(findings)
+    for row in affected:
+        actions = entries[(row["region"], row["destination"])].get("actions") or []
+        if actions:
+            return f"**{md(actions[0]['title'])}** ({md(actions[0]['owner'])}): {md(actions[0]['why'])}"
     return NOTHING_TO_DO
 
 
 def _when(findings: dict[str, Any]) -> str:
-    """Onset, peak, recovery and duration of the most affected destination, then of all trouble together."""
+    """Onset, peak, recovery and duration of the most affected destination, then each other one's own minutes:
+    troubles of different causes are never added into one span."""
     impact = findings["impact"]
+    entries = _entries(findings)
     lead = impact["affected"][0]
-    entry = _entries(findings)[(lead["region"], lead["destination"])]
+    entry = entries[(lead["region"], lead["destination"])]
     onset, peak, recovery = _span(entry)
     end = f"recovered at {_time(recovery, day=False)} UTC" if recovery else NOT_RECOVERED
     begun = f"from {_time(onset)} UTC" if _first_seen(entry) else f"from {onset_text(onset, False)}"
@@ -153,13 +145,35 @@ def _when(findings: dict[str, Any]) -> str:
         f"{_name(lead)}: {WHAT[lead['classification']]} {begun}, peak at {_time(peak, day=False)}, "
         f"{end}: {lead['minutes_affected']} minutes"
     )
-    if len(impact["affected"]) > 1:
-        last = f"{_time(impact['last_recovery'], day=False)} UTC" if impact["recovered"] else "the end of the window"
+    for row in impact["affected"][1:]:
+        first, _, last = _span(entries[(row["region"], row["destination"])])
+        until = f"{_time(last, day=False)}" if last else "the end of the window"
         text += (
-            f". All trouble together: from {_time(impact['first_onset'])} UTC to {last} "
-            f"({impact['duration_minutes']} minutes, {impact['episodes']} episodes)"
+            f"; {_name(row)}: {WHAT[row['classification']]} from {_time(first, day=False)} to {until} "
+            f"({row['minutes_affected']} minutes)"
         )
     return text
+
+
+def why_now(findings: dict[str, Any]) -> str:
+    """What changed before the most affected destination's worst episode, in its trigger's sentence ("" when its
+    trigger was not looked for)."""
+    impact = findings["impact"]
+    if not impact["affected"]:
+        return ""
+    lead = impact["affected"][0]
+    entry = _entries(findings)[(lead["region"], lead["destination"])]
+    own = [t for t in findings["trigger"] if (t["region"], t["destination"]) == (lead["region"], lead["destination"])]
+    worst = [t for t in own if t["onset"] == entry["onset"]] or own
+    return md(worst[0]["statement"]) if worst else ""
+
+
+def _causes(findings: dict[str, Any]) -> str:
+    """Each cause's failed calls and its own minutes: ``SNAT port exhaustion: 4,318 failed calls in 17 minutes``."""
+    return "; ".join(
+        f"{WHAT[c['classification']]}: {c['failed_requests_during']:,} failed calls in {c['minutes']} minutes"
+        for c in findings["impact"]["by_cause"]
+    )
 
 
 def _impact_line(findings: dict[str, Any]) -> str:
@@ -170,6 +184,8 @@ def _impact_line(findings: dict[str, Any]) -> str:
         f"({_share(impact['failed_requests'], impact['requests'])}) over the window (HTTP 5xx and calls that "
         "could not connect or got no answer)"
     )
+    if impact["by_cause"]:
+        text += f" ({_causes(findings)})"
     if impact["affected"]:
         lead = impact["affected"][0]
         text += (
@@ -177,14 +193,10 @@ def _impact_line(findings: dict[str, Any]) -> str:
             f"({_share(lead['failed_requests_during'], lead['requests_during'])}) during its "
             f"{lead['minutes_affected']} minutes of trouble"
         )
-        before, during = lead["p95_backend_ms_before"], lead["p95_backend_ms_during"]
+        before, during = lead["answered_p95_ms_before"], lead["answered_p95_ms_during"]
         if before is not None or during is not None:
-            text += f"; backend p95 {_ms(before)} before, {_ms(during)} during"
+            text += f"; answered calls' p95 {ms(before)} before, {ms(during)} during"
     return text
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def executive_summary(findings: dict[str, Any]) -> str:
@@ -209,9 +221,18 @@ def executive_summary(findings: dict[str, Any]) -> str:
         )
         lines.append(f"- **Affected:** {listed}.")
         lines.append(f"- **When:** {_when(findings)}.")
+        why = why_now(findings)
+        if why:
+            lines.append(f"- **Why then:** {why}.")
     else:
         lines.append("- **Affected:** no destination.")
     lines.append(f"- **Impact:** {_impact_line(findings)}.")
+    hurt = hurt_lines(findings)
+    if hurt:
+        lines.append(f"- **Who was hurt:** {hurt}.")
+    for note in findings.get("units_noted", []):
+        label = "Units" if note["agrees"] else "Units disagree"
+        lines.append(f"- **{label}:** {md(note['statement'])}.")
     lines.append(f"- **Do first:** {first_action(findings)}.")
     lines.append("")
     for query in findings["queries"]:
@@ -245,13 +266,24 @@ def affected_table(findings: dict[str, Any]) -> pd.DataFrame:
                 "minutes": row["minutes_affected"],
                 "failed during": f"{row['failed_requests_during']:,} of {row['requests_during']:,} "
                 f"({_share(row['failed_requests_during'], row['requests_during'])})",
-                "failed in the window": f"{row['failed_requests']:,} of {row['requests']:,} "
-                f"({_share(row['failed_requests'], row['requests'])})",
-                "backend p95 before": _ms(row["p95_backend_ms_before"]),
-                "backend p95 during": _ms(row["p95_backend_ms_during"]),
+                "answered p95 before": ms(row["answered_p95_ms_before"]),
+                "answered p95 during": ms(row["answered_p95_ms_during"]),
+                "failed connects ended": _connects_ended(entry),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _connects_ended(entry: dict[str, Any]) -> str:
+    """When a destination's failed connects gave up: under a second (refused, reset), or at the connect timer;
+    "-" without failed connects. Kept apart from the answered calls' latency."""
+    if not entry["connection_failures"]:
+        return "-"
+    fast = entry["evidence"].get("share_fast")
+    if fast is not None and fast >= 0.5:
+        return "under 1 s (refused or reset)"
+    timer = entry["connect_timer_s"]
+    return f"at {timer:g} s (the connect timer)" if timer is not None else "at no one timer"
 
 
 def incident_timeline(findings: dict[str, Any], annotations: list[Annotation]) -> pd.DataFrame:
@@ -270,6 +302,20 @@ def incident_timeline(findings: dict[str, Any], annotations: list[Annotation]) -
                     "kind": "episode",
                 }
             )
+    for trigger in findings.get("trigger", []):
+        if trigger["change_at"] is None:
+            continue
+        sent = ", ".join(f"{KEY_WORDS[d['key_kind']]} {d['key']}" for d in trigger["drivers"][:2])
+        rows.append(
+            {
+                "at": _time(trigger["change_at"]),
+                "from (UTC)": _time(trigger["change_at"]),
+                "until (UTC)": "",
+                "what": f"calls to {destination_name(trigger)} rose {trigger['factor']:.1f}x"
+                + (f", sent by {sent}" if sent else ""),
+                "kind": "change",
+            }
+        )
     for note in annotations:
         rows.append(
             {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.batch import Outcome, error_line, index_html, ordered, shown_error
+from analysis.batch import Outcome, error_line, fleet_totals, index_html, index_row, ordered, shown_error
 from analysis.fleet import Entry, load
 from analysis.outfolder import read_marker
 from tests.browser import open_page
@@ -87,6 +87,9 @@ def test_the_index_lists_the_worst_first_and_links_each_report(fleet_run, tmp_pa
         evaluate={
             "rows": "[...document.querySelectorAll('tbody tr')].map(r => r.cells[0].innerText)",
             "links": "[...document.links].map(a => a.getAttribute('href'))",
+            "headers": "[...document.querySelectorAll('thead th')].map(h => h.innerText)",
+            "first": "[...document.querySelector('tbody tr').cells].map(c => c.innerText)",
+            "totals": "document.querySelector('p.totals').innerText",
         },
     )
     assert page.requests == [(out / "index.html").as_uri()]
@@ -102,6 +105,15 @@ def test_the_index_lists_the_worst_first_and_links_each_report(fleet_run, tmp_pa
         "contoso-two-units/report.html",
         "contoso-quiet-minutes/report.html",
     ]
+    assert page.values["headers"] == [
+        "entry", "verdict", "affected destinations", "failed calls", "minutes per cause", "do first", "assumed", "why",
+        "window (UTC)", "source",
+    ]  # fmt: skip
+    first = page.values["first"]
+    assert first[1] == "SNAT port exhaustion\n(high confidence)" and "orders.contoso-backend.com:443" in first[2]
+    assert first[3] == "4,740 of 52,685 (9.0%)" and "snat exhaustion 17 min" in first[4]
+    assert first[5] == "Scale out to 3 units in West Europe" and "1,024 ports x 1 unit(s)" in first[6]
+    assert page.values["totals"].startswith("4 report(s): 3 rendered, 1 failed; 2 with SNAT port exhaustion;")
 
 
 def test_a_second_run_replaces_the_batch_and_drops_entries_no_longer_in_the_fleet(fleet_run, tmp_path):
@@ -129,26 +141,42 @@ def test_a_batch_never_replaces_a_folder_of_other_files(tmp_path):
     ]
 
 
-def test_the_index_escapes_every_value_and_orders_the_verdicts():
+def test_the_index_escapes_every_value_and_orders_by_impact():
     hostile = "<script>alert(1)</script>"
+    impact = {
+        "requests": 1000,
+        "failed_requests": 40,
+        "affected": [{"destination": hostile, "region": "r", "classification": "snat_exhaustion"}],
+        "by_cause": [{"classification": "snat_exhaustion", "minutes": 12}],
+    }
+    bad = {
+        "verdict": "snat_exhaustion",
+        "confidence": "medium",
+        "verdict_reason": hostile,
+        "source": hostile,
+        "window": {"start": "s", "end": "e"},
+        "impact": impact,
+        "assumptions": {"snat_ports": 1024, "units": 2, "units_by_region": {hostile: 3}, "requests_per_connection": 1.0,
+                        "tier": None},
+        "mitigations": [{"id": "scale_out", "title": hostile}],
+        "destinations": [{"destination": hostile, "region": "r", "classification": "snat_exhaustion"}],
+    }  # fmt: skip
+    worse = {**bad, "impact": {**impact, "failed_requests": 400}, "verdict": "no_snat_evidence"}
     outcomes = [
         Outcome(Entry("quiet", "sample"), {"verdict": "no_snat_evidence", "destinations": []}, None),
         Outcome(Entry("broken", f"file:{hostile}"), None, f"{hostile}: no such file"),
-        Outcome(
-            Entry("bad", "sample"),
-            {
-                "verdict": "snat_exhaustion",
-                "verdict_reason": hostile,
-                "source": hostile,
-                "window": {"start": "s", "end": "e"},
-                "destinations": [{"destination": hostile, "classification": "snat_exhaustion"}],
-            },
-            None,
-        ),
+        Outcome(Entry("bad", "sample"), bad, None),
+        Outcome(Entry("worse", "sample"), worse, None),
     ]
-    assert [o.entry.name for o in ordered(outcomes)] == ["bad", "broken", "quiet"]
+    assert [o.entry.name for o in ordered(outcomes)] == ["worse", "bad", "broken", "quiet"]
+    row = index_row(outcomes[2])
+    assert row["failed"] == "40 of 1,000 (4.0%)" and row["durations"] == "snat exhaustion 12 min"
+    assert row["first_action"] == hostile and row["confidence"] == "medium"
+    assert row["assumptions"] == f"1,024 ports x 2 unit(s) ({hostile}: 3); tier not given; 1 request(s) per connection"
+    assert fleet_totals(outcomes) == {"entries": 4, "rendered": 3, "snat": 1, "failed": 440, "requests": 2000,
+                                      "share": "22.0%"}  # fmt: skip
     html = index_html(outcomes, hostile)
-    assert "<script" not in html and html.count("&lt;script&gt;") >= 5
+    assert "<script" not in html and html.count("&lt;script&gt;") >= 8
 
 
 def test_a_failed_entry_is_listed_by_its_file_name_never_its_local_path(tmp_path):

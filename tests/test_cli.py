@@ -168,10 +168,12 @@ def test_queries_list_names_each_query_with_its_description(capsys):
     lines = capsys.readouterr().out.splitlines()
     names = [line.split("\t")[0] for line in lines]
     assert names == [
+        "calls_by_key",
         "destination_health",
         "destination_inventory",
         "error_breakdown",
         "failure_fingerprint",
+        "instances",
         "latency_distribution",
         "load_drivers",
         "logged_requests",

@@ -136,6 +136,7 @@ def requests_of(logs: pd.DataFrame, window: dict[str, pd.Timestamp]) -> pd.DataF
         "OperationId",
         "ApimSubscriptionId",
         "CallerIpAddress",
+        "ProductId",
     ):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
     parts = pd.DataFrame(
@@ -260,6 +261,73 @@ def expected_fingerprint(requests: pd.DataFrame) -> pd.DataFrame:
     counted = rows.groupby(keys, dropna=False).size().reset_index(name="requests")
     names = ["region", "destination", "reason", "source", "answered", "elapsed_s"]
     return counted.rename(columns=dict(zip(keys, names, strict=True)))[[*names, "requests"]]
+
+
+CALL_KEYS = {
+    "api": "ApiId",
+    "operation": "OperationId",
+    "product": "ProductId",
+    "subscription": "ApimSubscriptionId",
+    "caller_range": "CallerRange",
+}
+
+
+def failed_calls(rows: pd.DataFrame) -> pd.Series:
+    """Failed requests as destination_health counts them: HTTP 5xx, or an own call that did not connect or got
+    no answer."""
+    own = rows["LastErrorSource"].isin(["", "forward-request", "request-forwarder"])
+    answered = rows["BackendResponseCode"].notna()
+    unanswered = ~answered & rows["LastErrorReason"].isin(["Timeout", "ClientConnectionFailure"])
+    connect = own & ((rows["LastErrorReason"] == CONNECTION_FAILURE) | unanswered)
+    return (rows["ResponseCode"].astype("Float64") >= 500).fillna(False) | connect
+
+
+def caller_range(ip: str) -> str:
+    """An IPv4 address's /24, any other caller as it is."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return ".".join(parts[:3]) + ".0/24"
+    return ip
+
+
+def expected_calls(requests: pd.DataFrame, destination: str = "", region: str = "", min_share: float = 0.01):
+    """Per minute, in all and per kept key: requests, failed requests and the answered calls' p95."""
+    rows = scoped(requests, destination)
+    if region:
+        rows = rows[rows["Region"] == region]
+    rows = rows.assign(
+        failed=failed_calls(rows),
+        CallerRange=rows["CallerIpAddress"].map(caller_range),
+        minute=rows["TimeGenerated"].dt.floor("min"),
+        answered_time=rows["BackendTime"].astype("Float64").where(rows["BackendResponseCode"].notna()),
+    )
+    calls, failures = len(rows), int(rows["failed"].sum())
+    out = []
+    keyed = [("all", rows.assign(key=""))] + [(k, rows.assign(key=rows[c])) for k, c in CALL_KEYS.items()]
+    for kind, frame in keyed:
+        totals = frame.groupby("key")["failed"].agg(["size", "sum"])
+        busy = totals["size"] >= min_share * calls
+        hurt = (totals["sum"] >= min_share * failures) & (failures > 0)
+        kept = totals[(kind == "all") | busy | hurt].index
+        for (minute, key), group in frame[frame["key"].isin(kept)].groupby(["minute", "key"]):
+            out.append(
+                {
+                    "minute": minute,
+                    "key_kind": kind,
+                    "key": key,
+                    "requests": len(group),
+                    "failed_requests": int(group["failed"].sum()),
+                    "answered_p95_ms": nearest_rank(group["answered_time"], 95),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def expected_instances(requests: pd.DataFrame) -> pd.DataFrame:
+    """Requests and first and last time per instance name and region."""
+    rows = requests.assign(instance=requests["_ResourceId"].str.rsplit("/", n=1).str[-1].str.lower())
+    grouped = rows.groupby(["instance", "Region"])["TimeGenerated"].agg(["size", "min", "max"]).reset_index()
+    return grouped.set_axis(["instance", "region", "requests", "first_seen", "last_seen"], axis=1)
 
 
 def assert_same_rows(got: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
@@ -510,6 +578,59 @@ def test_failure_fingerprint_matches_pandas(scenario_export, incident, raw, name
     assert_same_rows(got.drop(columns="sample_message"), expected, list(expected.columns[:-1]))
 
 
+@pytest.mark.parametrize(("name", "mode"), CASES)
+@pytest.mark.parametrize("scope", ["all", "exhausted"])
+def test_calls_by_key_matches_pandas(scenario_export, incident, raw, name, mode, scope):
+    """Per minute, in all and per kept API, operation, product, subscription and caller range: requests, failed
+    requests counted as destination_health counts them, and the answered calls' p95."""
+    destination = exhausted(incident, name) if scope == "exhausted" else ""
+    got = run_local(scenario_export, incident, name, mode, "calls_by_key", destination=destination)
+    got = got.astype({"answered_p95_ms": "float64"})  # a minute without an answered call has none
+    expected = expected_calls(raw(name), destination)
+    assert set(expected["key_kind"]) == {"all", *CALL_KEYS} and expected["failed_requests"].sum() > 0
+    assert_same_rows(got, expected, ["minute", "key_kind", "key"])
+
+
+def test_calls_by_key_adds_up_to_the_health_querys_failed_requests(scenario_export, incident):
+    """The "all" rows of a destination are destination_health's requests and failed requests, minute by minute,
+    and a kind's kept keys never count more than all of them."""
+    destination = exhausted(incident, "sample")
+    calls = run_local(scenario_export, incident, "sample", "resource", "calls_by_key", destination=destination)
+    health = run_local(scenario_export, incident, "sample", "resource", "destination_health")
+    health = health[health["destination"] == destination].set_index("minute")
+    every = calls[calls["key_kind"] == "all"].set_index("minute")
+    assert every["requests"].to_dict() == health["requests"].to_dict()
+    assert every["failed_requests"].to_dict() == health["failed_requests"].to_dict()
+    per_kind = calls[calls["key_kind"] != "all"].groupby(["minute", "key_kind"])[["requests", "failed_requests"]].sum()
+    joined = per_kind.reset_index().merge(every[["requests", "failed_requests"]], on="minute", suffixes=("", "_all"))
+    assert (joined["requests"] <= joined["requests_all"]).all()
+    assert (joined["failed_requests"] <= joined["failed_requests_all"]).all()
+
+
+def test_calls_by_key_reads_one_region_and_keeps_only_keys_with_a_share(scenario_export, incident, raw):
+    destination = exhausted(incident, "sample")
+    shown = run_local(
+        scenario_export, incident, "sample", "resource", "calls_by_key", destination=destination, min_share=0.3
+    )
+    assert set(shown["key_kind"]) >= {"all", "api"}
+    shown = shown.astype({"answered_p95_ms": "float64"})
+    expected = expected_calls(raw("sample"), destination, min_share=0.3)
+    assert_same_rows(shown, expected, ["minute", "key_kind", "key"])
+    elsewhere = run_local(
+        scenario_export, incident, "sample", "resource", "calls_by_key", destination=destination, region="Nowhere"
+    )
+    assert elsewhere.empty and list(elsewhere.columns) == list(shown.columns)
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+def test_instances_match_pandas(scenario_export, incident, raw, name, mode):
+    """The instance named by the last part of the resource id, per region, with its requests and times."""
+    got = run_local(scenario_export, incident, name, mode, "instances")
+    expected = expected_instances(raw(name))
+    assert_same_rows(got, expected, ["instance", "region"])
+    assert got["instance"].str.len().min() > 0 and "/" not in "".join(got["instance"])
+
+
 ROW_COLUMNS = [
     "TimeGenerated", "CorrelationId", "Region", "Destination", "ApiId", "OperationId", "ApimSubscriptionId",
     "CallerIpAddress", "Method", "ResponseCode", "BackendResponseCode", "TotalTime", "BackendTime",
@@ -557,12 +678,14 @@ def test_request_rows_never_return_more_than_the_cap(scenario_export, incident):
         "latency_distribution",
         "failure_fingerprint",
         "request_rows",
+        "calls_by_key",
+        "instances",
     ],
 )
 def test_both_logging_modes_give_equal_frames(scenario_export, incident, query):
     """The same requests logged in either mode give the same result (the sample message aside,
     which is any message of its group)."""
-    values = {"destination": exhausted(incident, "sample")} if query == "load_drivers" else {}
+    values = {"destination": exhausted(incident, "sample")} if query in ("load_drivers", "calls_by_key") else {}
     resource = run_local(scenario_export, incident, "sample", "resource", query, **values)
     legacy = run_local(scenario_export, incident, "sample", "azurediagnostics", query, **values)
     if query in ("error_breakdown", "failure_fingerprint"):
@@ -583,6 +706,8 @@ BOUNDS = {
     "latency_distribution": ["bucket_ms"],
     "logged_requests": ["minute"],
     "request_rows": ["CorrelationId"],
+    "calls_by_key": ["minute", "key_kind", "key"],
+    "instances": ["instance", "region"],
     "sampling": ["item_count"],
 }
 
@@ -613,10 +738,14 @@ def test_query_returns_at_most_one_row_per_key(scenario_export, incident, raw, q
         "latency_distribution": len(LATENCY_EDGES),
         "logged_requests": minutes,
         "request_rows": ROW_CAP,  # raw rows, but capped whatever the window
+        # Per minute: all, and per kind the keys with 1 % of the calls or of the failed calls.
+        "calls_by_key": minutes * (1 + len(CALL_KEYS) * 200),
+        "instances": regions,
         "sampling": 1,  # a gateway log row is one request
     }[query]
     assert len(got) <= limit
-    assert len(got) * 50 < len(requests)
+    # Keys per minute, not rows: a window's minutes times its kept keys, run over one destination's trouble.
+    assert len(got) * (10 if query == "calls_by_key" else 50) < len(requests)
     if query == "destination_health":
         assert got["minute"].between(WINDOW["start"], WINDOW["end"], inclusive="left").all()
         assert (got["minute"] == got["minute"].dt.floor("min")).all()

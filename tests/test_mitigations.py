@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from analysis.assumptions import Assumptions
+from analysis.assumptions import Assumptions, from_params
 from analysis.coverage import Coverage
+from analysis.errors import KitError
 from analysis.mitigations import RULES, MitigationId, is_private_endpoint_service, recommend
 from analysis.pools import parse_ip_map
+from analysis.tiers import FACTS, Tier
 from tests.builders import BURST, REGION, SNAT_FAILURES, diagnosis_of, frame
 
 DRIVERS = pd.DataFrame(
@@ -80,3 +83,42 @@ def test_private_endpoints_only_for_services_that_have_them():
 
 def test_the_table_is_in_the_order_a_responder_tries_them():
     assert [rule.__name__ for rule in RULES] == [m.value for m in MitigationId]
+
+
+def test_a_nat_gateway_and_a_firewall_only_where_the_tier_and_network_allow_them():
+    orders = frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES)
+    unknown = found(orders)
+    assert "give --param tier=" in unknown["nat_gateway"].condition
+    assert "Developer or Premium injected" in unknown["azure_firewall"].condition
+    for tier in (Tier.BASIC, Tier.STANDARD, Tier.BASIC_V2, Tier.CONSUMPTION):
+        listed = found(orders, assumptions=Assumptions(tier=tier))
+        assert {"nat_gateway", "azure_firewall", "private_endpoint"}.isdisjoint(listed), tier
+    premium = found(orders, assumptions=Assumptions(tier=Tier.PREMIUM))
+    assert "natGatewayState Enabled" in premium["nat_gateway"].condition
+    assert premium["private_endpoint"].condition.startswith("Premium: injected in a virtual network")
+    assert (
+        "virtual network integration"
+        in found(orders, assumptions=Assumptions(tier=Tier.STANDARD_V2))["nat_gateway"].condition
+    )
+
+
+def test_scale_out_stays_within_the_tiers_unit_limit():
+    orders = frame("orders.azurewebsites.net:443", BURST, SNAT_FAILURES)  # needs 3 units
+    assert found(orders, assumptions=Assumptions(tier=Tier.STANDARD))["scale_out"].condition is None
+    basic = found(orders, assumptions=Assumptions(tier=Tier.BASIC))["scale_out"]
+    assert basic.title == "Move to a tier that allows 3 units in West Europe"
+    assert basic.condition.startswith("the Basic tier scales to at most 2 units: move to Standard (up to 4)")
+    developer = found(orders, assumptions=Assumptions(tier=Tier.DEVELOPER))["scale_out"]
+    assert developer.condition.startswith("the Developer tier cannot add units")
+    unknown = found(orders)["scale_out"]
+    assert unknown.title == "Scale out to 3 units in West Europe" and "Developer and Consumption cannot" in (
+        unknown.condition
+    )
+
+
+def test_the_tier_is_a_parameter_people_can_spell_their_way():
+    assert from_params({"tier": "premium_v2"}).tier is Tier.PREMIUM_V2
+    assert from_params({"tier": "Standard v2"}).tier is Tier.STANDARD_V2 and from_params({"tier": ""}).tier is None
+    with pytest.raises(KitError, match="unknown tier 'Gold' \\(known: Developer, Basic, Standard, Premium"):
+        from_params({"tier": "Gold"})
+    assert [FACTS[t].max_units for t in Tier] == [1, 2, 4, None, 0, 10, 10, 30]

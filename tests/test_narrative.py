@@ -8,7 +8,7 @@ from typing import Any
 
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-from analysis import appendix, narrative, summary
+from analysis import appendix, markup, narrative, sections, skeleton, summary
 from analysis.html_page import clean_html
 
 HOSTILE = "<img src=x onerror=alert(1)>[x](javascript:alert(1))![t](http://h/b.png)\n# h\n`c` *e* $\\foo$"
@@ -56,6 +56,19 @@ def destination(name: str, classification: str = "healthy", requests: int = 500)
         "checks": [{"name": f"check {name}", "outcome": "failed", "weight": 1.0, "detail": f"detail {name}"}]
         if affected
         else [],
+        "actions": [
+            {
+                "id": "x",
+                "title": f"do {name}",
+                "why": f"why {name}",
+                "confirm": f"look at {name}; KQL: apim-snat queries show request_rows --param 'destination={name}'",
+                "owner": "backend owner",
+                "mitigation": None,
+                "condition": f"needs {name}",
+            }
+        ]
+        if affected
+        else [],
     }
 
 
@@ -72,25 +85,82 @@ def impact_of(entry: dict[str, Any]) -> dict[str, Any]:
         "minutes_affected": 40,
         "requests_during": 300,
         "failed_requests_during": 6,
-        "p95_backend_ms_before": 80.0,
-        "p95_backend_ms_during": 900.0,
+        "answered_p95_ms_before": 80.0,
+        "answered_p95_ms_during": 900.0,
+    }
+
+
+def hurt(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """An affected destination's rows of ``impact.by_*``: a hostile key and the rest."""
+    base = {"destination": entry["destination"], "region": entry["region"], "classification": entry["classification"]}
+    return [
+        {**base, "key": HOSTILE, "requests": 200, "failed_requests": 4, "failure_share": 0.02, "complete": True},
+        {**base, "key": None, "requests": 100, "failed_requests": 2, "failure_share": 0.02, "complete": False},
+    ]
+
+
+def trigger_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """A rise before the destination's onset, sent by a hostile subscription, with a hostile note."""
+    note = {"time": "2025-02-25T09:15:00Z", "end": None, "label": HOSTILE}
+    return {
+        "destination": entry["destination"],
+        "region": entry["region"],
+        "classification": entry["classification"],
+        "onset": "2025-02-25T09:20:00Z",
+        "onset_observed": True,
+        "baseline_per_minute": 10.0,
+        "change_at": "2025-02-25T09:18:00Z",
+        "peak_per_minute": 60.0,
+        "factor": 6.0,
+        "drivers": [
+            {
+                "key_kind": "subscription",
+                "key": HOSTILE,
+                "before_per_minute": 1.0,
+                "after_per_minute": 50.0,
+                "share_of_rise": 0.98,
+                "share_before": 0.1,
+            }
+        ],
+        "answered_p95_before_ms": 80.0,
+        "answered_p95_lead_ms": 90.0,
+        "notes": [note],
+        "statement": f"calls to {entry['destination']} rose 6x; subscription {HOSTILE}; note {HOSTILE}",
     }
 
 
 def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
     affected = [impact_of(d) for d in destinations if d["classification"] != "healthy"]
+    troubled = [d for d in destinations if d["classification"] != "healthy"]
+    by_key = [row for d in troubled for row in hurt(d)]
+    note = {"time": "2025-02-25T09:38:00Z", "end": None, "label": HOSTILE}
     return {
         "kit_version": HOSTILE,
+        "incident_id": HOSTILE,
+        "instances": [HOSTILE],
+        "annotations": [note],
+        "trigger": [trigger_of(d) for d in troubled],
+        "units_noted": [{**note, "units": 2, "agrees": False, "statement": HOSTILE}],
         "assumptions": {"snat_ports": 1024, "port_hold_minutes": 4, "pool_idle_minutes": 4, HOSTILE: HOSTILE},
         "impact": {
             "requests": sum(d["requests"] for d in destinations),
             "failed_requests": 6 * len(affected),
-            "first_onset": "2025-02-25T09:20:00Z" if affected else None,
-            "last_recovery": None,
             "recovered": False,
-            "duration_minutes": 40 if affected else 0,
             "episodes": len(affected),
             "affected": affected,
+            "by_cause": [
+                {
+                    "classification": d["classification"],
+                    "destinations": 1,
+                    "episodes": 1,
+                    "first_onset": "2025-02-25T09:20:00Z",
+                    "last_recovery": None,
+                    "minutes": 40,
+                    "failed_requests_during": 6,
+                }
+                for d in troubled
+            ],
+            **{f"by_{kind}": by_key for kind in ("api", "operation", "product", "subscription")},
         },
         "verdict": "snat_exhaustion",
         "confidence": "medium",
@@ -115,7 +185,9 @@ def findings(*destinations: dict[str, Any]) -> dict[str, Any]:
                 "kql": f"T | where x == '{HOSTILE}'",
             }
         ],
-        "mitigations": [{"id": "scale_out", "title": HOSTILE, "reason": HOSTILE, "destinations": []}],
+        "mitigations": [
+            {"id": "scale_out", "title": HOSTILE, "reason": HOSTILE, "destinations": [], "condition": HOSTILE}
+        ],
     }
 
 
@@ -124,25 +196,38 @@ def as_html(markdown: str) -> str:
     return clean_html(markdown2html_mistune(markdown))
 
 
-def test_strings_from_the_findings_never_become_markup():
-    document = findings(destination(HOSTILE, "snat_exhaustion"))
-    for text in (
+def written(document: dict[str, Any]) -> list[str]:
+    """Every piece of Markdown the report writes from the findings."""
+    return [
         summary.executive_summary(document),
         narrative.destination_lines(document),
         narrative.evidence(document),
         narrative.mitigations(document),
         appendix.query_text(document["queries"][0]),
         appendix.provenance(document),
-    ):
+        sections.trigger_lines(document),
+        sections.actions_markdown(document),
+        skeleton.title(document),
+        skeleton.detection(document),
+        skeleton.resolution(document),
+        skeleton.went_well(document),
+        skeleton.went_wrong(document),
+    ]
+
+
+def test_strings_from_the_findings_never_become_markup():
+    document = findings(destination(HOSTILE, "snat_exhaustion"), destination(f"{HOSTILE} healthy"))
+    for text in written(document):
         html = as_html(text)
-        assert "<img" not in html and "<h1" not in html and "<em>e</em>" not in html, html
+        own_title = 1 if text.startswith("# Postmortem") else 0  # the kit's own heading, the logs' never
+        assert "<img" not in html and html.count("<h1") == own_title and "<em>e</em>" not in html, html
         assert not re.search(r'href="(?!#)', html), html  # the only links are the headings' own anchors
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
 def test_the_sanitiser_does_not_change_what_the_escaping_produced():
     document = findings(destination(HOSTILE, "snat_exhaustion"))
-    for text in (summary.executive_summary(document), narrative.evidence(document), narrative.mitigations(document)):
+    for text in written(document):
         html = markdown2html_mistune(text)
         assert clean_html(html).replace("\n", "") == html.replace("\n", "")
 
@@ -167,4 +252,21 @@ def test_the_findings_are_not_changed_by_writing_about_them():
     before = copy.deepcopy(document)
     summary.executive_summary(document), narrative.evidence(document), narrative.destination_table(document)
     summary.incident_timeline(document, []), summary.affected_table(document), appendix.queries_table(document)
+    written(document), sections.trigger_table(document), sections.hurt_table(document, "api")
+    skeleton.owners_table(document)
     assert document == before
+
+
+def test_every_table_of_the_report_keeps_strings_from_the_logs_as_text():
+    document = findings(destination(HOSTILE, "snat_exhaustion"))
+    tables = [
+        summary.affected_table(document),
+        summary.incident_timeline(document, []),
+        sections.trigger_table(document),
+        *(sections.hurt_table(document, kind) for kind in sections.HURT_KINDS),
+        skeleton.owners_table(document),
+        narrative.destination_table(document),
+    ]
+    for frame in tables:
+        html = markup.report_table(frame).to_html()
+        assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html, list(frame.columns)

@@ -37,9 +37,10 @@ def test_the_fingerprint_shows_each_failing_destination_and_the_connect_timeout(
 def test_the_band_chart_draws_each_tested_pool_against_its_ports(found):
     tested = [p for p in found.pools if p.failure is not None]
     figure = plots.demand_band_chart(found.diagnosis.pool_minutes, tested, found.findings)
-    panels = [axis for axis in visible(figure) if axis.get_ylabel() == "ports"]
+    panels = [axis for axis in visible(figure) if axis.get_ylabel() == "SNAT ports"]
     assert [axis.get_title() for axis in panels] == [f"{p.id} ({p.state.replace('_', ' ')})" for p in tested]
-    assert any("ports (1,024)" in text.get_text() for text in panels[0].get_legend().get_texts())
+    assert any("SNAT ports it has (1,024)" in text.get_text() for text in panels[0].get_legend().get_texts())
+    assert all(axis.get_xlabel() == "time (UTC), 2025-02-25" for axis in panels)
     plt.close(figure)
 
 
@@ -69,6 +70,36 @@ def test_the_incident_panels_put_the_affected_first_and_mark_episodes_notes_and_
     legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert "1: 09:40 deploy $x$" in legend
     plt.close(figure)
+
+
+def test_every_row_of_panels_reads_its_own_utc_times_and_the_legend_needs_no_readme(found):
+    """Each panel labels its time axis in UTC (not only the last row); the legend speaks plain words."""
+    figure = plots.incident_panels(found.diagnosis.timeseries, found.findings)
+    figure.canvas.draw()
+    for axis in visible(figure):
+        assert axis.get_xlabel() == "time (UTC), 2025-02-25"
+        ticks = [label.get_text() for label in axis.get_xticklabels() if label.get_visible() and label.get_text()]
+        assert ticks and all(len(tick) == 5 and tick[2] == ":" for tick in ticks), ticks
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "SNAT ports in use: at least / at most" in legend and not [t for t in legend if ".." in t or "band" in t]
+    plt.close(figure)
+
+
+def test_one_colour_means_one_thing_across_the_charts():
+    """Failed calls, the episodes, the notes, calls, latency, ports in use and limits each have their own colour."""
+    meanings = [
+        plots.REQUEST_COLOUR,
+        plots.FAILED_COLOUR,
+        plots.LATENCY_COLOUR,
+        plots.BAND_COLOUR,
+        plots.LIMIT_COLOUR,
+        plots.EPISODE_COLOUR,
+        plots.NOTE_COLOUR,
+    ]
+    assert len(set(meanings)) == len(meanings)
+    reasons = [colour for _, colour in plots.FINGERPRINT_KINDS.values()]
+    assert reasons[0] == plots.FAILED_COLOUR and reasons[-1] == plots.REQUEST_COLOUR
+    assert not set(reasons[1:-1]) & set(meanings), "other failures do not borrow a colour that means something else"
 
 
 def test_an_empty_window_draws_a_word_not_an_empty_grid(found):

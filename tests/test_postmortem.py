@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
+import re
 from urllib.parse import unquote
 
 import pytest
@@ -31,6 +32,24 @@ def test_the_summary_says_what_when_how_bad_and_what_first(found):
     assert f"failed {lead['failed_requests_during']:,} of its {lead['requests_during']:,} calls" in text
     assert "from 2025-02-25 09:23 UTC, peak at 09:24, recovered at 09:40 UTC: 17 minutes" in text
     assert "- **Do first:** **Scale out to 3 units in West Europe**" in text
+    assert "*Needs:* needs a tier that allows 3 units per region" in text  # no --param tier: what it needs
+
+
+def plain(markdown: str) -> str:
+    """The Markdown's text as it reads: the escapes of ``markup.md`` undone."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def test_the_summary_says_why_then_and_who_was_hurt_and_never_one_span_over_every_cause(found):
+    text = plain(summary.executive_summary(found.findings))
+    assert "- **Why then:** at 09:21 calls to orders.contoso-backend.com:443 (West Europe) rose 6.5x" in text
+    assert "subscription partner-bulk-sync sent 46% of the rise" in text
+    assert "- **Who was hurt:** orders.contoso-backend.com:443 (West Europe): 4,318 failed calls, most to " in text
+    assert "partner-bulk-sync (1,669)" in text and "through APIs orders-api (4,318)" in text
+    assert "All trouble together" not in text and "80 minutes" not in text
+    assert "backend unreachable from 09:00 to 09:05 (5 minutes)" in text
+    assert "slow backend from 08:50 to 09:15 (25 minutes)" in text
+    assert "SNAT port exhaustion: 4,318 failed calls in 17 minutes; backend unreachable: 141 failed calls" in text
 
 
 def test_the_first_action_follows_what_the_logs_can_tell(found):
@@ -41,7 +60,8 @@ def test_the_first_action_follows_what_the_logs_can_tell(found):
     document["impact"]["affected"] = [
         e for e in document["impact"]["affected"] if e["classification"] != "snat_exhaustion"
     ]
-    assert summary.first_action(document).startswith("Check that search\\.cloudapp")  # backend unreachable first
+    first = summary.first_action(document)  # backend unreachable first: its first action, with its owner
+    assert first.startswith("**Check that search\\.cloudapp\\.azure\\.com was up") and "(backend owner)" in first
     document["impact"]["affected"], document["verdict"] = [], "insufficient_data"
     assert summary.first_action(document) == summary.WIDEN_WINDOW
 
@@ -49,7 +69,16 @@ def test_the_first_action_follows_what_the_logs_can_tell(found):
 def test_the_affected_table_has_one_row_per_affected_destination(found):
     table = summary.affected_table(found.findings)
     assert list(table["destination"]) == [e["destination"] for e in found.findings["impact"]["affected"]]
-    assert table.loc[0, "recovery"] == "09:40" and table.loc[0, "backend p95 during"].endswith(" ms")
+    assert table.loc[0, "recovery"] == "09:40" and table.loc[0, "answered p95 during"].endswith(" ms")
+    # The failed connects' wait is kept apart from the answered calls' latency, one figure each.
+    rows = found.findings["impact"]["affected"]
+    assert list(table["answered p95 during"]) == [f"{r['answered_p95_ms_during']:,.0f} ms" for r in rows]
+    assert list(table["failed connects ended"]) == [
+        "at 21 s (the connect timer)",
+        "under 1 s (refused or reset)",
+        "-",
+        "-",
+    ]
 
 
 def test_the_timeline_interleaves_episodes_and_notes_in_time_order(found):
@@ -60,6 +89,8 @@ def test_the_timeline_interleaves_episodes_and_notes_in_time_order(found):
     assert "deploy <b>v2</b>" in set(timeline["what"])  # data: the table escapes it where it is shown
     episodes = sum(len(e["episodes"]) for e in found.findings["destinations"])
     assert list(timeline["kind"]).count("episode") == episodes
+    (change,) = timeline[timeline["kind"] == "change"].itertuples()
+    assert change[1] == "2025-02-25 09:21" and "rose 6.5x, sent by subscription partner-bulk-sync" in change.what
 
 
 def test_the_appendix_names_the_source_without_a_path_and_lists_every_query(found):

@@ -81,9 +81,9 @@ def test_each_packaged_query_of_a_window_says_its_rows_and_seconds(tmp_path):
         query_window(source)
     finally:
         source.close()
-    names = [run.name for run in (*data.runs, *data.driver_runs.values())]
+    names = [run.name for run in data.queried]
     assert [line.split(":")[0] for line in first] == names
-    for line, run in zip(first, (*data.runs, *data.driver_runs.values()), strict=True):
+    for line, run in zip(first, data.queried, strict=True):
         assert f": {len(run.result):,} rows in " in line and line.endswith(" s")
     assert all(", kept from 20" in line for line in said), "the second time, the kept results say so"
 

@@ -20,10 +20,12 @@ DAY = 1440
 RATES = {"quiet": 4.0, "busy": 40.0}
 #: Result rows per (destination or key) a query may return for one day, by query.
 LIMIT_PER_KEY = {
+    "calls_by_key": DAY,
     "destination_health": DAY,
     "destination_inventory": 1,
     "error_breakdown": 1,
     "failure_fingerprint": 1,
+    "instances": 1,
     "latency_distribution": 10,
     "load_drivers": 1,
     "logged_requests": 1,
@@ -31,10 +33,12 @@ LIMIT_PER_KEY = {
     "sampling": 1,
 }
 KEYS = {
+    "calls_by_key": ["key_kind", "key"],
     "destination_health": ["destination"],
     "destination_inventory": ["destination"],
     "error_breakdown": ["destination", "reason", "source", "section"],
     "failure_fingerprint": ["region", "destination", "reason", "source", "answered", "elapsed_s"],
+    "instances": ["instance", "region"],
     "latency_distribution": [],
     "load_drivers": ["key_kind", "key"],
     "logged_requests": ["minute"],

@@ -141,6 +141,80 @@ def test_the_postmortem_prints_without_cut_tables_or_charts(sample_report, tmp_p
     assert wide.values["overflowing"], "the check finds a table wider than a narrow screen"
 
 
+#: What the browser reads of the postmortem's own sections and tables.
+SECTIONS = {
+    "title": "document.querySelector('h1').innerText",
+    "headings": "[...document.querySelectorAll('h2, h3, h4')].map(h => h.innerText.replace(/\\u00b6$/, '').trim())",
+    "text": "document.body.innerText",
+    # A cell the report keeps on one line (a host name, an id, a time) that the browser broke across lines.
+    "broken": "[...document.querySelectorAll('table.kit td.nowrap')].filter(td => { const r = document.createRange();"
+    " r.selectNodeContents(td); return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; })"
+    ".map(td => td.innerText)",
+    "aligned": "[...document.querySelectorAll('table.kit td')].map(td => [td.className.split(' ').pop(),"
+    " getComputedStyle(td).textAlign])",
+    "headers": "[...document.querySelectorAll('table.kit')].flatMap(t => [...t.querySelectorAll('th')].map((th, n) =>"
+    " [t.className.split(' ').includes('r' + n), getComputedStyle(th).textAlign]))",
+    "fill_ins": "[...document.querySelectorAll('em')].filter(e => e.innerText.startsWith('[to fill in:')).length",
+}
+
+
+def test_the_postmortem_states_its_trigger_who_was_hurt_and_an_action_for_every_cause(sample_report, tmp_path):
+    """Read in a headless browser: the title names the instance; the trigger, whom the failures reached and the
+    actions of all four troubled destinations are there; the frame's fill-ins are marked; tables keep host names
+    whole, text to the left and numbers (and their headings) to the right."""
+    page = open_page(sample_report / "report.html", tmp_path / "profile", evaluate=SECTIONS, window=(1280, 900))
+    document = json.loads((sample_report / "findings.json").read_text(encoding="utf-8"))
+    assert page.values["title"].startswith("Postmortem: SNAT port exhaustion on contoso-apim")
+    headings = page.values["headings"]
+    for heading in (
+        "What changed before each onset",
+        "Who was hurt",
+        "What to do",
+        "Postmortem",
+        "Detection",
+        "Resolution",
+        "What went well",
+        "What went wrong",
+        "Lessons",
+        "Owners",
+    ):
+        assert heading in headings, heading
+    text = page.values["text"]
+    assert "Why then: at 09:21 calls to orders.contoso-backend.com:443 (West Europe) rose 6.5x" in text
+    assert "subscription partner-bulk-sync sent 46% of the rise" in text
+    for kind in ("By subscription", "By API", "By product", "By operation"):
+        assert kind in headings
+    troubled = [e for e in document["destinations"] if e["classification"] != "healthy"]
+    assert len(troubled) == 4
+    for entry in troubled:
+        assert entry["actions"] and f"{entry['destination']} ({entry['region']}): " in text
+        for action in entry["actions"]:
+            assert action["title"] in text, action["title"]
+    assert page.values["fill_ins"] >= 6
+    assert page.values["broken"] == []
+    classes = dict.fromkeys(cls for cls, _ in page.values["aligned"])
+    assert set(classes) == {"text", "nowrap", "num"}
+    for cls, align in page.values["aligned"]:
+        assert align == ("right" if cls == "num" else "left"), (cls, align)
+    assert all((align == "right") == numeric for numeric, align in page.values["headers"])
+
+
+def test_no_figure_appears_with_two_values(sample_report):
+    """The figures the review quotes, in every place that shows them, are the findings' one value each; the
+    failed connects' wait is never shown as the backend's latency, and no span adds up different causes."""
+    document = json.loads((sample_report / "findings.json").read_text(encoding="utf-8"))
+    html = (sample_report / "report.html").read_text(encoding="utf-8")
+    for row in document["impact"]["affected"]:
+        during = f"{row['failed_requests_during']:,} of {row['requests_during']:,}"
+        assert html.count(during) >= (2 if row["failed_requests_during"] else 1), during  # the table, the actions
+        if row["answered_p95_ms_during"] is not None:
+            assert f"{row['answered_p95_ms_during']:,.0f} ms" in html
+    (orders,) = [r for r in document["impact"]["affected"] if r["classification"] == "snat_exhaustion"]
+    assert orders["answered_p95_ms_during"] < 20_000 and "21,054 ms" not in html, "the connect timer is not latency"
+    assert "All trouble together" not in html and "80 minutes" not in html
+    assert "backend p95 during" not in html and "p95 backend (ms)" not in html
+
+
 def test_the_charts_are_drawn_in_colour(sample_report, tmp_path):
     page_path = sample_report / "report.html"
     page = open_page(page_path, tmp_path / "profile", screenshot=True, window=(1200, 4000))
@@ -208,9 +282,19 @@ def test_a_report_folder_renders_its_postmortem_again_alone(tmp_path, scenario_e
     shutil.copyfile(scenario_ip_map("app_service_shared_ip"), ip_map)
     first = tmp_path / "first"
     note = "2025-02-25T09:40Z=scaled <b>out</b>"
-    render(first, "--source", f"file:{export}", "--ip-map", str(ip_map), "--param", "units=2", "--annotate", note)
+    render(
+        first,
+        *("--source", f"file:{export}", "--ip-map", str(ip_map), "--param", "units=2", "--annotate", note),
+        *("--param", "tier=standard_v2", "--param", "incident_id=INC-<7>"),
+    )
     kept = json.loads((first / "parameters.json").read_text(encoding="utf-8"))
     assert kept["ip_map"] == "ip-map.csv" and kept["units"] == 2 and "scaled <b>out</b>" in kept["annotations"]
+    assert kept["tier"] == "Standard v2" and kept["incident_id"] == "INC-<7>"
+    document = json.loads((first / "findings.json").read_text(encoding="utf-8"))
+    assert document["incident_id"] == "INC-<7>" and document["assumptions"]["tier"] == "Standard v2"
+    assert "Postmortem: SNAT port exhaustion on contoso-apim (INC-&lt;7&gt;)" in (first / "report.html").read_text(
+        encoding="utf-8"
+    )
     assert str(tmp_path) not in json.dumps(kept)
     export.unlink(), ip_map.unlink()
     again = tmp_path / "again"
@@ -223,6 +307,20 @@ def test_a_report_folder_renders_its_postmortem_again_alone(tmp_path, scenario_e
     changed = tmp_path / "changed"
     render(changed, "--source", f"cache:{first / 'results'}", "--param", "units=1")
     assert json.loads((changed / "findings.json").read_text(encoding="utf-8"))["assumptions"]["units"] == 1
+
+
+def test_an_unknown_tier_is_one_line_before_any_query(tmp_path):
+    result = subprocess.run(
+        [APIM_SNAT, "report", "--param", "tier=Gold", "--out", str(tmp_path / "gold")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and not (tmp_path / "gold").exists()
+    assert result.stderr.splitlines() == [
+        "apim-snat: error: parameter 'tier': unknown tier 'Gold' (known: Developer, Basic, Standard, Premium, "
+        "Consumption, Basic v2, Standard v2, Premium v2)"
+    ]
 
 
 def test_relative_paths_mean_the_callers_folder(tmp_path):
