@@ -228,10 +228,10 @@ def test_the_destinations_of_a_window_are_resolved_once_for_all_its_queries(scen
     window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
     inventory = source.run(queries.load("destination_inventory").render(window))
     health = source.run(queries.load("destination_health").render(window))
-    assert len(source._destination_tables) == 1
+    assert len(source._windows) == 1
     later = {"start": window["start"] + pd.Timedelta(minutes=30), "end": window["end"]}
     source.run(queries.load("destination_health").render(later))
-    assert len(source._destination_tables) == 2
+    assert len(source._windows) == 2
     # The same text run whole, the destinations computed inside the query, gives the same frame.
     whole = source._execute(queries.load("destination_health").render(window)).df()
     pd.testing.assert_frame_equal(whole, health)

@@ -1,12 +1,16 @@
-"""A table of the prelude evaluated once per window by the local engine.
+"""The prelude's tables made once per window by the local engine.
 
-Every packaged query renders the same ``let GatewayDestinations = ...;`` (``kql/modes/destinations.kql``):
-each distinct scheme://authority of the window's rows with its destination, a dozen rows. The
-service evaluates it per query, and so would DuckDB, reading the whole window once more per query.
-The local source instead evaluates it once per window, keeps the rows as a table, and runs each
-query with the statement bound to that table: the same text up to one ``let``, the same answer.
-In the Application Insights modes the whole ``GatewayRequests`` is kept so (``WHOLE``): joining the
-three tables and repeating each row by its weight costs more than any query that reads the result.
+Every packaged query renders its logging mode's prelude (``kql/modes``) in front of its body: the
+statements that make ``GatewayRequests``, ending with ``let GatewayDestinations = ...;`` (each
+distinct scheme://authority of the window's rows with its destination, a dozen rows) and ``let
+GatewayRequests = ...;``. The service evaluates them per query, and so would DuckDB, reading the
+whole window once more per query for the destinations; duckdb-kql would parse and translate the
+prelude per query too, which costs more than a query on the sample. The local source instead makes
+``GatewayRequests`` once per window and runs each query with the prelude replaced by one ``let``
+bound to it: the same answer. Gateway logs make it a view over the export and the window's
+destinations, evaluated once into a table (``NAME``); in the Application Insights modes it is a
+table (``WHOLE``): joining the three tables and repeating each row by its weight costs more than any
+query that reads the result.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class Split:
     before: str
     after: str
     lines: int = 0
-    """Line breaks of the statement replaced, kept so a message's ``LINE:COLUMN`` still points into the query."""
+    """Line breaks of the statements replaced, kept so a message's ``LINE:COLUMN`` still points into the query."""
 
     @property
     def table_query(self) -> str:
@@ -73,7 +77,11 @@ class Split:
 
 
 def split(kql: str, prelude: str, name: str = NAME) -> Split | None:
-    """The query's statement of table ``name`` and what it depends on; None when it has none."""
+    """The query's statement of table ``name`` and what it depends on; None when it has none.
+
+    Bound to a table, ``WHOLE`` replaces every statement of the prelude up to it (nothing after it
+    reads them); ``NAME`` replaces its own statement, which the statements after it read.
+    """
     at, span = kql.find(prelude), _span(prelude, name)
     if at < 0 or span is None:
         return None
@@ -82,10 +90,11 @@ def split(kql: str, prelude: str, name: str = NAME) -> Split | None:
     needed = _needed(kql[:at], definition)
     if needed is None:
         return None
+    first = 0 if name == WHOLE else start
     return Split(
         name=name,
         key="\n".join([*needed, definition]),
-        before=kql[: at + start],
+        before=kql[: at + first],
         after=kql[at + stop :],
-        lines=prelude.count("\n", start, stop),
+        lines=prelude.count("\n", first, stop),
     )

@@ -5,8 +5,9 @@ every documented column in its Kusto type (``loading``; CSV and JSON parsed once
 surveys the rows (``survey``: the data-quality record, the bulk's time range), then locks the
 connection: no file but the export's own, no network, no extension loading, no setting changes,
 and the translator writes nothing, so a query reads only the table the kit made. DuckDB reads
-Parquet itself on every query, only the columns and row groups the query needs; the destinations
-of a window are resolved once for all its queries (``destinations``).
+Parquet itself on every query, only the columns and row groups the query needs; the prelude's
+``GatewayRequests`` of a window is made once for all its queries (``destinations``), and what
+duckdb-kql renders slowly is rewritten (``rewrites``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from analysis.sources import appinsights, destinations, loading
 from analysis.sources.engine_errors import in_kql_terms
 from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
+from analysis.sources.rewrites import rewritten
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text
 
@@ -53,9 +55,9 @@ class LocalSource:
     self_hosted: bool = False
     """The rows are a self-hosted gateway's log lines: its host's or cluster's NAT, not Azure's SNAT, carries
     its backend connections."""
-    _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    """The prelude's table kept per window (``analysis.sources.destinations``), by its definition: the
-    latest ``KEPT_WINDOWS``."""
+    _windows: dict[str, list[tuple[str, str]]] = field(default_factory=dict, init=False, repr=False)
+    """The tables and views made per window (``analysis.sources.destinations``), by the definition of its
+    ``GatewayRequests``, the one its queries read last: the latest ``KEPT_WINDOWS``."""
     _made: int = field(default=0, init=False, repr=False)
     staging: Path | None = field(default=None, repr=False)
     """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
@@ -76,10 +78,9 @@ class LocalSource:
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
         try:
-            kept = destinations.WHOLE if Mode(self.mode).app_insights else destinations.NAME
-            found = destinations.split(kql, mode_prelude(self.mode), kept)
+            found = destinations.split(kql, mode_prelude(self.mode), destinations.WHOLE)
             if found is not None:
-                kql = found.reading(self._destinations(found))
+                kql = found.reading(self._window(found))
             return self._execute(kql).df()
         except duckdb_kql.KqlSyntaxError as err:
             raise KitError(f"KQL syntax error: {_first_line(err)}") from None
@@ -103,32 +104,65 @@ class LocalSource:
             f"no other table, file, URL or extension: {_first_line(err).split('Error: ', 1)[-1]}"
         )
 
-    def _execute(self, kql: str, prefix: str = "") -> duckdb.DuckDBPyConnection:
-        """Translate (no writes) and execute; ``prefix`` goes before the SQL (``CREATE TABLE x AS``)."""
+    def _execute(self, kql: str) -> duckdb.DuckDBPyConnection:
+        """Translate, rewrite what the translation renders slowly (``rewrites``) and execute."""
+        translated = self._translated(kql)
+        return self.connection.execute(rewritten(translated), translated.parameters or None)
+
+    def _translated(self, kql: str) -> duckdb_kql.TranslationResult:
+        """The KQL as DuckDB SQL (no writes), every value it needs bound."""
         text = resolve_column_ifexists(kql, {c for t in self.tables for c in kusto_types(t)})
         translated = duckdb_kql.to_sql(text, schema=self._tables(), allow_write=False)
         if translated.unbound:
             raise KitError(f"KQL error: no value for {', '.join(translated.unbound)}")
-        return self.connection.execute(f"{prefix}{translated}", translated.parameters or None)
+        return translated
 
-    def _destinations(self, found: destinations.Split) -> str:
-        """The table holding the prelude's table (destinations, or all requests) for one window, evaluated on
-        first use."""
-        if found.key not in self._destination_tables:
-            if len(self._destination_tables) >= KEPT_WINDOWS:
-                oldest = next(iter(self._destination_tables))
-                self.connection.execute(f"DROP TABLE {self._destination_tables.pop(oldest)}")
+    def _window(self, found: destinations.Split) -> str:
+        """The table or view holding the window's ``GatewayRequests``, made on first use.
+
+        Application Insights: a table (the join and the weights cost more than a query). Gateway logs: a
+        view over the export with the window's destinations evaluated once into a table, so each query
+        reads the export once and translates only its own body.
+        """
+        if found.key not in self._windows:
+            if len(self._windows) >= KEPT_WINDOWS:
+                self._drop(self._windows.pop(next(iter(self._windows))))
             self._made += 1
-            name = f"window_destinations_{self._made}"
-            self._execute(found.table_query, f"CREATE TEMP TABLE {name} AS ")
-            self._destination_tables[found.key] = name
-        return self._destination_tables[found.key]
+            made = self._windows[found.key] = []  # listed first: the view's translation reads the table's columns
+            try:
+                inner = (
+                    None
+                    if Mode(self.mode).app_insights
+                    else destinations.split(found.table_query, mode_prelude(self.mode), destinations.NAME)
+                )
+                if inner is None:
+                    made.append(self._make("TABLE", f"window_requests_{self._made}", found.table_query))
+                else:
+                    made.append(self._make("TABLE", f"window_destinations_{self._made}", inner.table_query))
+                    made.append(self._make("VIEW", f"window_requests_{self._made}", inner.reading(made[0][1])))
+            except BaseException:
+                self._drop(self._windows.pop(found.key))
+                raise
+        return self._windows[found.key][-1][1]
+
+    def _drop(self, made: list[tuple[str, str]]) -> None:
+        for kind, name in reversed(made):
+            self.connection.execute(f"DROP {kind} IF EXISTS {name}")
+
+    def _make(self, kind: str, name: str, kql: str) -> tuple[str, str]:
+        """A temporary table or view ``name`` of the KQL's result; a view of a text that binds values is a table."""
+        translated = self._translated(kql)
+        if translated.parameters:
+            kind = "TABLE"
+        self.connection.execute(f"CREATE TEMP {kind} {name} AS {rewritten(translated)}", translated.parameters or None)
+        return kind, name
 
     def _tables(self) -> dict[str, list[str]]:
-        """Table -> columns for the translator: the export's tables and the destination tables made."""
+        """Table -> columns for the translator: the export's tables and the windows' tables and views."""
         tables = {table: list(kusto_types(table)) for table in self.tables}
-        for name in self._destination_tables.values():
-            tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
+        for made in self._windows.values():
+            for _, name in made:
+                tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
         return tables
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
