@@ -61,8 +61,8 @@ def plain_and_rewritten(source: local.LocalSource, kql: str, monkeypatch) -> tup
     fast = source.run(kql)
     with monkeypatch.context() as patched:
         patched.setattr(local, "rewritten", lambda sql: sql)
-        source._drop([made for window in source._windows.values() for made in window])
-        source._windows.clear()
+        while source._windows:
+            source._forget(next(iter(source._windows)))
         plain = source.run(kql)
     return fast, plain
 

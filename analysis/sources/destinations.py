@@ -11,6 +11,11 @@ bound to it: the same answer. Gateway logs make it a view over the export and th
 destinations, evaluated once into a table (``NAME``); in the Application Insights modes it is a
 table (``WHOLE``): joining the three tables and repeating each row by its weight costs more than any
 query that reads the result.
+
+A gateway log prelude keeps the rows of its window and normalises each row alone, so the
+``GatewayRequests`` of a window inside one already made are that one's rows in the narrower time
+range (``Bounds``): the explorer's windows and the load drivers' spans inside the report's window
+are a filter, not another reading of the export.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import duckdb_kql
+import pandas as pd
 
 NAME = "GatewayDestinations"
 #: The prelude's last table: every row of the window, normalised, with its destination.
@@ -39,6 +45,23 @@ def _span(prelude: str, name: str) -> tuple[int, int] | None:
     return None
 
 
+@cache
+def _words(text: str) -> frozenset[str]:
+    """The tokens of KQL text as the parser reads them: comments left out, a string one token."""
+    parsed = duckdb_kql.parse(text + "\nprint 1")
+    if not parsed.ok:
+        return frozenset(re.findall(r"\w+", text))  # a superset: every word, comments included
+    found, nodes = set(), [parsed.tree]
+    while nodes:
+        node = nodes.pop()
+        children = getattr(node, "children", None)
+        if children:
+            nodes += children
+        else:
+            found.add(node.getText())
+    return frozenset(found)
+
+
 def _needed(head: str, definition: str) -> list[str] | None:
     """The statements of ``head`` (what the query says before the prelude) that ``definition`` may
     read: every one but a ``let`` of a name it never uses. None when the parser cannot split them."""
@@ -49,7 +72,7 @@ def _needed(head: str, definition: str) -> list[str] | None:
     for statement in parsed.tree.query().statement()[:-1]:
         text = head[statement.start.start : statement.stop.stop + 1]
         name = re.match(r"let\s+(\w+)\s*=", text)
-        if name is None or re.search(rf"\b{name.group(1)}\b", definition):
+        if name is None or name.group(1) in _words(definition):
             kept.append(text + ";")
     return kept
 
@@ -98,3 +121,34 @@ def split(kql: str, prelude: str, name: str = NAME) -> Split | None:
         after=kql[at + stop :],
         lines=prelude.count("\n", first, stop),
     )
+
+
+_BOUND = re.compile(r"let (start|end) = datetime\(([0-9T:.-]+)Z\);")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A definition's window, when its ``start`` and ``end`` are datetime literals, and the rest of it."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    rest: str
+    """The definition without the two bounds: windows with the same rest differ only in their time range."""
+
+    def within(self, other: Bounds) -> bool:
+        """Whether this window lies inside ``other``, the rest of the definition the same."""
+        return self.rest == other.rest and other.start <= self.start and self.end <= other.end
+
+
+def bounds(found: Split) -> Bounds | None:
+    """The window of the split's definition, or None when its bounds are not both datetime literals."""
+    lines = found.key.split("\n")
+    values = {}
+    for line in lines:
+        match = _BOUND.fullmatch(line.strip())
+        if match:
+            values[match.group(1)] = pd.Timestamp(match.group(2))
+    if set(values) != {"start", "end"}:
+        return None
+    rest = "\n".join(line for line in lines if not _BOUND.fullmatch(line.strip()))
+    return Bounds(values["start"], values["end"], rest)

@@ -40,6 +40,21 @@ KEPT_WINDOWS = 8
 
 
 @dataclass
+class _Window:
+    """What the local source made for one window: tables and views, the last one its ``GatewayRequests``."""
+
+    made: list[tuple[str, str]]
+    """(kind, name) of each table or view made, in order."""
+    bounds: destinations.Bounds | None
+    parent: str | None = None
+    """The window whose rows this one filters by time (its definition), if any."""
+
+    @property
+    def requests(self) -> str:
+        return self.made[-1][1]
+
+
+@dataclass
 class LocalSource:
     """A local export as a DuckDB view named after its Log Analytics table."""
 
@@ -55,9 +70,9 @@ class LocalSource:
     self_hosted: bool = False
     """The rows are a self-hosted gateway's log lines: its host's or cluster's NAT, not Azure's SNAT, carries
     its backend connections."""
-    _windows: dict[str, list[tuple[str, str]]] = field(default_factory=dict, init=False, repr=False)
-    """The tables and views made per window (``analysis.sources.destinations``), by the definition of its
-    ``GatewayRequests``, the one its queries read last: the latest ``KEPT_WINDOWS``."""
+    _windows: dict[str, _Window] = field(default_factory=dict, init=False, repr=False)
+    """What was made per window (``analysis.sources.destinations``), by the definition of its
+    ``GatewayRequests``: the ``KEPT_WINDOWS`` used last, the latest last."""
     _made: int = field(default=0, init=False, repr=False)
     staging: Path | None = field(default=None, repr=False)
     """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
@@ -122,31 +137,61 @@ class LocalSource:
 
         Application Insights: a table (the join and the weights cost more than a query). Gateway logs: a
         view over the export with the window's destinations evaluated once into a table, so each query
-        reads the export once and translates only its own body.
+        reads the export once and translates only its own body; a window inside one already made is a
+        view of that one's rows in its time range.
         """
-        if found.key not in self._windows:
-            if len(self._windows) >= KEPT_WINDOWS:
-                self._drop(self._windows.pop(next(iter(self._windows))))
-            self._made += 1
-            made = self._windows[found.key] = []  # listed first: the view's translation reads the table's columns
-            try:
-                inner = (
-                    None
-                    if Mode(self.mode).app_insights
-                    else destinations.split(found.table_query, mode_prelude(self.mode), destinations.NAME)
+        if found.key in self._windows:
+            return self._used(found.key).requests
+        while len(self._windows) >= KEPT_WINDOWS:
+            self._forget(next(iter(self._windows)))
+        self._made += 1
+        bounds = destinations.bounds(found)
+        window = self._windows[found.key] = _Window([], bounds)  # listed first: later translations read its tables
+        try:
+            parent = self._containing(bounds)
+            if parent is not None and bounds is not None:
+                window.parent = parent
+                start, end = (sql_text(str(value)) for value in (bounds.start, bounds.end))
+                within = f'"TimeGenerated" >= TIMESTAMP {start} AND "TimeGenerated" < TIMESTAMP {end}'
+                name = f"window_requests_{self._made}"
+                requests = self._used(parent).requests
+                self.connection.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {requests} WHERE {within}")
+                window.made.append(("VIEW", name))
+            elif Mode(self.mode).app_insights:
+                window.made.append(self._make("TABLE", f"window_requests_{self._made}", found.table_query))
+            else:
+                inner = destinations.split(found.table_query, mode_prelude(self.mode), destinations.NAME)
+                assert inner is not None  # the same prelude, split at an earlier statement
+                window.made.append(self._make("TABLE", f"window_destinations_{self._made}", inner.table_query))
+                window.made.append(
+                    self._make("VIEW", f"window_requests_{self._made}", inner.reading(window.made[0][1]))
                 )
-                if inner is None:
-                    made.append(self._make("TABLE", f"window_requests_{self._made}", found.table_query))
-                else:
-                    made.append(self._make("TABLE", f"window_destinations_{self._made}", inner.table_query))
-                    made.append(self._make("VIEW", f"window_requests_{self._made}", inner.reading(made[0][1])))
-            except BaseException:
-                self._drop(self._windows.pop(found.key))
-                raise
-        return self._windows[found.key][-1][1]
+        except BaseException:
+            self._forget(found.key)
+            raise
+        return window.requests
 
-    def _drop(self, made: list[tuple[str, str]]) -> None:
-        for kind, name in reversed(made):
+    def _containing(self, bounds: destinations.Bounds | None) -> str | None:
+        """A window already made (of gateway logs) that holds the window ``bounds``, by its definition."""
+        if bounds is None or Mode(self.mode).app_insights:
+            return None
+        for key, made in self._windows.items():
+            if made.made and made.parent is None and made.bounds is not None and bounds.within(made.bounds):
+                return key
+        return None
+
+    def _used(self, key: str) -> _Window:
+        """The window, moved last (used latest), with the window it filters."""
+        window = self._windows[key] = self._windows.pop(key)
+        if window.parent is not None:
+            self._used(window.parent)
+        return window
+
+    def _forget(self, key: str) -> None:
+        """Drop what was made for a window, and the windows that filter it."""
+        for child in [k for k, w in self._windows.items() if w.parent == key]:
+            self._forget(child)
+        for kind, name in reversed(self._windows.pop(key).made):
             self.connection.execute(f"DROP {kind} IF EXISTS {name}")
 
     def _make(self, kind: str, name: str, kql: str) -> tuple[str, str]:
@@ -160,8 +205,8 @@ class LocalSource:
     def _tables(self) -> dict[str, list[str]]:
         """Table -> columns for the translator: the export's tables and the windows' tables and views."""
         tables = {table: list(kusto_types(table)) for table in self.tables}
-        for made in self._windows.values():
-            for _, name in made:
+        for window in self._windows.values():
+            for _, name in window.made:
                 tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
         return tables
 
