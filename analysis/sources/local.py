@@ -249,13 +249,18 @@ def _engine_error(err: duckdb.Error, export: Export) -> KitError:
 
 
 def _parts(
-    con: duckdb.DuckDBPyConnection, export: Export, files: dict[Path, Path], headers: list[list[str]], mode: str | None
+    con: duckdb.DuckDBPyConnection,
+    export: Export,
+    files: dict[Path, Path],
+    headers: list[list[str]],
+    mode: str | None,
+    shapes: dict[Path, loading.JsonShape],
 ) -> tuple[Mode, list[tuple[loading.Part, str]]]:
     """The export's logging mode and its tables, each with the SQL reading its files: one table of gateway
-    logs, or the Application Insights ones."""
+    logs, or the Application Insights ones (``shapes``: the JSON files' shapes found so far)."""
 
     def relation(of: Export) -> str:
-        return loading.raw_relation(con, of, [files[f] for f in of.files])
+        return loading.raw_relation(con, of, [files[f] for f in of.files], shapes)
 
     def columns(file: Path, header: list[str]) -> list[str]:
         return header or loading.relation_columns(con, relation(replace(export, files=(file,))))
@@ -297,10 +302,11 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         con.execute("SET preserve_insertion_order = false")
         try:
             files = dict(zip(export.files, loading.readable_files(export, folder), strict=True))
-            first = files[export.files[0]]
-            self_hosted = export.kind == "json" and loading.json_shape(con, first) == loading.JsonShape.SELF_HOSTED
+            first, shapes = files[export.files[0]], dict[Path, loading.JsonShape]()
+            shape = loading.json_shape(con, first, shapes) if export.kind == "json" else None
+            self_hosted = shape == loading.JsonShape.SELF_HOSTED
             skipped = loading.unreadable_lines(con, list(files.values())) if self_hosted else 0
-            detected, parts = _parts(con, export, files, headers, mode)
+            detected, parts = _parts(con, export, files, headers, mode, shapes)
             surveyed, allowed, absent = [], [], list[str]()
             for part, relation in parts:
                 columns, staged = _read_part(con, part, relation, folder)
