@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from analysis import queries
 from analysis.modes import Mode
 from analysis.schema import kusto_types
-from analysis.sources import local
+from analysis.sources import destinations, local
 from analysis.sources.local import open_local
 from analysis.sources.portability import resolve_column_ifexists
 from analysis.sources.rewrites import REWRITES, bucketed_bins, merged_percentiles, rewritten
@@ -61,6 +61,7 @@ def plain_and_rewritten(source: local.LocalSource, kql: str, monkeypatch) -> tup
     fast = source.run(kql)
     with monkeypatch.context() as patched:
         patched.setattr(local, "rewritten", lambda sql: sql)
+        patched.setattr(destinations, "known_authorities", lambda sql, authorities: sql)
         while source._windows:
             source._forget(next(iter(source._windows)))
         plain = source.run(kql)
@@ -140,6 +141,46 @@ def test_generated_frames_answer_as_the_plain_translation(rows, size, percents):
     finally:
         con.close()
     pd.testing.assert_frame_equal(fast, plain)
+
+
+# URLs as the logs may hold them: any scheme, user information, port, path, query and fragment, or none of it.
+PIECES = st.sampled_from(
+    ["https", "http", "ws", "a:b", "", "://", "@", ":", "/", "?", "#", "host", "Host.", "8443", "ü", "\n"]
+)
+urls = st.one_of(
+    st.lists(PIECES, max_size=8).map("".join),
+    st.builds(
+        "{}://{}{}{}{}".format,
+        st.sampled_from(["https", "http", "HTTPS", "ws"]),
+        st.sampled_from(["", "TOKEN@", "user:p@ss@"]),
+        st.sampled_from(["orders.contoso.com", "10.0.0.5", "[2001:db8::1]", "a"]),
+        st.sampled_from(["", ":8443", ":443", ":"]),
+        st.lists(st.sampled_from(["/", "?", "#", "x", "/api", "?q=http://b/", "#f"]), max_size=4).map("".join),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.one_of(st.none(), urls), min_size=1, max_size=40), share=st.floats(0, 1))
+def test_known_authorities_find_what_the_expression_finds(rows, share):
+    """Prefix tests over the window's authorities, the expression for any other: the same authority for any text."""
+    con = duckdb_kql.connect()
+    try:
+        con.execute('CREATE TABLE T ("BackendUrl" VARCHAR)')
+        con.executemany("INSERT INTO T VALUES (?)", [[row] for row in rows])
+        select = f"SELECT {destinations.AUTHORITY_SQL} AS a FROM T"
+        found = sorted({row[0] for row in con.execute(select).fetchall() if row[0] is not None})
+        known = found[: round(len(found) * share)]  # some authorities unknown: the expression reads those
+        faster = destinations.known_authorities(select, known)
+        assert (faster != select) == any(known)
+        assert con.execute(faster).fetchall() == con.execute(select).fetchall()
+    finally:
+        con.close()
+
+
+def test_the_prelude_renders_the_authority_the_view_looks_for():
+    """The authority is found by prefix tests only while duckdb-kql renders it as AUTHORITY_SQL."""
+    assert destinations.AUTHORITY_SQL in translated("destination_health", Mode.RESOURCE)
 
 
 def test_every_rewrite_is_tested_here():

@@ -12,6 +12,10 @@ destinations, evaluated once into a table (``NAME``); in the Application Insight
 table (``WHOLE``): joining the three tables and repeating each row by its weight costs more than any
 query that reads the result.
 
+Once the window's destinations are known, its view finds each row's authority among them with
+prefix tests (``known_authorities``) rather than the regular expression the prelude asks for: the
+same authority, a third of the work on the day of the benchmark.
+
 A gateway log prelude keeps the rows of its window and normalises each row alone, so the
 ``GatewayRequests`` of a window inside one already made are that one's rows in the narrower time
 range (``Bounds``): the explorer's windows and the load drivers' spans inside the report's window
@@ -26,6 +30,8 @@ from functools import cache
 
 import duckdb_kql
 import pandas as pd
+
+from analysis.sources.values import sql_text
 
 NAME = "GatewayDestinations"
 #: The prelude's last table: every row of the window, normalised, with its destination.
@@ -152,3 +158,28 @@ def bounds(found: Split) -> Bounds | None:
         return None
     rest = "\n".join(line for line in lines if not _BOUND.fullmatch(line.strip()))
     return Bounds(values["start"], values["end"], rest)
+
+
+#: The prelude's authority of a row (``extract(@"^[^:/?#]+://[^/?#]*", 0, BackendUrl)``) as duckdb-kql renders it.
+AUTHORITY_SQL = "regexp_extract(\"BackendUrl\", '^[^:/?#]+://[^/?#]*', CAST(CAST(0 AS BIGINT) AS INTEGER))"
+#: Up to this many destinations, a row's authority is found by prefix tests; beyond, by the expression.
+MOST_KNOWN = 64
+
+
+def known_authorities(sql: str, authorities: list[str]) -> str:
+    """The SQL with the prelude's per-row authority found among ``authorities`` (the window's) first.
+
+    The regular expression takes the scheme, ``://`` and everything up to the first ``/``, ``?`` or
+    ``#``; so a URL's authority is ``A`` exactly when the URL starts with ``A`` followed by one of
+    those or by nothing. Each known authority is tested so, by its bytes; a URL matching none (none in
+    the window the authorities come from) is read by the regular expression as before.
+    """
+    known = [authority for authority in authorities if authority]
+    if not known or len(known) > MOST_KNOWN or AUTHORITY_SQL not in sql:
+        return sql
+    url, branches = '"BackendUrl"', []
+    for authority in known:
+        whole = sql_text(authority)
+        ends = " OR ".join(f"starts_with({url}, {sql_text(authority + end)})" for end in "/?#")
+        branches.append(f"WHEN starts_with({url}, {whole}) AND ({url} = {whole} OR {ends}) THEN {whole}")
+    return sql.replace(AUTHORITY_SQL, f"CASE {' '.join(branches)} ELSE {AUTHORITY_SQL} END")

@@ -12,9 +12,11 @@ duckdb-kql renders slowly is rewritten (``rewrites``).
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -162,10 +164,11 @@ class LocalSource:
             else:
                 inner = destinations.split(found.table_query, mode_prelude(self.mode), destinations.NAME)
                 assert inner is not None  # the same prelude, split at an earlier statement
-                window.made.append(self._make("TABLE", f"window_destinations_{self._made}", inner.table_query))
-                window.made.append(
-                    self._make("VIEW", f"window_requests_{self._made}", inner.reading(window.made[0][1]))
-                )
+                table = self._make("TABLE", f"window_destinations_{self._made}", inner.table_query)
+                window.made.append(table)
+                known = [row[0] for row in self.connection.execute(f'SELECT "Authority" FROM {table[1]}').fetchall()]
+                faster = functools.partial(destinations.known_authorities, authorities=known)
+                window.made.append(self._make("VIEW", f"window_requests_{self._made}", inner.reading(table[1]), faster))
         except BaseException:
             self._forget(found.key)
             raise
@@ -194,12 +197,16 @@ class LocalSource:
         for kind, name in reversed(self._windows.pop(key).made):
             self.connection.execute(f"DROP {kind} IF EXISTS {name}")
 
-    def _make(self, kind: str, name: str, kql: str) -> tuple[str, str]:
-        """A temporary table or view ``name`` of the KQL's result; a view of a text that binds values is a table."""
+    def _make(self, kind: str, name: str, kql: str, faster: Callable[[str], str] | None = None) -> tuple[str, str]:
+        """A temporary table or view ``name`` of the KQL's result, its SQL rewritten and then made ``faster``; a view
+        of a text that binds values is a table."""
         translated = self._translated(kql)
         if translated.parameters:
             kind = "TABLE"
-        self.connection.execute(f"CREATE TEMP {kind} {name} AS {rewritten(translated)}", translated.parameters or None)
+        sql = rewritten(translated)
+        self.connection.execute(
+            f"CREATE TEMP {kind} {name} AS {faster(sql) if faster else sql}", translated.parameters or None
+        )
         return kind, name
 
     def _tables(self) -> dict[str, list[str]]:
