@@ -83,15 +83,13 @@ def _source_options(args: argparse.Namespace, keep: bool = True) -> SourceOption
     return SourceOptions.from_environment(cache=args.cache, refresh=args.refresh, **given)
 
 
-@contextmanager
-def _replay_in_kernel(cache: Path | None) -> Iterator[None]:
-    """The notebook kernel answers from the cache the command line just filled: it never signs in."""
+def _replay_in_kernel(cache: Path | None) -> dict[str, str]:
+    """The notebook kernel's environment: it answers from the cache the command line fills, and never signs in."""
     from analysis.sources import CACHE_VARIABLE, OFFLINE_VARIABLE
 
     if cache is None:
         raise KitError("the report needs a cache folder: give --cache DIR")
-    with _variables({CACHE_VARIABLE: str(cache), OFFLINE_VARIABLE: "1"}):
-        yield
+    return {CACHE_VARIABLE: str(cache), OFFLINE_VARIABLE: "1"}
 
 
 @contextmanager
@@ -160,7 +158,7 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.assumptions import from_params
     from analysis.investigation import query_window, window_for
     from analysis.outfolder import Kind, claim, target
-    from analysis.render import render
+    from analysis.render import render, report_run
     from analysis.report import metrics_target, read_ip_map, second_witness
     from analysis.rerender import earlier_parameters, earlier_report
     from analysis.sharing import shown_spec
@@ -186,7 +184,12 @@ def _report(args: argparse.Namespace) -> int:
     shown = ",".join(shown_spec(spec) for spec in specs)
     options = _source_options(args)
     out = target(args.out)
-    with claim(out, Kind.REPORT, args.out):
+    kernel_environment = _replay_in_kernel(options.cache)
+    with (
+        claim(out, Kind.REPORT, args.out),
+        _redaction_key(args.redact),
+        report_run(out, args.verbose, kernel_environment) as run,  # the kernel starts while the queries run
+    ):
         say(f"checking source {shown}")
         source = watched(open_source(specs, args.mode, options), say, args.quiet)
         try:
@@ -215,16 +218,14 @@ def _report(args: argparse.Namespace) -> int:
             INCIDENT_ID: incident_id,
             **assumptions.as_dict(),
         }
-        with _replay_in_kernel(options.cache), _redaction_key(args.redact):
-            render(
-                out,
-                parameters,
-                shown={**parameters, "source": shown},
-                progress=say,
-                verbose=args.verbose,
-                progress_bar=sys.stderr.isatty() and not args.quiet,
-                ip_map=ip_map,
-            )
+        render(
+            run,
+            parameters,
+            shown={**parameters, "source": shown},
+            progress=say,
+            progress_bar=sys.stderr.isatty() and not args.quiet,
+            ip_map=ip_map,
+        )
     say(f"report written to {args.out} (report.html, report.ipynb, findings.json)")
     return 0
 

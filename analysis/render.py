@@ -3,15 +3,22 @@
 The folder rules (marker, lock, staging, one-step swap) are ``outfolder``'s; this module runs the
 notebook in the staging folder under the kit's kernel, whose connection file lives in that folder
 too (so nothing of a killed run outlives it), and whose own output is silenced unless verbose.
+The kernel is started as soon as the staging folder exists (``report_run``), importing what the
+notebook imports, so that its start overlaps the command line's queries instead of following them.
 The executed notebook keeps no local absolute path: papermill's record of the input and output
 paths and the source's path are rewritten to file names before the notebook is saved.
 """
 
 from __future__ import annotations
 
+import ast
+import json
+import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +94,77 @@ def share_notebook(path: Path, shown: dict[str, Any]) -> None:
     nbformat.write(notebook, path)
 
 
+def notebook_imports(path: Path) -> str:
+    """The import statements of the notebook's code cells, one per line: what its kernel can import early.
+
+    >>> print(notebook_imports(report_notebook()).splitlines()[0])
+    from IPython.display import Markdown, display
+    """
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    lines = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:  # a cell with IPython syntax: its imports are simply not taken early
+            continue
+        lines += [ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    return "\n".join(dict.fromkeys(lines))
+
+
+#: Each figure is drawn once: by default the inline backend draws it a second time only to trim its
+#: margins, which the figures' ``tight_layout`` already keeps small (nothing lies outside the canvas).
+ONCE = "%config InlineBackend.print_figure_kwargs = {'bbox_inches': None}"
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """A report being made: its staging folder, and the notebook's kernel already starting in it."""
+
+    folder: Path
+    kernel: Any
+    """The kernel's manager (jupyter_client's ``AsyncKernelManager``)."""
+
+
+@contextmanager
+def report_run(
+    out_dir: Path, verbose: bool = False, environment: Mapping[str, str] | None = None
+) -> Iterator[ReportRun]:
+    """``out_dir``'s staging folder (claimed by the caller) with the report's kernel started in it.
+
+    The kernel runs in the folder with ``environment`` added to this process's, and imports what the
+    notebook imports while the caller queries. The folder replaces ``out_dir`` when the block ends
+    without error; the kernel is shut down either way.
+    """
+    from jupyter_core.utils import run_sync
+
+    skip_iri_checker()  # before papermill or nbformat import jsonschema
+    kernel = ensure_kernel()
+    with staging(out_dir, Kind.REPORT) as folder:
+        manager = kernel_manager(kernel_dir(folder), verbose)(kernel_name=kernel)
+        warm = f"--IPKernelApp.exec_lines={ONCE}\n{notebook_imports(report_notebook())}"
+        run_sync(manager.start_kernel)(
+            cwd=str(folder),
+            env={**os.environ, **(environment or {})},
+            # The kernel listens on loopback only; its start-up warning about plain TCP is noise here.
+            extra_arguments=["--IPKernelApp.log_level=ERROR", warm],
+        )
+        try:
+            yield ReportRun(folder, manager)
+        finally:
+            run_sync(manager.shutdown_kernel)(now=True)  # the notebook has run, or will not
+
+
 def render(
-    out_dir: Path,
+    run: ReportRun,
     parameters: dict[str, Any],
     shown: dict[str, Any] | None = None,
     progress: Callable[[str], None] = lambda _: None,
-    verbose: bool = False,
     progress_bar: bool = False,
     ip_map: IpMap | None = None,
-) -> Path:
-    """Run the report notebook with ``parameters`` and replace ``out_dir`` (claimed by the caller) with it.
+) -> None:
+    """Run the report notebook with ``parameters`` on the run's kernel, in its staging folder.
 
     ``shown`` is what the saved notebook and ``parameters.json`` say the parameters were (default:
     ``parameters``); the ``ip_map`` is written into the report (its IPs as pseudonyms when redacted,
@@ -105,37 +173,33 @@ def render(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    skip_iri_checker()
-    kernel = ensure_kernel()
-    with staging(out_dir, Kind.REPORT) as folder:
-        # The report keeps its own copy of the map, so it can be rendered again from the folder alone.
-        redact = Pseudonyms.from_environment() if parameters.get("redact") else None
-        kept_map = keep_ip_map(folder, ip_map, redact)
-        parameters = {**parameters, "ip_map": kept_map}
-        shown = {**(shown or parameters), "ip_map": kept_map, "output_dir": "."}
-        progress("executing the report notebook")
-        notebook = folder / REPORT_FILE
-        try:
-            papermill.execute_notebook(
-                str(report_notebook()),
-                str(notebook),
-                parameters={**parameters, "output_dir": "."},
-                kernel_name=kernel,
-                kernel_manager_class=kernel_manager(kernel_dir(folder), verbose),
-                # The kernel listens on loopback only; its start-up warning about plain TCP is noise here.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                progress_bar=progress_bar,
-                cwd=str(folder),  # the notebook runs in its output folder, not in the caller's
-            )
-        except PapermillExecutionError as err:
-            if err.ename == "KitError":
-                raise KitError(err.evalue) from None
-            raise KitError(f"the report notebook failed: {err.ename}: {err.evalue}") from None
-        share_notebook(notebook, shown)
-        keep_parameters(folder, shown)
-        progress("writing HTML")
-        (folder / "report.html").write_text(to_html(notebook), encoding="utf-8")
-        missing = [name for name in REPORT_FILES if not (folder / name).is_file()]
-        if missing:
-            raise KitError(f"the report notebook did not write {', '.join(missing)}")
-    return out_dir
+    folder = run.folder
+    # The report keeps its own copy of the map, so it can be rendered again from the folder alone.
+    redact = Pseudonyms.from_environment() if parameters.get("redact") else None
+    kept_map = keep_ip_map(folder, ip_map, redact)
+    parameters = {**parameters, "ip_map": kept_map}
+    shown = {**(shown or parameters), "ip_map": kept_map, "output_dir": "."}
+    progress("executing the report notebook")
+    notebook = folder / REPORT_FILE
+    try:
+        papermill.execute_notebook(
+            str(report_notebook()),
+            str(notebook),
+            parameters={**parameters, "output_dir": "."},
+            kernel_name=run.kernel.kernel_name,
+            km=run.kernel,
+            progress_bar=progress_bar,
+            # Written once when done, not after every cell: the staging folder goes if a cell fails.
+            request_save_on_cell_execute=False,
+        )
+    except PapermillExecutionError as err:
+        if err.ename == "KitError":
+            raise KitError(err.evalue) from None
+        raise KitError(f"the report notebook failed: {err.ename}: {err.evalue}") from None
+    share_notebook(notebook, shown)
+    keep_parameters(folder, shown)
+    progress("writing HTML")
+    (folder / "report.html").write_text(to_html(notebook), encoding="utf-8")
+    missing = [name for name in REPORT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise KitError(f"the report notebook did not write {', '.join(missing)}")

@@ -223,13 +223,13 @@ def test_the_joined_rows_of_a_window_are_made_once_for_all_its_queries(parquet):
     window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
     health = source.run(queries.load("destination_health").render(window, source.mode))
     source.run(queries.load("error_breakdown").render(window, source.mode))
-    assert len(source._destination_tables) == 1
+    assert len(source._windows) == 1
     whole = source._execute(queries.load("destination_health").render(window, source.mode)).df()
     pd.testing.assert_frame_equal(whole, health)
     for minutes in range(1, local.KEPT_WINDOWS + 2):
         later = {"start": window["start"] + pd.Timedelta(minutes=minutes), "end": window["end"]}
         source.run(queries.load("sampling").render(later, source.mode))
-    assert len(source._destination_tables) == local.KEPT_WINDOWS
+    assert len(source._windows) == local.KEPT_WINDOWS
     again = source.run(queries.load("destination_health").render(window, source.mode))
     pd.testing.assert_frame_equal(again, health)
     source.close()

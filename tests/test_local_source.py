@@ -228,15 +228,38 @@ def test_the_destinations_of_a_window_are_resolved_once_for_all_its_queries(scen
     window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
     inventory = source.run(queries.load("destination_inventory").render(window))
     health = source.run(queries.load("destination_health").render(window))
-    assert len(source._destination_tables) == 1
+    assert len(source._windows) == 1
     later = {"start": window["start"] + pd.Timedelta(minutes=30), "end": window["end"]}
     source.run(queries.load("destination_health").render(later))
-    assert len(source._destination_tables) == 2
+    assert len(source._windows) == 2
     # The same text run whole, the destinations computed inside the query, gives the same frame.
     whole = source._execute(queries.load("destination_health").render(window)).df()
     pd.testing.assert_frame_equal(whole, health)
     assert sorted(inventory["destination"]) == sorted(health["destination"].unique())
     source.close()
+
+
+@pytest.mark.parametrize("mode", ["resource", "azurediagnostics"])
+def test_a_window_inside_one_already_made_is_its_rows_in_the_narrower_range(scenario_export, mode):
+    """The load drivers' spans and the explorer's narrower windows filter the wider window's requests: no second
+    reading of the export for their destinations, and the answers of a source that never saw the wider window."""
+    path = scenario_export("snat_only", mode)
+    source, fresh = open_local(path), open_local(path)
+    first, last = source.time_range()
+    window = {"start": first.floor("min"), "end": last.floor("min") + pd.Timedelta(minutes=1)}
+    span = {"start": window["start"] + pd.Timedelta(minutes=30), "end": window["start"] + pd.Timedelta(minutes=47)}
+    source.run(queries.load("destination_health").render(window, mode))
+    drivers = {**span, "destination": "orders.contoso-backend.com:443"}
+    for name, values in (("destination_health", span), ("load_drivers", drivers), ("error_breakdown", span)):
+        query = queries.load(name).render(values, mode)
+        pd.testing.assert_frame_equal(source.run(query), fresh.run(query))
+    (derived,) = [made for made in source._windows.values() if made.parent is not None]
+    assert [kind for kind, _ in derived.made] == ["VIEW"] and len(source._windows) == 2
+    wider = {"start": window["start"] - pd.Timedelta(minutes=5), "end": window["end"]}  # not inside: made anew
+    source.run(queries.load("destination_health").render(wider, mode))
+    assert len(source._windows) == 3 and sum(made.parent is None for made in source._windows.values()) == 2
+    source.close()
+    fresh.close()
 
 
 def test_a_source_never_closed_leaves_no_private_folder(scenario_export):

@@ -145,15 +145,17 @@ def readable_files(export: Export, folder: Path) -> list[Path]:
     return files
 
 
-def raw_relation(con: duckdb.DuckDBPyConnection, export: Export, files: list[Path]) -> str:
+def raw_relation(
+    con: duckdb.DuckDBPyConnection, export: Export, files: list[Path], shapes: dict[Path, JsonShape] | None = None
+) -> str:
     """SQL reading every file of ``export`` (``files``, as DuckDB may read them) through DuckDB's reader;
-    an archive's records mapped to columns."""
+    an archive's records mapped to columns (``shapes``: what ``json_shape`` found so far)."""
     listed = file_list(files)
     if export.kind == "parquet":
         return f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
     if export.kind == "csv":
         return f"SELECT * FROM read_csv({listed}, all_varchar = true, header = true, union_by_name = true)"
-    shape = json_shape(con, files[0])
+    shape = json_shape(con, files[0], shapes)
     if shape == JsonShape.ROWS:
         return f"SELECT * FROM read_json({listed}, union_by_name = true)"
     layout = archive.FIELDS if shape == JsonShape.ARCHIVE else archive.SELF_HOSTED_FIELDS
@@ -188,15 +190,23 @@ def unreadable_lines(con: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
     return int(found[0][0])
 
 
-def json_shape(con: duckdb.DuckDBPyConnection, file: Path) -> JsonShape:
-    """The layout of a JSON lines file, from the top-level fields DuckDB finds in it."""
+def json_shape(con: duckdb.DuckDBPyConnection, file: Path, known: dict[Path, JsonShape] | None = None) -> JsonShape:
+    """The layout of a JSON lines file, from the top-level fields DuckDB finds in a sample of it.
+
+    ``known`` keeps the shape of each file looked at: DuckDB reads thousands of records to tell.
+    """
+    if known is not None and file in known:
+        return known[file]
     described = f"DESCRIBE SELECT * FROM read_json({file_list([file])}, ignore_errors = true)"
     top = {row[0]: row[1] for row in con.sql(described).fetchall()}
+    shape = JsonShape.ROWS
     if archive.is_archive(top):
-        return JsonShape.ARCHIVE
-    if archive.is_self_hosted(top):
-        return JsonShape.SELF_HOSTED
-    return JsonShape.ROWS
+        shape = JsonShape.ARCHIVE
+    elif archive.is_self_hosted(top):
+        shape = JsonShape.SELF_HOSTED
+    if known is not None:
+        known[file] = shape
+    return shape
 
 
 def relation_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:

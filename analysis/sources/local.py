@@ -5,15 +5,18 @@ every documented column in its Kusto type (``loading``; CSV and JSON parsed once
 surveys the rows (``survey``: the data-quality record, the bulk's time range), then locks the
 connection: no file but the export's own, no network, no extension loading, no setting changes,
 and the translator writes nothing, so a query reads only the table the kit made. DuckDB reads
-Parquet itself on every query, only the columns and row groups the query needs; the destinations
-of a window are resolved once for all its queries (``destinations``).
+Parquet itself on every query, only the columns and row groups the query needs; the prelude's
+``GatewayRequests`` of a window is made once for all its queries (``destinations``), and what
+duckdb-kql renders slowly is rewritten (``rewrites``).
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,11 +33,27 @@ from analysis.sources import appinsights, destinations, loading
 from analysis.sources.engine_errors import in_kql_terms
 from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
+from analysis.sources.rewrites import rewritten
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text
 
 #: How many windows' kept tables a source holds at once (the explorer moves through many windows).
 KEPT_WINDOWS = 8
+
+
+@dataclass
+class _Window:
+    """What the local source made for one window: tables and views, the last one its ``GatewayRequests``."""
+
+    made: list[tuple[str, str]]
+    """(kind, name) of each table or view made, in order."""
+    bounds: destinations.Bounds | None
+    parent: str | None = None
+    """The window whose rows this one filters by time (its definition), if any."""
+
+    @property
+    def requests(self) -> str:
+        return self.made[-1][1]
 
 
 @dataclass
@@ -53,9 +72,9 @@ class LocalSource:
     self_hosted: bool = False
     """The rows are a self-hosted gateway's log lines: its host's or cluster's NAT, not Azure's SNAT, carries
     its backend connections."""
-    _destination_tables: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    """The prelude's table kept per window (``analysis.sources.destinations``), by its definition: the
-    latest ``KEPT_WINDOWS``."""
+    _windows: dict[str, _Window] = field(default_factory=dict, init=False, repr=False)
+    """What was made per window (``analysis.sources.destinations``), by the definition of its
+    ``GatewayRequests``: the ``KEPT_WINDOWS`` used last, the latest last."""
     _made: int = field(default=0, init=False, repr=False)
     staging: Path | None = field(default=None, repr=False)
     """The private folder of the parsed copy and DuckDB's spill files; removed on close, or when the
@@ -76,10 +95,9 @@ class LocalSource:
     def run(self, kql: str) -> pd.DataFrame:
         """Result of the KQL text, as a DataFrame."""
         try:
-            kept = destinations.WHOLE if Mode(self.mode).app_insights else destinations.NAME
-            found = destinations.split(kql, mode_prelude(self.mode), kept)
+            found = destinations.split(kql, mode_prelude(self.mode), destinations.WHOLE)
             if found is not None:
-                kql = found.reading(self._destinations(found))
+                kql = found.reading(self._window(found))
             return self._execute(kql).df()
         except duckdb_kql.KqlSyntaxError as err:
             raise KitError(f"KQL syntax error: {_first_line(err)}") from None
@@ -103,32 +121,100 @@ class LocalSource:
             f"no other table, file, URL or extension: {_first_line(err).split('Error: ', 1)[-1]}"
         )
 
-    def _execute(self, kql: str, prefix: str = "") -> duckdb.DuckDBPyConnection:
-        """Translate (no writes) and execute; ``prefix`` goes before the SQL (``CREATE TABLE x AS``)."""
+    def _execute(self, kql: str) -> duckdb.DuckDBPyConnection:
+        """Translate, rewrite what the translation renders slowly (``rewrites``) and execute."""
+        translated = self._translated(kql)
+        return self.connection.execute(rewritten(translated), translated.parameters or None)
+
+    def _translated(self, kql: str) -> duckdb_kql.TranslationResult:
+        """The KQL as DuckDB SQL (no writes), every value it needs bound."""
         text = resolve_column_ifexists(kql, {c for t in self.tables for c in kusto_types(t)})
         translated = duckdb_kql.to_sql(text, schema=self._tables(), allow_write=False)
         if translated.unbound:
             raise KitError(f"KQL error: no value for {', '.join(translated.unbound)}")
-        return self.connection.execute(f"{prefix}{translated}", translated.parameters or None)
+        return translated
 
-    def _destinations(self, found: destinations.Split) -> str:
-        """The table holding the prelude's table (destinations, or all requests) for one window, evaluated on
-        first use."""
-        if found.key not in self._destination_tables:
-            if len(self._destination_tables) >= KEPT_WINDOWS:
-                oldest = next(iter(self._destination_tables))
-                self.connection.execute(f"DROP TABLE {self._destination_tables.pop(oldest)}")
-            self._made += 1
-            name = f"window_destinations_{self._made}"
-            self._execute(found.table_query, f"CREATE TEMP TABLE {name} AS ")
-            self._destination_tables[found.key] = name
-        return self._destination_tables[found.key]
+    def _window(self, found: destinations.Split) -> str:
+        """The table or view holding the window's ``GatewayRequests``, made on first use.
+
+        Application Insights: a table (the join and the weights cost more than a query). Gateway logs: a
+        view over the export with the window's destinations evaluated once into a table, so each query
+        reads the export once and translates only its own body; a window inside one already made is a
+        view of that one's rows in its time range.
+        """
+        if found.key in self._windows:
+            return self._used(found.key).requests
+        while len(self._windows) >= KEPT_WINDOWS:
+            self._forget(next(iter(self._windows)))
+        self._made += 1
+        bounds = destinations.bounds(found)
+        window = self._windows[found.key] = _Window([], bounds)  # listed first: later translations read its tables
+        try:
+            parent = self._containing(bounds)
+            if parent is not None and bounds is not None:
+                window.parent = parent
+                start, end = (sql_text(str(value)) for value in (bounds.start, bounds.end))
+                within = f'"TimeGenerated" >= TIMESTAMP {start} AND "TimeGenerated" < TIMESTAMP {end}'
+                name = f"window_requests_{self._made}"
+                requests = self._used(parent).requests
+                self.connection.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {requests} WHERE {within}")
+                window.made.append(("VIEW", name))
+            elif Mode(self.mode).app_insights:
+                window.made.append(self._make("TABLE", f"window_requests_{self._made}", found.table_query))
+            else:
+                inner = destinations.split(found.table_query, mode_prelude(self.mode), destinations.NAME)
+                assert inner is not None  # the same prelude, split at an earlier statement
+                table = self._make("TABLE", f"window_destinations_{self._made}", inner.table_query)
+                window.made.append(table)
+                known = [row[0] for row in self.connection.execute(f'SELECT "Authority" FROM {table[1]}').fetchall()]
+                faster = functools.partial(destinations.known_authorities, authorities=known)
+                window.made.append(self._make("VIEW", f"window_requests_{self._made}", inner.reading(table[1]), faster))
+        except BaseException:
+            self._forget(found.key)
+            raise
+        return window.requests
+
+    def _containing(self, bounds: destinations.Bounds | None) -> str | None:
+        """A window already made (of gateway logs) that holds the window ``bounds``, by its definition."""
+        if bounds is None or Mode(self.mode).app_insights:
+            return None
+        for key, made in self._windows.items():
+            if made.made and made.parent is None and made.bounds is not None and bounds.within(made.bounds):
+                return key
+        return None
+
+    def _used(self, key: str) -> _Window:
+        """The window, moved last (used latest), with the window it filters."""
+        window = self._windows[key] = self._windows.pop(key)
+        if window.parent is not None:
+            self._used(window.parent)
+        return window
+
+    def _forget(self, key: str) -> None:
+        """Drop what was made for a window, and the windows that filter it."""
+        for child in [k for k, w in self._windows.items() if w.parent == key]:
+            self._forget(child)
+        for kind, name in reversed(self._windows.pop(key).made):
+            self.connection.execute(f"DROP {kind} IF EXISTS {name}")
+
+    def _make(self, kind: str, name: str, kql: str, faster: Callable[[str], str] | None = None) -> tuple[str, str]:
+        """A temporary table or view ``name`` of the KQL's result, its SQL rewritten and then made ``faster``; a view
+        of a text that binds values is a table."""
+        translated = self._translated(kql)
+        if translated.parameters:
+            kind = "TABLE"
+        sql = rewritten(translated)
+        self.connection.execute(
+            f"CREATE TEMP {kind} {name} AS {faster(sql) if faster else sql}", translated.parameters or None
+        )
+        return kind, name
 
     def _tables(self) -> dict[str, list[str]]:
-        """Table -> columns for the translator: the export's tables and the destination tables made."""
+        """Table -> columns for the translator: the export's tables and the windows' tables and views."""
         tables = {table: list(kusto_types(table)) for table in self.tables}
-        for name in self._destination_tables.values():
-            tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
+        for window in self._windows.values():
+            for _, name in window.made:
+                tables[name] = [row[0] for row in self.connection.execute(f"DESCRIBE {name}").fetchall()]
         return tables
 
     def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -170,13 +256,18 @@ def _engine_error(err: duckdb.Error, export: Export) -> KitError:
 
 
 def _parts(
-    con: duckdb.DuckDBPyConnection, export: Export, files: dict[Path, Path], headers: list[list[str]], mode: str | None
+    con: duckdb.DuckDBPyConnection,
+    export: Export,
+    files: dict[Path, Path],
+    headers: list[list[str]],
+    mode: str | None,
+    shapes: dict[Path, loading.JsonShape],
 ) -> tuple[Mode, list[tuple[loading.Part, str]]]:
     """The export's logging mode and its tables, each with the SQL reading its files: one table of gateway
-    logs, or the Application Insights ones."""
+    logs, or the Application Insights ones (``shapes``: the JSON files' shapes found so far)."""
 
     def relation(of: Export) -> str:
-        return loading.raw_relation(con, of, [files[f] for f in of.files])
+        return loading.raw_relation(con, of, [files[f] for f in of.files], shapes)
 
     def columns(file: Path, header: list[str]) -> list[str]:
         return header or loading.relation_columns(con, relation(replace(export, files=(file,))))
@@ -218,10 +309,11 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         con.execute("SET preserve_insertion_order = false")
         try:
             files = dict(zip(export.files, loading.readable_files(export, folder), strict=True))
-            first = files[export.files[0]]
-            self_hosted = export.kind == "json" and loading.json_shape(con, first) == loading.JsonShape.SELF_HOSTED
+            first, shapes = files[export.files[0]], dict[Path, loading.JsonShape]()
+            shape = loading.json_shape(con, first, shapes) if export.kind == "json" else None
+            self_hosted = shape == loading.JsonShape.SELF_HOSTED
             skipped = loading.unreadable_lines(con, list(files.values())) if self_hosted else 0
-            detected, parts = _parts(con, export, files, headers, mode)
+            detected, parts = _parts(con, export, files, headers, mode, shapes)
             surveyed, allowed, absent = [], [], list[str]()
             for part, relation in parts:
                 columns, staged = _read_part(con, part, relation, folder)

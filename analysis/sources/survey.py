@@ -2,11 +2,12 @@
 time range of the bulk of the rows.
 
 One pass counts, per column, the rows each value rule catches (``values.RULES``; a value is counted
-under the first rule it breaks) and estimates the 0.1 % and 99.9 % quantiles of ``TimeGenerated``.
-The bulk lies between them; a row further outside than the bulk's own span (an hour at least) is an
-outlier: counted, reported, and left out of the default window, so one row dated 2225 cannot stretch
-a two-hour export into two centuries. A second pass over the times alone finds the bulk's first and
-last row and the outliers.
+under the first rule it breaks), estimates the 0.1 % and 99.9 % quantiles of ``TimeGenerated`` and
+finds its first and last value. The bulk lies between the quantiles; a row further outside than the
+bulk's own span (an hour at least) is an outlier: counted, reported, and left out of the default
+window, so one row dated 2225 cannot stretch a two-hour export into two centuries. Only when the
+first or the last time is such an outlier does a second pass over the times alone find the bulk's
+first and last row and the outliers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def survey(
     the opening with its one line rather than a later query.
     """
     checks, select = [], ["count(*)", f"approx_quantile(epoch_us({_TIME}), {list(BULK_QUANTILES)})"]
+    select += [f"min({_TIME})", f"max({_TIME})"]
     for column in columns:
         earlier: list[str] = []
         for rule in rules_for(column.name, column.kusto_type, column.reading.read_type):
@@ -42,13 +44,15 @@ def survey(
     select += [f"count({quote(c.name)})" for c in columns if c.reading.can_fail]
     row = con.execute(f"SELECT {', '.join(select)} FROM {part.read_stage}").fetchone()
     assert row is not None
-    rows, quantiles, counts = row[0], row[1], row[2 : 2 + len(checks)]
+    rows, quantiles, first, last, counts = row[0], row[1], row[2], row[3], row[4 : 4 + len(checks)]
     found = zip(checks, counts, strict=True)
     problems = tuple(ValueProblem(name, rule.problem, n, rule.treatment) for (name, rule), n in found if n)
     if quantiles is None or quantiles[0] is None:
         return DataQuality(rows, problems), None
     low, high = (pd.Timestamp(value, unit="us") for value in quantiles)
     margin = max(high - low, MIN_MARGIN)
+    if low - margin <= pd.Timestamp(first) and pd.Timestamp(last) <= high + margin:
+        return DataQuality(rows, problems), (pd.Timestamp(first), pd.Timestamp(last))
     inside = f"{_TIME} BETWEEN $1 AND $2"
     bounds = con.execute(
         f"SELECT min({_TIME}) FILTER (WHERE {inside}), max({_TIME}) FILTER (WHERE {inside}), "
@@ -59,7 +63,6 @@ def survey(
     assert bounds is not None
     first, last, outside, outside_first, outside_last = bounds
     bulk = (pd.Timestamp(first), pd.Timestamp(last))
-    outlying = None
-    if outside:
-        outlying = OutlyingRows(outside, pd.Timestamp(outside_first), pd.Timestamp(outside_last), *bulk)
-    return DataQuality(rows, problems, outlying), bulk
+    return DataQuality(
+        rows, problems, OutlyingRows(outside, pd.Timestamp(outside_first), pd.Timestamp(outside_last), *bulk)
+    ), bulk
