@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from analysis import __version__
 from analysis.errors import KitError, one_line
-from analysis.modes import Mode
+from analysis.query.modes import Mode
 from analysis.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, raise_on_signals
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def _key_values(items: Sequence[str]) -> dict[str, str]:
 
 def _shown(message: str) -> str:
     """An error message as it is printed: one bounded line, credentials masked (it may quote the logs)."""
-    from analysis.credentials import scrub
+    from analysis.safety.credentials import scrub
 
     return one_line(scrub(message))
 
@@ -112,7 +112,7 @@ def _redaction_key(redact: bool) -> AbstractContextManager[None]:
     the results the kernel redacts name an address alike (a key already set is kept)."""
     import secrets
 
-    from analysis.sharing import KEY_VARIABLE
+    from analysis.sources.sharing import KEY_VARIABLE
 
     if not redact or os.environ.get(KEY_VARIABLE):
         return nullcontext()
@@ -140,7 +140,7 @@ def _with_earlier(args: argparse.Namespace, earlier: dict[str, Any]) -> tuple[ar
     the earlier report's notes (JSON text; "" when ``--annotate`` gives new ones)."""
     import dataclasses
 
-    from analysis.assumptions import Assumptions, param_text
+    from analysis.diagnosis.assumptions import Assumptions, param_text
 
     given = dict(vars(args))
     for name in ("start", "end", "mode", "ip_map", "metrics_resource", "metrics_region"):
@@ -154,17 +154,17 @@ def _with_earlier(args: argparse.Namespace, earlier: dict[str, Any]) -> tuple[ar
 
 
 def _report(args: argparse.Namespace) -> int:
-    from analysis import annotations
-    from analysis.assumptions import from_params
-    from analysis.investigation import query_window, window_for
-    from analysis.outfolder import Kind, claim, target
-    from analysis.render import render, report_run
-    from analysis.report import metrics_target, read_ip_map, second_witness
-    from analysis.rerender import earlier_parameters, earlier_report
-    from analysis.sharing import shown_spec
+    from analysis.diagnosis import annotations
+    from analysis.diagnosis.assumptions import from_params
+    from analysis.investigation.run import query_window, window_for
+    from analysis.report.from_folder import earlier_parameters, earlier_report
+    from analysis.report.kernel import metrics_target, read_ip_map, second_witness
+    from analysis.report.outfolder import Kind, claim, target
+    from analysis.report.render import render, report_run
     from analysis.sources import absolute, open_source
     from analysis.sources.metrics import MetricRequest
     from analysis.sources.progress import watched
+    from analysis.sources.sharing import shown_spec
     from analysis.times import user_window, window_text
 
     say = _progress(args)
@@ -231,9 +231,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _queries_list(args: argparse.Namespace) -> int:
-    from analysis import queries
+    from analysis.query import pack
 
-    for query in queries.packaged():
+    for query in pack.packaged():
         print(f"{query.name}\t{query.description}")
     return 0
 
@@ -241,7 +241,7 @@ def _queries_list(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from analysis.investigation import window_for
+    from analysis.investigation.run import window_for
     from analysis.sources import absolute, open_source
     from analysis.sources.export import export
     from analysis.times import user_window, window_text
@@ -269,10 +269,10 @@ def _default_window() -> dict[str, Any]:
 
 
 def _queries_show(args: argparse.Namespace) -> int:
-    from analysis import queries
+    from analysis.query import pack
     from analysis.times import window_text
 
-    query = queries.load(args.name)
+    query = pack.load(args.name)
     given = query.parse_params(_key_values(args.param))
     if ("start" in given) != ("end" in given):
         raise KitError("give both start and end, or neither for the last 24 hours")
@@ -285,8 +285,8 @@ def _queries_show(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from analysis.adhoc import SETS_ITS_OWN, adhoc_query, run_adhoc
-    from analysis.investigation import window_for
+    from analysis.investigation.adhoc import SETS_ITS_OWN, adhoc_query, run_adhoc
+    from analysis.investigation.run import window_for
     from analysis.sources import open_source
     from analysis.sources.progress import watched
     from analysis.times import user_window, window_text
@@ -371,7 +371,7 @@ def common_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from analysis import batch
+    from analysis.fleet import batch
 
     parser = _Parser(
         prog="apim-snat",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import queries
-from analysis.investigation import investigate
+from analysis.investigation.run import investigate
+from analysis.query import pack
 from analysis.sources import open_source
 from tests.paths import REPO, SAMPLE_DIR
 
@@ -182,7 +182,7 @@ def test_the_installed_wheel_renders_the_sample_from_any_folder(tmp_path):
     assert all(Path(line).is_relative_to(site_packages) for line in where.split()), where
 
     listed = _run([str(env_dir / "bin" / "apim-snat"), "queries", "list"], cwd=elsewhere, env=env).splitlines()
-    assert [line.split("\t")[0] for line in listed] == [query.name for query in queries.packaged()]
+    assert [line.split("\t")[0] for line in listed] == [query.name for query in pack.packaged()]
     _run(
         [str(env_dir / "bin" / "apim-snat"), "report", "--source", "sample", "--out", "report"], cwd=elsewhere, env=env
     )

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import pandas as pd
 
 from analysis.assets import SAMPLE_LOGS, sample_dir
-from analysis.credentials import scrub_frame
-from analysis.data_quality import DataQuality
 from analysis.errors import KitError
-from analysis.literals import kql_literal
-from analysis.modes import DEFAULT_MODE
+from analysis.query.literals import kql_literal
+from analysis.query.modes import DEFAULT_MODE
+from analysis.safety.credentials import scrub_frame
+from analysis.sources.quality import DataQuality
 
 if TYPE_CHECKING:
-    from analysis.queries import Query
+    from analysis.query.pack import Query
 
 SOURCE_KINDS = (
     "sample",
@@ -178,7 +178,7 @@ class Wrapping:
 
 @dataclass
 class Scrubbed(Wrapping):
-    """A source whose results come back with every credential masked (``analysis.credentials``).
+    """A source whose results come back with every credential masked (``analysis.safety.credentials``).
 
     ``open_source`` puts it right in front of the source that reads the rows (a file, a service),
     so what is kept in the cache, shown or saved never holds a credential the logs quoted.

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.modes import DEFAULT_MODE, Mode, check_mode
-from analysis.schema import kusto_type
+from analysis.query.modes import DEFAULT_MODE, Mode, check_mode
+from analysis.query.schema import kusto_type
 from analysis.sources import Request
 from analysis.sources.signin import DEFAULT_AUTH, check_auth, make_credential, sign_in_hint
 from analysis.sources.split import MAX_DEPTH, ServerTimeout, complete

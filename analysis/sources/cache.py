@@ -34,13 +34,13 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.assets import SAMPLE_LOGS, sample_dir
-from analysis.credentials import scrub_frame
-from analysis.data_quality import DataQuality
 from analysis.errors import KitError, excerpt
-from analysis.modes import check_mode
+from analysis.query.modes import check_mode
+from analysis.safety.credentials import scrub_frame
+from analysis.safety.untrusted import Bound, Refused, read_bytes, read_object
 from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request, self_hosted
+from analysis.sources.quality import DataQuality
 from analysis.times import iso, parse_utc
-from analysis.untrusted import Bound, Refused, read_bytes, read_object
 
 FORMAT = 1
 MANIFEST = "cache.json"

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.declaration import Parameter
 from analysis.errors import KitError
-from analysis.modes import Mode
-from analysis.queries import Query
+from analysis.query.declaration import Parameter
+from analysis.query.modes import Mode
+from analysis.query.pack import Query
 from analysis.sources import Request, Source, run_request
 
 #: Rows fetched per request: 64 MB at about 1.5 KB a row, with room to spare.

@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 
 from analysis.errors import KitError
-from analysis.modes import Mode, check_mode
-from analysis.schema import KUSTO_TO_DUCKDB, kusto_types
+from analysis.query.modes import Mode, check_mode
+from analysis.query.schema import KUSTO_TO_DUCKDB, kusto_types
 from analysis.sources import archive
 from analysis.sources.files import Export
 from analysis.sources.values import Reading, cleaning, quote, reading, sql_text

@@ -24,15 +24,15 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 
-from analysis.data_quality import DataQuality, ValueProblem
 from analysis.errors import KitError
-from analysis.modes import Mode, check_mode
-from analysis.queries import mode_prelude
-from analysis.schema import kusto_types
+from analysis.query.modes import Mode, check_mode
+from analysis.query.pack import mode_prelude
+from analysis.query.schema import kusto_types
 from analysis.sources import appinsights, destinations, loading
 from analysis.sources.engine_errors import in_kql_terms
 from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
+from analysis.sources.quality import DataQuality, ValueProblem
 from analysis.sources.rewrites import rewritten
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text

@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis.sources import Request, Source, Wrapping, run_request
-from analysis.times import parse_utc
+from analysis.times import parse_utc, utc_now
 
 #: Seconds a query runs before the clock appears, and between its ticks.
 CLOCK_DELAY_S, CLOCK_TICK_S = 1.0, 0.5
@@ -94,7 +94,7 @@ class Watched(Wrapping):
         return self._watch(request.name, lambda: run_request(self.inner, request))
 
     def _watch(self, name: str, fetch: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        began, wall = time.perf_counter(), pd.Timestamp.now(tz="UTC").tz_localize(None)
+        began, wall = time.perf_counter(), utc_now()
         with clock(name, self._live):
             result = fetch()
         self._say(query_line(name, result, time.perf_counter() - began, wall))
