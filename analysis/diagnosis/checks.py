@@ -10,7 +10,7 @@ counter-evidence and gives the answer a confidence; no single check vetoes,
 except failures in milliseconds: a dropped SYN cannot fail that fast.
 
 The logs never show the ports, the reuse or the platform's timers, so no check
-hinges on one value of them. The pool's demand is a band (``snat``): its bottom
+hinges on one value of them. The pool's demand is a band (``demand``): its bottom
 follows the requests in flight, its top every connect attempted in the port
 hold; the ports the pool really *held* leave the failed connects out. Failures
 must tell the busy minutes from the calm ones; the held ports while it failed are

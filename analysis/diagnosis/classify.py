@@ -2,9 +2,9 @@
 
 SNAT exhaustion has look-alikes that also fill the logs with
 ``BackendConnectionFailure``. What sets it apart is weighed on the SNAT *pool*
-(``pooling``): failures end slowly at a timer (a dropped SYN), come in the pool's
+(``exhaustion``): failures end slowly at a timer (a dropped SYN), come in the pool's
 busy minutes, never take every request, and stop as demand falls or as soon as
-new connects come no faster than ports are released (``snat_checks``). Every
+new connects come no faster than ports are released (``checks``). Every
 destination of an exhausted pool is SNAT exhaustion and names the pool, and an
 inferred pool says how to confirm it. Logs that cannot tell (``coverage``) make
 every destination ``unknown``. Each classification carries its confidence and

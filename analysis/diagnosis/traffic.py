@@ -61,7 +61,7 @@ class Candidates:
 def window_figures(frame: pd.DataFrame, slow_p95_ms: float) -> pd.DataFrame:
     """One row per (region, destination): totals, the peaks of the demand band, latency and bad minutes.
 
-    ``frame`` is the sparse health with ``failures`` and the band (``snat.band``).
+    ``frame`` is the sparse health with ``failures`` and the band (``demand.band``).
     """
     marked = frame.assign(
         failure_minute=bad_minutes(frame["failures"], frame["requests"]),

@@ -1,9 +1,9 @@
 """One diagnosis of a window: every destination classified, every SNAT pool tested, along the data path.
 
 The sparse health frame (reweighted for sampled logging) gets each destination's
-failed connects (``fingerprint``, ``traffic``) and demand band (``snat``); a cheap
+failed connects (``fingerprint``, ``traffic``) and demand band (``demand``); a cheap
 vectorised pass finds the few destinations worth a close look; only those get
-every minute of the window. Their pools (``pools``) are tested (``pooling``),
+every minute of the window. Their pools (``pools``) are tested (``exhaustion``),
 hosts failing together are tested as inferred pools when no map says otherwise,
 and each destination is classified by ``classify``'s rules.
 """
@@ -120,21 +120,112 @@ def _own_episodes(minutes: pd.DataFrame, keys: list[Key], hold: int) -> dict[Key
     return found
 
 
-def _judge(
-    pools: Iterable[Pool],
-    minutes: pd.DataFrame,
-    prints: dict[Key, Fingerprint],
-    drivers: pd.DataFrame | None,
-    assumptions: Assumptions,
-    self_hosted: bool,
-) -> tuple[dict[str, PoolAssessment], list[pd.DataFrame]]:
+@dataclass(frozen=True)
+class _Judging:
+    """What every pool test and classification of one window reads."""
+
+    minutes: pd.DataFrame
+    prints: dict[Key, Fingerprint]
+    drivers: pd.DataFrame | None
+    assumptions: Assumptions
+    coverage: Coverage
+
+
+def _judge(pools: Iterable[Pool], on: _Judging) -> tuple[dict[str, PoolAssessment], list[pd.DataFrame]]:
     """Each pool's assessment by id, and its minutes with the demand band."""
     judged, frames = {}, []
     for pool in pools:
-        capacity = capacity_of(pool, drivers, assumptions)
-        judged[pool.id], frame = judge_pool(pool, minutes, prints, capacity, assumptions, self_hosted=self_hosted)
+        capacity = capacity_of(pool, on.drivers, on.assumptions)
+        judged[pool.id], frame = judge_pool(
+            pool, on.minutes, on.prints, capacity, on.assumptions, self_hosted=on.coverage.self_hosted
+        )
         frames.append(frame)
     return judged, frames
+
+
+def _figured(
+    health: pd.DataFrame, fingerprint_rows: pd.DataFrame, assumptions: Assumptions
+) -> tuple[pd.DataFrame, dict[Key, Fingerprint]]:
+    """The sparse minutes reweighted for sampling, with the failures that count and the demand band, and each
+    destination's failure fingerprint (read against its own usual latency)."""
+    frame = reweighted(health, assumptions.sampling_factor)
+    baselines = {(str(r), str(d)): float(v) for (r, d), v in frame.groupby(KEY)["backend_p50_ms"].median().items()}
+    prints = fingerprints(fingerprint_rows, assumptions.connect_timeout_s, baselines)
+    frame["failures"] = effective_failures(frame, prints)
+    return band(frame, assumptions, KEY), prints
+
+
+def _close_minutes(
+    health: pd.DataFrame,
+    frame: pd.DataFrame,
+    close: list[Key],
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    prints: dict[Key, Fingerprint],
+    assumptions: Assumptions,
+) -> pd.DataFrame:
+    """Every minute near the traffic of the destinations looked at closely: ports held and idle after it, bad
+    minutes a hold apart, a recovery minute."""
+    hold = assumptions.port_hold_minutes
+    span = traffic_span(health, window, 2 * hold + assumptions.pool_idle_minutes + 1)
+    minutes = dense(frame, close, window_minutes(*span), gap_minutes(health, *span))
+    minutes["failures"] = effective_failures(minutes, prints)
+    return band(minutes, assumptions, KEY)
+
+
+def _inferred_pools(
+    own_episodes: dict[Key, tuple[Episode, ...]],
+    judged: dict[str, PoolAssessment],
+    pools_of: dict[Key, list[Pool]],
+    on: _Judging,
+) -> tuple[dict[Key, list[PoolAssessment]], list[pd.DataFrame]]:
+    """Hosts failing together that none of their own pools explain, tested as one pool (only without a map)."""
+    alone = {
+        key: max(runs, key=lambda e: e.events)
+        for key, runs in own_episodes.items()
+        if not any(_explains(judged[p.id]) for p in pools_of[key] if p.id in judged)
+    }
+    tried, frames = _judge(infer(alone), on)
+    inferred: dict[Key, list[PoolAssessment]] = {}
+    for assessment in tried.values():
+        for key in assessment.pool.keys():
+            inferred.setdefault(key, []).append(assessment)
+    return inferred, frames
+
+
+def _classified(
+    figures: pd.DataFrame,
+    close: list[Key],
+    own_episodes: dict[Key, tuple[Episode, ...]],
+    pools_found: Callable[[Key], tuple[PoolAssessment, ...]],
+    inventory: pd.DataFrame | None,
+    on: _Judging,
+) -> list[Assessment]:
+    """Every destination classified by ``classify``'s rules, the most troubled first."""
+    by_key = on.minutes.groupby(KEY, sort=False) if len(on.minutes) else None
+    inventory_figures = _inventory(inventory)
+    closer = set(close)
+    others = _failing_during(own_episodes)
+    assessments = []
+    for (region, destination), row in figures.iterrows():
+        key = (str(region), str(destination))
+        own = by_key.get_group(key).reset_index(drop=True) if by_key is not None and key in closer else None
+        evidence = Evidence(traffic(row, on.assumptions, key[0]), inventory_figures.get(key[1]))
+        found = Destination(
+            key,
+            own,
+            own_episodes.get(key, ()),
+            pools_found(key),
+            evidence,
+            on.assumptions,
+            on.coverage,
+            others,
+            on.prints.get(key, Fingerprint()),
+        )
+        assessments.append(classify(found))
+    assessments.sort(
+        key=lambda a: (a.classification.rank, -a.evidence.traffic.connection_failures, a.region, a.destination)
+    )
+    return assessments
 
 
 def diagnose(
@@ -155,77 +246,37 @@ def diagnose(
     load drivers of the failing destinations, ``absent_columns`` what the source's rows lack.
     """
     coverage = assess_coverage(health, absent_columns, assumptions.log_sampling_percent, self_hosted)
-    frame = reweighted(health, assumptions.sampling_factor)
-    baselines = {(str(r), str(d)): float(v) for (r, d), v in frame.groupby(KEY)["backend_p50_ms"].median().items()}
-    prints = fingerprints(fingerprint_rows, assumptions.connect_timeout_s, baselines)
-    frame["failures"] = effective_failures(frame, prints)
-    frame = band(frame, assumptions, KEY)
+    frame, prints = _figured(health, fingerprint_rows, assumptions)
     figures = window_figures(frame, assumptions.slow_p95_ms)
-    keys = [(str(r), str(d)) for r, d in figures.index]
-    pools = build_pools(keys, ip_map)
-    peaks = pool_peaks(frame, pools, assumptions)
+    pools = build_pools([(str(r), str(d)) for r, d in figures.index], ip_map)
     pools_of: dict[Key, list[Pool]] = {}
     for pool in pools:
         for key in pool.keys():
             pools_of.setdefault(key, []).append(pool)
 
+    # A cheap pass finds the destinations worth a close look; only they and their pools get every minute.
     look = candidates(figures) if not coverage.missing else None
     failing = look.failing if look else []
     suspect = {p.id: p for key in failing for p in pools_of[key]}
     close = sorted(set(look.all if look else []) | {k for p in suspect.values() for k in p.keys()})
-    # Every minute near the traffic: ports held and idle after it, bad minutes a hold apart, a recovery minute.
-    hold = assumptions.port_hold_minutes
-    span = traffic_span(health, window, 2 * hold + assumptions.pool_idle_minutes + 1)
-    minutes = dense(frame, close, window_minutes(*span), gap_minutes(health, *span))
-    minutes["failures"] = effective_failures(minutes, prints)
-    minutes = band(minutes, assumptions, KEY)
+    minutes = _close_minutes(health, frame, close, window, prints, assumptions)
     own_episodes = _own_episodes(minutes, failing, assumptions.port_hold_minutes)
+    on = _Judging(minutes, prints, drivers, assumptions, coverage)
 
-    judged, frames = _judge(suspect.values(), minutes, prints, drivers, assumptions, coverage.self_hosted)
-    inferred: dict[Key, list[PoolAssessment]] = {}
-    if ip_map is None:
-        # Hosts failing together that none of their own pools explain: tested as one pool.
-        alone = {
-            key: max(runs, key=lambda e: e.events)
-            for key, runs in own_episodes.items()
-            if not any(_explains(judged[p.id]) for p in pools_of[key] if p.id in judged)
-        }
-        tried, tried_frames = _judge(infer(alone), minutes, prints, drivers, assumptions, coverage.self_hosted)
-        frames += tried_frames
-        for assessment in tried.values():
-            for key in assessment.pool.keys():
-                inferred.setdefault(key, []).append(assessment)
+    judged, frames = _judge(suspect.values(), on)
+    inferred, inferred_frames = _inferred_pools(own_episodes, judged, pools_of, on) if ip_map is None else ({}, [])
+    peaks = pool_peaks(frame, pools, assumptions)
     every_pool = [
         judged.get(p.id) or untested(p, Capacity(assumptions.snat_ports, assumptions.units_in(p.region)), peaks)
         for p in pools
     ]
     every_pool += [a for a in {a.id: a for runs in inferred.values() for a in runs}.values() if a.exhausted]
 
-    by_key = minutes.groupby(KEY, sort=False) if len(minutes) else None
-    inventory_figures = _inventory(inventory)
-    closer = set(close)
-    others = _failing_during(own_episodes)
-    assessments = []
-    for (region, destination), row in figures.iterrows():
-        key = (str(region), str(destination))
-        own = by_key.get_group(key).reset_index(drop=True) if by_key is not None and key in closer else None
-        mine = tuple(judged[p.id] for p in pools_of[key] if p.id in judged) + tuple(inferred.get(key, ()))
-        evidence = Evidence(traffic(row, assumptions, key[0]), inventory_figures.get(key[1]))
-        found = Destination(
-            key,
-            own,
-            own_episodes.get(key, ()),
-            mine,
-            evidence,
-            assumptions,
-            coverage,
-            others,
-            prints.get(key, Fingerprint()),
-        )
-        assessments.append(classify(found))
-    assessments.sort(
-        key=lambda a: (a.classification.rank, -a.evidence.traffic.connection_failures, a.region, a.destination)
-    )
+    def pools_found(key: Key) -> tuple[PoolAssessment, ...]:
+        return tuple(judged[p.id] for p in pools_of[key] if p.id in judged) + tuple(inferred.get(key, ()))
+
+    assessments = _classified(figures, close, own_episodes, pools_found, inventory, on)
+    frames += inferred_frames
     pool_minutes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     timer = (
         assumptions.connect_timeout_s if assumptions.connect_timeout_s is not None else connect_timer(fingerprint_rows)

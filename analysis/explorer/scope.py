@@ -3,7 +3,7 @@
 Pure functions over an investigation and the frames its window's queries returned,
 so that every choice the explorer offers is tested without a widget and without a
 source. Nothing here queries: what a drill-down needs beyond the window's data
-(the latency distribution, load drivers) is queried by ``explorer_state``.
+(the latency distribution, load drivers) is queried by ``state``.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 Querying a source is the slow part (seconds on a local export, more on Azure);
 the analysis after it is a set of pure functions over small frames. So the state
-keeps the two halves of ``investigation.investigate`` apart: ``query`` runs the
+keeps the two halves of ``run.investigate`` apart: ``query`` runs the
 queries only for a window not seen recently, ``recompute`` redoes the analysis
 for new assumptions without touching the source. The range to choose windows from
 (``use_range``), another source (``switch``), one destination in depth
 (``drill``), the requests behind one of its minutes (``minute_rows``, with the KQL
 to paste into the portal) and KQL typed by the user over the same source and window
-(``adhoc``) are kept here too; ``explorer_scope`` holds the pure choices.
+(``adhoc``) are kept here too; ``scope`` holds the pure choices.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class DrillDown:
     """Load drivers per region (``DRIVER_COLUMNS``): while it failed when the window held them, else the window's."""
     drivers_scope: str
     latency: pd.DataFrame = field(repr=False)
-    """The latency distribution query's buckets for this destination (``explorer_scope.latency_table``)."""
+    """The latency distribution query's buckets for this destination (``scope.latency_table``)."""
     fingerprint_keys: list[tuple[str, str]]
     """Its (region, destination) pairs in the failure fingerprint."""
 

@@ -239,7 +239,7 @@ def drill_what_if_html(table: pd.DataFrame, replayed: str) -> str:
 
 
 def minute_options(minutes: pd.DataFrame) -> list[tuple[str, pd.Timestamp | None]]:
-    """The bad-minute choice: a dash, then each minute (``explorer_scope.bad_minutes``) with how many failed.
+    """The bad-minute choice: a dash, then each minute (``scope.bad_minutes``) with how many failed.
 
     >>> minute_options(pd.DataFrame({"minute": [pd.Timestamp("2025-02-25 09:40")], "failed_requests": [35],
     ...                              "requests": [120]}))

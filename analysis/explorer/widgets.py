@@ -1,9 +1,9 @@
 """The interactive explorer for an on-call engineer: pick a source and a range, adjust assumptions, see the answer move.
 
-This module only wires widgets: ``explorer_state`` opens sources, queries and recomputes
+This module only wires widgets: ``state`` opens sources, queries and recomputes
 (a window is queried again only when it changes, the analysis on every assumption
-change), ``explorer_scope`` narrows to the chosen destinations, regions and one
-destination in depth, ``explorer_views`` turns the results into HTML, PNG and the
+change), ``scope`` narrows to the chosen destinations, regions and one
+destination in depth, ``views`` turns the results into HTML, PNG and the
 zoomable time series, on which a click picks a destination and a minute: the requests
 behind it are listed, with the KQL that lists them in the Log Analytics portal. A KQL
 box (and ``Explorer.kql`` in a cell) runs the user's own KQL on the same source and window.

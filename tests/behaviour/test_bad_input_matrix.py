@@ -28,14 +28,17 @@ ISSUE_ROWS = set(range(1, 13))
 
 COVERED_ELSEWHERE = {
     1: [
-        "tests.behaviour.test_hostile_input::test_markup_from_the_logs_neither_runs_nor_loads_and_every_section_is_there",
+        "tests.behaviour.test_hostile_input::"
+        "test_markup_from_the_logs_neither_runs_nor_loads_and_every_section_is_there",
     ],
     2: [
-        "tests.behaviour.test_hostile_input::test_the_page_forbids_scripts_and_remote_loads_and_links_only_within_itself",
+        "tests.behaviour.test_hostile_input::"
+        "test_the_page_forbids_scripts_and_remote_loads_and_links_only_within_itself",
         "tests.postmortem.test_body::test_strings_from_the_findings_never_become_markup",
     ],
     3: [
-        "tests.behaviour.test_hostile_input::test_markup_from_the_logs_neither_runs_nor_loads_and_every_section_is_there",
+        "tests.behaviour.test_hostile_input::"
+        "test_markup_from_the_logs_neither_runs_nor_loads_and_every_section_is_there",
     ],
     9: [
         "tests.report.test_outfolder::test_a_second_run_into_the_same_folder_refuses_while_the_first_writes",
@@ -59,7 +62,8 @@ COVERED_ELSEWHERE = {
         "tests.sources.test_local_formats::test_a_column_named_twice_is_an_error_naming_it",
     ],
     11: [
-        "tests.sources.test_azure_sources::test_without_name_resolution_the_query_line_names_the_endpoint_and_the_cause",
+        "tests.sources.test_azure_sources::"
+        "test_without_name_resolution_the_query_line_names_the_endpoint_and_the_cause",
         "tests.sources.test_azure_sources::test_without_name_resolution_sign_in_blames_the_network_not_the_credential",
     ],
 }

@@ -111,7 +111,7 @@ def test_the_index_lists_the_worst_first_and_links_each_report(fleet_run, tmp_pa
     ]  # fmt: skip
     first = page.values["first"]
     assert first[1] == "SNAT port exhaustion\n(high confidence)" and "orders.contoso-backend.com:443" in first[2]
-    assert first[3] == "4,740 of 52,685 (9.0%)" and "snat exhaustion 17 min" in first[4]
+    assert first[3] == "4,740 of 52,685 (9.0%)" and "SNAT port exhaustion 17 min" in first[4]
     assert first[5] == "Scale out to 3 units in West Europe" and "1,024 ports x 1 unit(s)" in first[6]
     assert page.values["totals"].startswith("4 report(s): 3 rendered, 1 failed; 2 with SNAT port exhaustion;")
 
@@ -170,7 +170,7 @@ def test_the_index_escapes_every_value_and_orders_by_impact():
     ]
     assert [o.entry.name for o in ordered(outcomes)] == ["worse", "bad", "broken", "quiet"]
     row = index_row(outcomes[2])
-    assert row["failed"] == "40 of 1,000 (4.0%)" and row["durations"] == "snat exhaustion 12 min"
+    assert row["failed"] == "40 of 1,000 (4.0%)" and row["durations"] == "SNAT port exhaustion 12 min"
     assert row["first_action"] == hostile and row["confidence"] == "medium"
     assert row["assumptions"] == f"1,024 ports x 2 unit(s) ({hostile}: 3); tier not given; 1 request(s) per connection"
     assert fleet_totals(outcomes) == {"entries": 4, "rendered": 3, "snat": 1, "failed": 440, "requests": 2000,

@@ -71,7 +71,7 @@ def test_a_file_without_declaration_is_refused():
 def test_rendering_for_azure_does_not_load_the_local_engine():
     script = (
         "import sys, pandas as pd\n"
-        "from analysis import queries\n"
+        "from analysis.query import pack\n"
         "window = {'start': pd.Timestamp('2025-02-25 08:30'), 'end': pd.Timestamp('2025-02-25 10:30')}\n"
         "for query in pack.packaged():\n"
         "    query.render(window, 'azurediagnostics')\n"

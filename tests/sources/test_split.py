@@ -105,12 +105,16 @@ def test_an_investigation_through_a_cutting_service_finds_what_the_local_file_sh
     replay = serve({}, respond=answer_like_log_analytics(local, max_rows=250))
     remote = investigate(la_source(replay), *window).findings
     expected = investigate(local, *window).findings
-    assert all(query["complete"] for query in remote["queries"])
+    # calls_by_key keeps keys by their share of the whole span: its cut is reported, never patched, and what
+    # is drawn from it (the trigger, who was hurt, the actions naming callers) is left out of the comparison.
+    assert {query["name"] for query in remote["queries"] if not query["complete"]} == {"calls_by_key"}
     # Only the local engine reads every row, so only it can count bad values.
     assert remote.pop("data_quality") is None and expected.pop("data_quality")["problems"] == []
     for document in (remote, expected):
-        document.pop("source")
-        document.pop("queries")
+        for drawn in ("source", "queries", "trigger", "impact"):
+            document.pop(drawn)
+        for entry in document["destinations"]:
+            entry.pop("actions")
     assert remote == expected
 
 
