@@ -22,11 +22,10 @@ from analysis.investigation.run import Investigation, WindowData, query_window, 
 from analysis.postmortem import portal
 from analysis.query.modes import check_mode
 from analysis.report.outfolder import Kind, claim, target
-from analysis.report.platform_metric import MetricTarget, Witness, kept_target, second_witness
+from analysis.report.platform_metric import MetricTarget, Witness, kept_target, metric_request, second_witness
 from analysis.report.render import render, report_run
 from analysis.report.request import ReportRequest
 from analysis.sources import CACHE_VARIABLE, OFFLINE_VARIABLE, SourceOptions, absolute, open_source
-from analysis.sources.metrics import MetricRequest
 from analysis.sources.progress import watched
 from analysis.sources.sharing import KEY_VARIABLE, shared, shown_spec
 from analysis.times import window_text
@@ -98,7 +97,7 @@ def collect(request: ReportRequest, options: SourceOptions, progress: Progress =
         window = window_for(source, request.start, request.end, request.assumptions.max_window_days)
         metric = request.metric or kept_target(inner, window)
         if metric is not None:
-            MetricRequest(*metric, *window)  # a bad resource id or region is refused before any query
+            metric_request(metric, window)  # a bad resource id or region is refused before any query
         progress.say(f"window {window_text(*window)}, mode {source.mode}")
         progress.say(f"querying {shown}")
         data = query_window(source, *window, max_days=None)

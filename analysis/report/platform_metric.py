@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
@@ -19,8 +19,10 @@ from analysis.errors import KitError
 from analysis.investigation.run import QueryRun, run_query, timed_run
 from analysis.sources import Source, SourceOptions
 from analysis.sources.cache import CacheReplay, keep_beside
-from analysis.sources.metrics import MetricRequest
 from analysis.times import iso
+
+if TYPE_CHECKING:
+    from analysis.sources.metrics import MetricRequest
 
 METRIC_RUN = "requests_metric"
 
@@ -65,6 +67,13 @@ def kept_target(source: Source, window: tuple[pd.Timestamp, pd.Timestamp]) -> Me
     return None
 
 
+def metric_request(target: MetricTarget, window: tuple[pd.Timestamp, pd.Timestamp]) -> MetricRequest:
+    """The metric's request over ``window``; a malformed resource id or region is a ``KitError``."""
+    from analysis.sources.metrics import MetricRequest  # the Azure SDK only when a metric is asked for
+
+    return MetricRequest(target.resource, target.region, *window)
+
+
 @dataclass(frozen=True)
 class Witness:
     """The logged rows per minute and the platform metric over one window, and what they say together."""
@@ -93,7 +102,7 @@ def second_witness(
 ) -> Witness:
     """The logged rows per minute from ``source`` and ``target``'s metric over ``window``, set side by side."""
     logged = run_query(source, "logged_requests", {"start": window[0], "end": window[1]})
-    request = MetricRequest(target.resource, target.region, *window)
+    request = metric_request(target, window)
     metric = timed_run(
         METRIC_RUN,
         source.mode,
