@@ -91,7 +91,7 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
     for heading in (*headings, "Demand against capacity, per pool", "Appendix: how this report was made"):
         assert heading in html
     assert "Verdict: SNAT port exhaustion" in html
-    assert "report.run(" not in html and "from analysis import" not in html
+    assert "kernel.run(" not in html and "from analysis" not in html
 
 
 #: Where the first line holding a text ends, relative to the window's height (1.0 = its bottom edge).
