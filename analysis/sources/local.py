@@ -65,7 +65,8 @@ class LocalSource(Source):
 
     path: Path
     logging_mode: str
-    """The export's logging mode, found from its columns or given (``mode``)."""
+    """The export's logging mode, found from its columns or given: ``mode`` (a field without a default cannot
+    take the name of a property the base declares)."""
     connection: duckdb.DuckDBPyConnection = field(repr=False)
     data_quality: DataQuality | None = None
     """What was wrong in the rows (counted when the source opened)."""

@@ -161,7 +161,7 @@ class SharedSource(Wrapping):
 
     inner: Source
     shown_as: str
-    """Its description without local paths (``describe``)."""
+    """Its description without local paths (``describe``): ``description``."""
     pseudonyms: Pseudonyms | None = None
 
     @property

@@ -21,8 +21,16 @@ from tests.paths import REPO
 
 SOURCES = REPO / "analysis" / "sources"
 #: Every kind of source the kit opens or puts in front of another.
-CONCRETE = {"LocalSource", "LogAnalyticsSource", "KustoSource", "CacheReplay", "CachedSource", "Scrubbed"}
-CONCRETE |= {"SharedSource", "Watched"}
+CONCRETE = {
+    "LocalSource",
+    "LogAnalyticsSource",
+    "KustoSource",
+    "CacheReplay",
+    "CachedSource",
+    "Scrubbed",
+    "SharedSource",
+    "Watched",
+}
 
 
 def parent_imports(text: str) -> list[str]:
