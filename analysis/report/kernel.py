@@ -32,8 +32,9 @@ from analysis.investigation.findings import FINDINGS_FILE
 from analysis.investigation.run import Investigation, QueryRun, investigate, run_query, timed_run
 from analysis.postmortem import portal
 from analysis.safety.untrusted import Bound, read_text
-from analysis.sources import Source, SourceOptions, open_source, split_specs
-from analysis.sources.cache import CacheFolder, CacheReplay, keep_beside
+from analysis.sources import SourceOptions, open_source, split_specs
+from analysis.sources.base import Source
+from analysis.sources.cache import CacheFolder
 from analysis.sources.sharing import shared
 from analysis.times import iso, user_window
 
@@ -62,9 +63,9 @@ def metrics_target(
             "the platform metric needs both --metrics-resource (or a loganalytics-resource: source) "
             "and --metrics-region"
         )
-    if isinstance(source, CacheReplay) and window is not None:
+    if source is not None and window is not None:
         span = [iso(window[0]), iso(window[1])]
-        for record in reversed(source.folder.records(METRIC_RUN)):
+        for record in reversed(source.replayed_records(METRIC_RUN)):
             given = record.get("parameters")
             if record.get("window") == span and isinstance(given, dict):
                 resource, region = given.get("resource"), given.get("region")
@@ -99,8 +100,8 @@ def second_witness(
         source.mode,
         request.parameters,
         request.key,
-        lambda: keep_beside(
-            source, METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
+        lambda: source.keep_beside(
+            METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
         ),
     )
     return [logged, metric_run], witness.compare(logged.result, metric_run.result)
