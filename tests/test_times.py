@@ -14,6 +14,7 @@ from analysis.explorer import scope
 from analysis.explorer.state import ExplorerState
 from analysis.fleet import file as fleet
 from analysis.report import kernel
+from analysis.sources.base import Source
 from analysis.times import current_minute, iso, optional_time, parse_utc, user_time, user_window, utc_naive, window_text
 
 NINE = pd.Timestamp("2025-02-25 09:00")
@@ -134,7 +135,7 @@ ENTRY_POINTS = {
 }
 
 
-class FakeSource:
+class FakeSource(Source):
     """A source that must never be asked anything: the time is refused first."""
 
     mode, description = "resource", "fake"

@@ -37,7 +37,8 @@ from analysis.investigation.run import (
     window_for,
 )
 from analysis.query import pack
-from analysis.sources import Source, open_source
+from analysis.sources import open_source
+from analysis.sources.base import Source
 from analysis.times import user_window, utc_now
 
 # A range slider with more stops than this is unusable; longer sources get coarser steps.

@@ -32,7 +32,8 @@ from analysis.errors import KitError
 from analysis.explorer import scope, views
 from analysis.explorer.state import ExplorerState, Span
 from analysis.investigation.run import Investigation, WindowData
-from analysis.sources import Source, open_source
+from analysis.sources import open_source
+from analysis.sources.base import Source
 from analysis.times import iso, optional_time, user_window
 
 #: The drill-down's choice when no destination is looked at in depth.

@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.errors import KitError
 from analysis.query import pack
 from analysis.query.pack import Query
-from analysis.sources import Request, Source, run_request
+from analysis.sources.base import Request, Source
 from analysis.sources.engine_errors import for_the_writer, in_kql_terms
 
 Window = tuple[pd.Timestamp, pd.Timestamp]
@@ -52,7 +52,7 @@ def run_adhoc(
         given = {"start": window[0], "end": window[1], **query.parse_params(dict(params or {}))}
         values = {name: value for name, value in given.items() if name in declared}
     try:
-        return run_request(source, Request(query, query.bind(values), source.mode))
+        return source.run_request(Request(query, query.bind(values), source.mode))
     except KitError as err:
         rendered = query.render(values, source.mode)
         raise KitError(for_the_writer(in_kql_terms(str(err)), rendered, query.body)) from None

@@ -33,7 +33,7 @@ from analysis.investigation import findings as findings_doc
 from analysis.investigation.cuts import cuts, with_cuts
 from analysis.query import pack
 from analysis.query.modes import Mode
-from analysis.sources import Request, Source, absent_columns, data_quality, run_request, self_hosted
+from analysis.sources.base import Request, Source
 from analysis.sources.quality import DataQuality
 
 
@@ -92,7 +92,7 @@ def run_query(source: Source, name: str, values: dict[str, Any]) -> QueryRun:
     """Render a packaged query for the source's logging mode and run it."""
     query = pack.load(name)
     request = Request(query, query.bind(values), source.mode)
-    return timed_run(name, source.mode, request.parameters, request.kql, lambda: run_request(source, request))
+    return timed_run(name, source.mode, request.parameters, request.kql, lambda: source.run_request(request))
 
 
 def window_for(
@@ -270,10 +270,10 @@ def query_window(
         drivers=drivers,
         runs=runs,
         driver_runs=driver_runs,
-        absent_columns=absent_columns(source),
-        data_quality=data_quality(source),
+        absent_columns=source.absent_columns,
+        data_quality=source.data_quality,
         sampling=sampling,
-        self_hosted=self_hosted(source),
+        self_hosted=source.self_hosted,
         calls=calls,
         call_spans=tuple(spans),
         call_runs=call_runs,

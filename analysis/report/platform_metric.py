@@ -17,8 +17,8 @@ import pandas as pd
 from analysis.diagnosis import witness
 from analysis.errors import KitError
 from analysis.investigation.run import QueryRun, run_query, timed_run
-from analysis.sources import Source, SourceOptions
-from analysis.sources.cache import CacheReplay, keep_beside
+from analysis.sources import SourceOptions
+from analysis.sources.base import Source
 from analysis.times import iso
 
 if TYPE_CHECKING:
@@ -55,10 +55,8 @@ def metric_target(specs: Sequence[str], resource: str | None, region: str | None
 
 def kept_target(source: Source, window: tuple[pd.Timestamp, pd.Timestamp]) -> MetricTarget | None:
     """The metric a cache replay holds for ``window`` (the last one kept); None from any other source."""
-    if not isinstance(source, CacheReplay):
-        return None
     span = [iso(window[0]), iso(window[1])]
-    for record in reversed(source.folder.records(METRIC_RUN)):
+    for record in reversed(source.replayed_records(METRIC_RUN)):
         given = record.get("parameters")
         if record.get("window") == span and isinstance(given, dict):
             resource, region = given.get("resource"), given.get("region")
@@ -108,8 +106,8 @@ def second_witness(
         source.mode,
         request.parameters,
         request.key,
-        lambda: keep_beside(
-            source, METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
+        lambda: source.keep_beside(
+            METRIC_RUN, request.key, request.parameters, window, lambda: _fetch_metric(request, options)
         ),
     )
     return Witness(logged, metric, witness.compare(logged.result, metric.result))

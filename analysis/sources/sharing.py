@@ -19,7 +19,7 @@ import ipaddress
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import pandas as pd
 
 from analysis.query.modes import Mode
 from analysis.safety.credentials import each_text, is_text
-from analysis.sources import Request, Source, Wrapping, run_request
+from analysis.sources.base import Request, Source, Wrapping
 
 #: Set to any text to get the same pseudonyms in every report made with it (a fleet run sets one).
 KEY_VARIABLE = "APIM_SNAT_REDACT_KEY"
@@ -160,12 +160,13 @@ class SharedSource(Wrapping):
     """``source`` as a report shows it (see the module docstring); runs, ranges and closes through it."""
 
     inner: Source
-    description: str
+    shown_as: str
+    """Its description without local paths (``describe``): ``description``."""
     pseudonyms: Pseudonyms | None = None
-    mode: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.mode = self.inner.mode
+    @property
+    def description(self) -> str:
+        return self.shown_as
 
     def _shown(self, result: pd.DataFrame) -> pd.DataFrame:
         return self.pseudonyms.frame(result) if self.pseudonyms else result
@@ -175,7 +176,7 @@ class SharedSource(Wrapping):
 
     def run_request(self, request: Request) -> pd.DataFrame:
         """A packaged query, handed on as a request, so a cache or a split behind this still sees it."""
-        return self._shown(run_request(self.inner, request))
+        return self._shown(self.inner.run_request(request))
 
 
 def shared(spec: str, source: Source, redact: bool = False) -> SharedSource:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.sources import Request
+from analysis.sources.base import Request
 
 #: Halvings at most: a window is cut into at most 2**MAX_DEPTH parts.
 MAX_DEPTH = 4

@@ -11,6 +11,7 @@ from analysis.explorer import scope
 from analysis.explorer.state import CACHED_WINDOWS, MAX_WINDOW_STOPS, ExplorerState, window_stops
 from analysis.investigation.run import recompute
 from analysis.sources import open_source
+from analysis.sources.base import Wrapping
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import write_parquet
 
@@ -21,21 +22,17 @@ HEALTHY = "payments.contoso.com:443"
 NOW = pd.Timestamp("2025-03-01 12:34:56")
 
 
-class CountingSource:
+class CountingSource(Wrapping):
     """The real sample source, counting the queries that reach it."""
 
     def __init__(self) -> None:
         self.inner = open_source("sample")
-        self.mode, self.description = self.inner.mode, self.inner.description
         self.calls = 0
         self.closed = False
 
     def close(self) -> None:
         self.closed = True
         self.inner.close()
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        return self.inner.time_range()
 
     def run(self, kql: str) -> pd.DataFrame:
         self.calls += 1

@@ -6,16 +6,14 @@ from __future__ import annotations
 def test_a_result_cut_short_by_the_service_is_said_in_findings_and_summary(scenario_export):
     from analysis.investigation.run import investigate
     from analysis.postmortem import summary
+    from analysis.sources.base import Wrapping
     from analysis.sources.local import open_local
 
-    class CutShort:
+    class CutShort(Wrapping):
         """The real local source, whose health result comes back flagged as Log Analytics flags a cut."""
 
         def __init__(self, inner):
-            self.inner, self.mode, self.description = inner, inner.mode, inner.description
-
-        def time_range(self):
-            return self.inner.time_range()
+            self.inner = inner
 
         def run(self, kql):
             frame = self.inner.run(kql)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from analysis.query import pack
 from analysis.query.literals import kql_literal
 from analysis.query.modes import Mode
-from analysis.sources import Request, run_request
+from analysis.sources.base import Request
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import to_app_insights, to_azure_diagnostics, write_app_insights, write_parquet
 from tests import kusto_language as kl
@@ -453,7 +453,7 @@ def test_user_information_never_becomes_part_of_a_destination(incident, tmp_path
     source = open_local(path)  # classic names are read into the workspace tables: the mode is detected
     try:
         query = PACK["destination_inventory"]
-        got = run_request(source, Request(query, query.bind(WINDOW), source.mode))
+        got = source.run_request(Request(query, query.bind(WINDOW), source.mode))
     finally:
         source.close()
     expected = {_destination(url)[3] for url in USERINFO_URLS}

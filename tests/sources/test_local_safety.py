@@ -16,6 +16,7 @@ from analysis.errors import KitError
 from analysis.investigation.run import window_for
 from analysis.query import pack
 from analysis.sources import open_source
+from analysis.sources.base import Source
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import write_parquet
 from tests.paths import SAMPLE_DIR
@@ -203,7 +204,7 @@ def test_one_row_dated_2225_does_not_make_a_200_year_window(tmp_path):
 
 
 def test_a_window_over_the_limit_is_refused_before_any_query(sample):
-    class NoQueries:
+    class NoQueries(Source):
         mode, description = sample.mode, sample.description
 
         def time_range(self):
@@ -211,6 +212,9 @@ def test_a_window_over_the_limit_is_refused_before_any_query(sample):
 
         def run(self, kql):
             raise AssertionError("a query ran")
+
+        def close(self):
+            pass
 
     with pytest.raises(KitError, match="is 731 days long, over the limit of 31 days.*max_window_days"):
         window_for(NoQueries(), pd.Timestamp("2024-01-01"), pd.Timestamp("2026-01-01"))

@@ -11,6 +11,7 @@ import pytest
 from analysis.cli import main
 from analysis.investigation.run import query_window
 from analysis.sources import open_source, progress
+from analysis.sources.base import Source
 from analysis.sources.cache import CachedSource
 
 
@@ -21,7 +22,7 @@ class Terminal(io.StringIO):
         return True
 
 
-class Slow:
+class Slow(Source):
     """A source whose every query takes ``seconds``."""
 
     mode, description = "resource", "slow"

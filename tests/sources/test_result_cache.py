@@ -16,6 +16,7 @@ from analysis.errors import KitError
 from analysis.investigation import findings as findings_doc
 from analysis.investigation.run import investigate
 from analysis.sources import SourceOptions, open_source
+from analysis.sources.base import Wrapping
 from analysis.sources.cache import MANIFEST, CachedSource, CacheFolder, CacheReplay, cache_folder
 from tests.azure_server import (
     LA_PATH,
@@ -33,24 +34,16 @@ __all__ = ["certificate", "serve"]  # fixtures used by name
 SAMPLE_WINDOW = (pd.Timestamp("2025-02-25T08:30"), pd.Timestamp("2025-02-25T10:30"))
 
 
-class Counting:
+class Counting(Wrapping):
     """The sample source, counting the queries that reach it."""
 
     def __init__(self) -> None:
         self.inner = open_source("sample")
-        self.mode = self.inner.mode
-        self.description = self.inner.description
         self.runs = 0
 
     def run(self, kql: str) -> pd.DataFrame:
         self.runs += 1
         return self.inner.run(kql)
-
-    def time_range(self):
-        return self.inner.time_range()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def cached(root: Path, refresh: bool = False) -> tuple[CachedSource, Counting]:

@@ -14,7 +14,7 @@ from analysis.assets import SAMPLE_LOGS, sample_dir
 from analysis.errors import KitError
 from analysis.investigation.run import investigate
 from analysis.query import pack
-from analysis.sources import Request, run_request
+from analysis.sources.base import Request
 from analysis.sources.local import open_local
 from analysis.sources.split import COMBINERS, MAX_DEPTH, halves
 from tests.azure_server import LA_PATH, answer_like_log_analytics, certificate, la_source, serve
@@ -61,7 +61,7 @@ def test_only_queries_whose_parts_combine_exactly_are_split():
 def test_a_cut_per_minute_result_is_completed_from_parts(serve, local, window):
     replay = serve({}, respond=answer_like_log_analytics(local, max_rows=250))
     wanted = request("destination_health", window)
-    got = run_request(la_source(replay), wanted)
+    got = la_source(replay).run_request(wanted)
     expected = local.run(wanted.kql)
     assert len(expected) == 720  # so that one answer of 250 rows cannot hold it
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
@@ -73,7 +73,7 @@ def test_a_cut_per_minute_result_is_completed_from_parts(serve, local, window):
 def test_counts_of_parts_cut_by_the_server_timeout_add_up_to_the_whole(serve, local, window, name):
     replay = serve({}, respond=answer_like_log_analytics(local, max_minutes=40))
     wanted = request(name, window)
-    got = run_request(la_source(replay), wanted)
+    got = la_source(replay).run_request(wanted)
     expected = local.run(wanted.kql)
     if name == "error_breakdown":  # take_any: any message of the key is right
         assert all(message for message in got.pop("sample_message"))
@@ -84,18 +84,18 @@ def test_counts_of_parts_cut_by_the_server_timeout_add_up_to_the_whole(serve, lo
 
 def test_a_whole_window_aggregate_is_never_patched_from_parts(serve, local, window):
     replay = serve({}, respond=answer_like_log_analytics(local, max_rows=3))
-    got = run_request(la_source(replay), request("destination_inventory", window))
+    got = la_source(replay).run_request(request("destination_inventory", window))
     assert len(got) == 3 and got.attrs["complete"] is False
     assert "E_QUERY_RESULT_SET_TOO_LARGE" in got.attrs["warnings"][0]
     assert len(replay.requests_to(LA_PATH)) == 1
     timed_out = serve({}, respond=answer_like_log_analytics(local, max_minutes=40))
     with pytest.raises(KitError, match="outran its server timeout"):
-        run_request(la_source(timed_out), request("destination_inventory", window))
+        la_source(timed_out).run_request(request("destination_inventory", window))
 
 
 def test_splitting_stops_at_its_depth_and_says_what_is_still_cut(serve, local, window):
     replay = serve({}, respond=answer_like_log_analytics(local, max_rows=1))
-    got = run_request(la_source(replay), request("destination_health", window))
+    got = la_source(replay).run_request(request("destination_health", window))
     assert got.attrs["complete"] is False and got.attrs["parts"] == 2**MAX_DEPTH
     assert len(replay.requests_to(LA_PATH)) == 2 ** (MAX_DEPTH + 1) - 1
     assert "more part(s)" in got.attrs["warnings"][0]
@@ -132,6 +132,6 @@ def test_a_cut_result_from_azure_data_explorer_is_completed_the_same_way(serve, 
 
     replay = serve({("GET", KUSTO_METADATA): "kusto_metadata.json"}, respond=answer_like_kusto(local, max_rows=250))
     wanted = request("destination_health", window)
-    got = run_request(KustoSource(replay.url, "gatewaylogs", credential=FakeCredential()), wanted)
+    got = KustoSource(replay.url, "gatewaylogs", credential=FakeCredential()).run_request(wanted)
     pd.testing.assert_frame_equal(got, local.run(wanted.kql), check_dtype=False)
     assert got.attrs["parts"] >= 4 and len(replay.requests_to(KUSTO_QUERY)) > got.attrs["parts"]
