@@ -131,7 +131,7 @@ ENTRY_POINTS = {
     ),
     "explorer start": lambda text, tmp: explorer_error(text),
     "explorer custom range": lambda text, tmp: ExplorerState(FakeSource()).use_range(scope.CUSTOM, text, "now"),
-    "report notebook": lambda text, tmp: kernel.run("sample", start=text),
+    "report notebook": lambda text, tmp: kernel.run({"source": "sample", "start": text}),
 }
 
 

@@ -7,10 +7,10 @@ is checked against it before it is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -23,6 +23,7 @@ from analysis.diagnosis.callers import Span, episode_spans
 from analysis.diagnosis.impact import affected, impact
 from analysis.diagnosis.mitigations import Mitigation
 from analysis.diagnosis.onset import Episode
+from analysis.diagnosis.pools import IpMap
 from analysis.diagnosis.sampling import SamplingSeen
 from analysis.diagnosis.self_hosted import gateway
 from analysis.diagnosis.trigger import triggers
@@ -173,50 +174,80 @@ def pool_entry(pool: PoolAssessment, classes: dict[tuple[str, str], Classificati
     )
 
 
-def build(
-    *,
-    verdict: Verdict,
-    window: tuple[pd.Timestamp, pd.Timestamp],
-    source: str,
-    mode: str,
-    assumptions: Assumptions,
-    diagnosis: Diagnosis,
-    timeline: list[dict[str, Any]],
-    mitigations: list[Mitigation],
-    what_if: pd.DataFrame,
-    queries: Iterable[dict[str, Any]],
-    platform_metric: dict[str, Any] | None = None,
-    ip_map: bool = False,
-    data_quality: DataQuality | None = None,
-    calls: pd.DataFrame | None = None,
-    call_spans: list[Span] | None = None,
-    instances: Iterable[str] = (),
-    annotations: Iterable[Annotation] = (),
-    incident_id: str = "",
-    sampling: SamplingSeen | None = None,
-    self_hosted: bool = False,
-) -> dict[str, Any]:
-    """The findings document, ready for ``json.dumps``; ``platform_metric`` only when it was fetched.
+class Recorded(Protocol):
+    """A query as it ran (``run.QueryRun``), as the document lists it."""
 
-    ``calls`` and ``call_spans`` are the ``calls_by_key`` results and the spans they cover (who was hurt, what
-    changed before each onset); ``annotations`` what people did meanwhile.
+    def record(self) -> dict[str, Any]: ...
+
+
+class Investigated(Protocol):
+    """An investigation (``run.Investigation``) as the document reads it.
+
+    A protocol rather than the class itself: the investigation makes its document by calling ``build``,
+    so this module cannot import it back. ``runs`` are the queries the report lists; ``platform_metric`` is
+    None unless the metric was fetched; ``calls`` are the ``calls_by_key`` results over ``call_spans``.
     """
-    assessments = diagnosis.assessments
-    notes = sorted(annotations, key=lambda note: note.time)
-    calls = calls if calls is not None else pd.DataFrame(columns=["region", "destination", "minute", "key_kind"])
-    coverage = diagnosis.coverage
+
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def window(self) -> tuple[pd.Timestamp, pd.Timestamp]: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def assumptions(self) -> Assumptions: ...
+    @property
+    def diagnosis(self) -> Diagnosis: ...
+    @property
+    def timeline(self) -> list[dict[str, Any]]: ...
+    @property
+    def mitigations(self) -> list[Mitigation]: ...
+    @property
+    def what_if(self) -> pd.DataFrame: ...
+    @property
+    def runs(self) -> Sequence[Recorded]: ...
+    @property
+    def platform_metric(self) -> dict[str, Any] | None: ...
+    @property
+    def ip_map(self) -> IpMap | None: ...
+    @property
+    def data_quality(self) -> DataQuality | None: ...
+    @property
+    def sampling(self) -> SamplingSeen | None: ...
+    @property
+    def self_hosted(self) -> bool: ...
+    @property
+    def calls(self) -> pd.DataFrame: ...
+    @property
+    def call_spans(self) -> Sequence[Span]: ...
+    @property
+    def instances(self) -> Sequence[str]: ...
+    @property
+    def annotations(self) -> Sequence[Annotation]: ...
+    @property
+    def incident_id(self) -> str: ...
+
+
+def build(investigation: Investigated) -> dict[str, Any]:
+    """The findings document of ``investigation``, ready for ``json.dumps``."""
+    diagnosis, window, assumptions = investigation.diagnosis, investigation.window, investigation.assumptions
+    verdict, sampling, quality = investigation.verdict, investigation.sampling, investigation.data_quality
+    assessments, coverage, calls = diagnosis.assessments, diagnosis.coverage, investigation.calls
+    notes = sorted(investigation.annotations, key=lambda note: note.time)
     classes = {a.key: a.classification for a in assessments}
     document = _plain(
         {
             "kit_version": __version__,
-            "incident_id": incident_id or None,
-            "instances": list(instances),
+            "incident_id": investigation.incident_id or None,
+            "instances": list(investigation.instances),
             "verdict": verdict.verdict,
             "confidence": verdict.confidence,
             "verdict_reason": verdict.reason,
             "window": {"start": iso(window[0]), "end": iso(window[1])},
-            "source": source,
-            "mode": mode,
+            "source": investigation.source,
+            "mode": investigation.mode,
             "assumptions": assumptions.as_dict() | {"snat_capacity": assumptions.snat_capacity},
             "logging": {
                 "sampling_percent": coverage.sampling_percent,
@@ -224,17 +255,17 @@ def build(
                 "statement": sampling.statement if sampling is not None else coverage.logging,
                 "sampling_seen": sampling.as_dict() if sampling is not None else None,
             },
-            "gateway": gateway(self_hosted),
+            "gateway": gateway(investigation.self_hosted),
             "missing": list(coverage.missing),
             "absent_columns": list(coverage.absent_columns),
-            "ip_map": ip_map,
+            "ip_map": investigation.ip_map is not None,
             "connect_timer_s": diagnosis.connect_timer_s,
-            "impact": impact(assessments, diagnosis.minutes, window, calls, call_spans),
+            "impact": impact(assessments, diagnosis.minutes, window, calls, list(investigation.call_spans)),
             "trigger": [t.as_dict() for t in triggers(affected(assessments), diagnosis.minutes, calls, notes)],
             "annotations": [note.as_dict() for note in notes],
             "destinations": [destination_entry(a) for a in assessments],
             "pools": [pool_entry(p, classes) for p in diagnosis.pools],
-            "timeline": timeline,
+            "timeline": investigation.timeline,
             "empirical_capacity": [
                 {
                     "destination": e.destination,
@@ -257,18 +288,18 @@ def build(
                     "destinations": list(m.destinations),
                     "condition": m.condition,
                 }
-                for m in mitigations
+                for m in investigation.mitigations
             ],
             "units_noted": units_noted(notes, _assumed_units(assumptions, assessments), _trouble(assessments, window)),
-            "what_if": what_if.to_dict("records"),
-            "queries": list(queries),
-            "data_quality": data_quality.as_dict() if data_quality is not None else None,
+            "what_if": investigation.what_if.to_dict("records"),
+            "queries": [run.record() for run in investigation.runs],
+            "data_quality": quality.as_dict() if quality is not None else None,
         }
     )
     for case, entry in zip(cases(document), document["destinations"], strict=True):
         entry["actions"] = _plain([action.as_dict() for action in actions_for(case)])
-    if platform_metric is not None:
-        document["platform_metric"] = _plain(platform_metric)
+    if investigation.platform_metric is not None:
+        document["platform_metric"] = _plain(investigation.platform_metric)
     return document
 
 

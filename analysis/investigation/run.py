@@ -359,28 +359,7 @@ class Investigation:
     @property
     def findings(self) -> dict[str, Any]:
         """The findings document (``findings.json``) of this investigation."""
-        return findings_doc.build(
-            verdict=self.verdict,
-            window=self.window,
-            source=self.source,
-            mode=self.mode,
-            assumptions=self.assumptions,
-            diagnosis=self.diagnosis,
-            timeline=self.timeline,
-            mitigations=self.mitigations,
-            what_if=self.what_if,
-            queries=[run.record() for run in self.runs],
-            platform_metric=self.platform_metric,
-            ip_map=self.ip_map is not None,
-            data_quality=self.data_quality,
-            sampling=self.sampling,
-            self_hosted=self.self_hosted,
-            calls=self.calls,
-            call_spans=list(self.call_spans),
-            instances=self.instances,
-            annotations=self.annotations,
-            incident_id=self.incident_id,
-        )
+        return findings_doc.build(self)
 
 
 def _instance_names(found: pd.DataFrame) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ Beside the notebook, the HTML and ``findings.json``, a report keeps its query re
 cache folder (``results/``), the parameters it ran with (``parameters.json``: the window, the
 logging mode, the assumptions, the notes, the source by name) and a copy of its ``--ip-map``
 (``ip-map.csv``). ``apim-snat report --source cache:DIR/results`` reads ``DIR/parameters.json``
-and takes from it whatever the command line does not say, so the same findings come back.
+and takes from it whatever the command line does not say (``under_earlier``), so the same findings come back.
 """
 
 from __future__ import annotations
@@ -85,3 +85,13 @@ def earlier_parameters(folder: Path) -> dict[str, Any]:
     if kept.get("ip_map"):
         kept["ip_map"] = str(folder / IP_MAP_FILE)
     return kept
+
+
+def under_earlier(given: Mapping[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+    """The command line's parameters ``given`` (None, "" or False for one it does not give) over those of the
+    earlier report whose ``results/`` are its only source; ``given`` alone when there is none."""
+    folder = earlier_report(given.get("source") or [])
+    if folder is None:
+        return dict(given)
+    say(f"rendering again with the parameters of the report in {folder.name} (the command line's come first)")
+    return {**earlier_parameters(folder), **{name: value for name, value in given.items() if value}}

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from analysis.assets import REPORT_NOTEBOOK, report_notebook
-from analysis.diagnosis.pools import IpMap
 from analysis.errors import KitError
 from analysis.investigation.findings import FINDINGS_FILE
 from analysis.investigation.imports import skip_iri_checker
 from analysis.report.from_folder import keep_ip_map, keep_parameters
 from analysis.report.html_page import to_html
 from analysis.report.outfolder import Kind, kernel_dir, staging
+from analysis.report.request import ReportRequest
 from analysis.sources.sharing import Pseudonyms
 
 KERNEL_NAME = "apim-snat"
@@ -159,27 +159,25 @@ def report_run(
 
 def render(
     run: ReportRun,
-    parameters: dict[str, Any],
-    shown: dict[str, Any] | None = None,
+    request: ReportRequest,
+    shown_sources: str,
     progress: Callable[[str], None] = lambda _: None,
     progress_bar: bool = False,
-    ip_map: IpMap | None = None,
 ) -> None:
-    """Run the report notebook with ``parameters`` on the run's kernel, in its staging folder.
+    """Run the report notebook with ``request``'s parameters on the run's kernel, in its staging folder.
 
-    ``shown`` is what the saved notebook and ``parameters.json`` say the parameters were (default:
-    ``parameters``); the ``ip_map`` is written into the report (its IPs as pseudonyms when redacted,
-    under the run's ``APIM_SNAT_REDACT_KEY``, the kernel's too) and read from there.
+    The saved notebook and ``parameters.json`` name the sources ``shown_sources`` (no local path); the
+    request's IP map is written into the report (its IPs as pseudonyms when redacted, under the run's
+    ``APIM_SNAT_REDACT_KEY``, the kernel's too) and read from there.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     folder = run.folder
     # The report keeps its own copy of the map, so it can be rendered again from the folder alone.
-    redact = Pseudonyms.from_environment() if parameters.get("redact") else None
-    kept_map = keep_ip_map(folder, ip_map, redact)
-    parameters = {**parameters, "ip_map": kept_map}
-    shown = {**(shown or parameters), "ip_map": kept_map, "output_dir": "."}
+    redact = Pseudonyms.from_environment() if request.redact else None
+    parameters = request.parameters(ip_map=keep_ip_map(folder, request.ip_map, redact))
+    shown = {**parameters, "source": shown_sources, "output_dir": "."}
     progress("executing the report notebook")
     notebook = folder / REPORT_FILE
     try:

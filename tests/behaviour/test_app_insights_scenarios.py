@@ -17,7 +17,7 @@ import pytest
 
 from analysis.diagnosis.assumptions import Assumptions
 from analysis.investigation.run import Investigation, investigate
-from analysis.report.kernel import read_ip_map
+from analysis.report.request import read_ip_map
 from analysis.sources.local import open_local
 from analysis.synthetic.exports import to_app_insights, write_app_insights
 from analysis.synthetic.library import ESTATES, SCENARIOS

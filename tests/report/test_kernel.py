@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import inspect
 import json
 import re
 import shutil
@@ -19,8 +18,8 @@ import pytest
 
 from analysis.diagnosis.assumptions import Assumptions
 from analysis.investigation import findings as findings_doc
-from analysis.report import kernel
 from analysis.report.render import KERNEL_NAME
+from analysis.report.request import ReportRequest
 from tests.browser import open_page
 from tests.paths import REPO, SAMPLE_DIR
 
@@ -92,7 +91,7 @@ def test_the_html_is_self_contained_with_code_hidden(sample_report):
     for heading in (*headings, "Demand against capacity, per pool", "Appendix: how this report was made"):
         assert heading in html
     assert "Verdict: SNAT port exhaustion" in html
-    assert "report.run(" not in html and "from analysis import" not in html
+    assert "kernel.run(" not in html and "from analysis" not in html
 
 
 #: Where the first line holding a text ends, relative to the window's height (1.0 = its bottom edge).
@@ -370,10 +369,9 @@ def test_the_notebooks_parameter_defaults_are_the_analysis_defaults():
         declared_type = re.sub(r"^Optional\[(\w+)\]$", r"\1 | None", parameter["inferred_type_name"])
         assert declared_type == field.type, field.name
         assert ast.literal_eval(parameter["default"]) == getattr(defaults, field.name), field.name
-    # The other parameters are exactly what kernel.run takes besides the assumptions, each "not given" by default.
-    others = {name: p for name, p in inspect.signature(kernel.run).parameters.items() if p.kind != p.VAR_KEYWORD}
-    assert set(declared) == {f.name for f in fields} | set(others)
-    for name, parameter in others.items():
-        if parameter.default is not parameter.empty:
-            expected = "" if parameter.default is None else parameter.default
-            assert ast.literal_eval(declared[name]["default"]) == expected, name
+    # The other parameters are exactly what a report request is handed over in, and where the kernel saves;
+    # at their defaults they ask for the default request (the sample, its whole range, every mode detected).
+    given = {name: ast.literal_eval(parameter["default"]) for name, parameter in declared.items()}
+    assert set(declared) == set(ReportRequest(portal_resource="/subscriptions/s").parameters()) | {"output_dir"}
+    assert ReportRequest.from_parameters(given) == ReportRequest()
+    assert ReportRequest().parameters().items() <= given.items()
