@@ -25,8 +25,9 @@ LAB_ARGS := $(strip $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/expl
 lab: $(STAMP_PY)
 	$(BIN)/jupyter lab $(LAB_ARGS)
 
+# The suite runs on every core (pytest-xdist); a worker takes the next test when it is free.
 test: lint $(STAMP_PY) $(STAMP_NODE) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 # The gates on analysis/ (settings in pyproject.toml): ruff's lint and format check, and mypy.
 lint: $(STAMP_PY)

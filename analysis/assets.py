@@ -19,6 +19,8 @@ from analysis.errors import KitError
 REPORT_NOTEBOOK = "snat_incident_report.ipynb"
 EXPLORER_NOTEBOOK = "explore_incident.ipynb"
 SAMPLE_LOGS = "gateway_logs.parquet"
+#: The source spec that names the sample incident: what a report or a query reads when given no source.
+SAMPLE_SOURCE = "sample"
 
 
 def _folder(package: str) -> Path:

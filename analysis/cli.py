@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from analysis import __version__
+from analysis.assets import SAMPLE_SOURCE
 from analysis.errors import KitError, one_line
-from analysis.modes import Mode
+from analysis.query.modes import Mode
 from analysis.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, raise_on_signals
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_DEFECT = 1
 MODE_CHOICES = tuple(mode.value for mode in Mode)
-DEFAULT_SOURCE = "sample"
 WINDOW_OPTIONS = ("--start", "--end")
 SOURCE_HELP = (
     "'sample' (the embedded incident); 'file:PATH' to a gateway log export "
@@ -46,10 +45,6 @@ class _Parser(argparse.ArgumentParser):
         raise KitError(f"{message} (see '{self.prog} --help')")
 
 
-#: ``--param incident_id=...`` names the incident in the postmortem's title; every other --param is an assumption.
-INCIDENT_ID = "incident_id"
-
-
 def _key_values(items: Sequence[str]) -> dict[str, str]:
     values = {}
     for item in items:
@@ -62,7 +57,7 @@ def _key_values(items: Sequence[str]) -> dict[str, str]:
 
 def _shown(message: str) -> str:
     """An error message as it is printed: one bounded line, credentials masked (it may quote the logs)."""
-    from analysis.credentials import scrub
+    from analysis.safety.credentials import scrub
 
     return one_line(scrub(message))
 
@@ -83,42 +78,6 @@ def _source_options(args: argparse.Namespace, keep: bool = True) -> SourceOption
     return SourceOptions.from_environment(cache=args.cache, refresh=args.refresh, **given)
 
 
-def _replay_in_kernel(cache: Path | None) -> dict[str, str]:
-    """The notebook kernel's environment: it answers from the cache the command line fills, and never signs in."""
-    from analysis.sources import CACHE_VARIABLE, OFFLINE_VARIABLE
-
-    if cache is None:
-        raise KitError("the report needs a cache folder: give --cache DIR")
-    return {CACHE_VARIABLE: str(cache), OFFLINE_VARIABLE: "1"}
-
-
-@contextmanager
-def _variables(values: dict[str, str]) -> Iterator[None]:
-    """The environment variables ``values`` set for the block (the report's kernel inherits them)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _redaction_key(redact: bool) -> AbstractContextManager[None]:
-    """One pseudonym key for the whole run, the kernel's included: the IP map the command line keeps and
-    the results the kernel redacts name an address alike (a key already set is kept)."""
-    import secrets
-
-    from analysis.sharing import KEY_VARIABLE
-
-    if not redact or os.environ.get(KEY_VARIABLE):
-        return nullcontext()
-    return _variables({KEY_VARIABLE: secrets.token_hex(32)})
-
-
 def _progress(args: argparse.Namespace) -> Callable[[str], None]:
     """Where a command reports what it is doing: stderr, unless --quiet."""
     return (lambda _: None) if getattr(args, "quiet", False) else _say
@@ -130,110 +89,37 @@ def _source_spec(spec: str) -> str:
     >>> _source_spec("sample")
     'sample'
     """
-    if spec != DEFAULT_SOURCE and ":" not in spec and (Path(spec).suffix or "/" in spec or Path(spec).exists()):
+    if spec != SAMPLE_SOURCE and ":" not in spec and (Path(spec).suffix or "/" in spec or Path(spec).exists()):
         raise KitError(f"--source {spec!r} is a path, not a source; did you mean 'file:{spec}'?")
     return spec
 
 
-def _with_earlier(args: argparse.Namespace, earlier: dict[str, Any]) -> tuple[argparse.Namespace, str]:
-    """The report's arguments, each one the command line does not give taken from an earlier report's, and
-    the earlier report's notes (JSON text; "" when ``--annotate`` gives new ones)."""
-    import dataclasses
-
-    from analysis.assumptions import Assumptions, param_text
-
-    given = dict(vars(args))
-    for name in ("start", "end", "mode", "ip_map", "metrics_resource", "metrics_region"):
-        if not given.get(name) and earlier.get(name):
-            given[name] = earlier[name]
-    given["redact"] = args.redact or bool(earlier.get("redact"))
-    names = [field.name for field in dataclasses.fields(Assumptions) if field.name in earlier]
-    names += [name for name in (INCIDENT_ID,) if earlier.get(name)]
-    given["param"] = [*(f"{name}={param_text(earlier[name])}" for name in names), *args.param]  # the last one wins
-    return argparse.Namespace(**given), "" if args.annotate else earlier.get("annotations") or ""
-
-
 def _report(args: argparse.Namespace) -> int:
-    from analysis import annotations
-    from analysis.assumptions import from_params
-    from analysis.investigation import query_window, window_for
-    from analysis.outfolder import Kind, claim, target
-    from analysis.render import render, report_run
-    from analysis.report import metrics_target, read_ip_map, second_witness
-    from analysis.rerender import earlier_parameters, earlier_report
-    from analysis.sharing import shown_spec
-    from analysis.sources import absolute, open_source
-    from analysis.sources.metrics import MetricRequest
-    from analysis.sources.progress import watched
-    from analysis.times import user_window, window_text
+    from analysis.diagnosis import annotations
+    from analysis.report.pipeline import Progress, make_report
+    from analysis.report.request import ReportRequest
 
     say = _progress(args)
-    specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
-    earlier, kept_notes, named_map = earlier_report(specs), "", bool(args.ip_map)
-    if earlier is not None:
-        say(f"rendering again with the parameters of the report in {earlier.name} (the command line's come first)")
-        args, kept_notes = _with_earlier(args, earlier_parameters(earlier))
-    given = _key_values(args.param)
-    incident_id = given.pop(INCIDENT_ID, "")  # the postmortem's title, not an assumption
-    assumptions = from_params(given)
-    annotations.loads(kept_notes)  # an earlier report's notes are checked here, before any query
-    notes = kept_notes or annotations.dumps([annotations.from_option(text) for text in args.annotate])
-    start, end = user_window(args.start, args.end, WINDOW_OPTIONS)
-    # Read once, before any query; a report folder's copy is never followed out of the folder.
-    ip_map = read_ip_map(args.ip_map, follow=named_map) if args.ip_map else None
-    shown = ",".join(shown_spec(spec) for spec in specs)
-    options = _source_options(args)
-    out = target(args.out)
-    kernel_environment = _replay_in_kernel(options.cache)
-    with (
-        claim(out, Kind.REPORT, args.out),
-        _redaction_key(args.redact),
-        report_run(out, args.verbose, kernel_environment) as run,  # the kernel starts while the queries run
-    ):
-        say(f"checking source {shown}")
-        source = watched(open_source(specs, args.mode, options), say, args.quiet)
-        try:
-            window = window_for(source, start, end, assumptions.max_window_days)
-            metric = metrics_target(specs, args.metrics_resource, args.metrics_region)
-            if metric is not None:
-                MetricRequest(*metric, *window)  # a bad resource id or region is refused before any query
-            say(f"window {window_text(*window)}, mode {source.mode}")
-            say(f"querying {shown}")
-            query_window(source, *window, max_days=None)  # every query once, here, where a sign-in prompt can be seen
-            if metric is not None:
-                say(f"fetching the platform metric Requests of {metric[0].rsplit('/', 1)[-1]}")
-                second_witness(source, window, metric, options)
-        finally:
-            source.close()
-        parameters = {
-            "source": ",".join(absolute(spec) for spec in specs),  # the kernel runs in another folder
-            "start": window[0].isoformat(),
-            "end": window[1].isoformat(),
-            "mode": str(source.mode),
-            "metrics_resource": metric[0] if metric else "",
-            "metrics_region": metric[1] if metric else "",
-            "redact": args.redact,
-            "annotations": notes,
-            "ip_map": "",
-            INCIDENT_ID: incident_id,
-            **assumptions.as_dict(),
-        }
-        render(
-            run,
-            parameters,
-            shown={**parameters, "source": shown},
-            progress=say,
-            progress_bar=sys.stderr.isatty() and not args.quiet,
-            ip_map=ip_map,
-        )
-    say(f"report written to {args.out} (report.html, report.ipynb, findings.json)")
+    given = {  # in the notebook's parameters' words; an earlier report's parameters go under them
+        "source": [_source_spec(spec) for spec in args.source or [SAMPLE_SOURCE]],
+        "start": args.start,
+        "end": args.end,
+        "mode": args.mode,
+        "metrics_resource": args.metrics_resource,
+        "metrics_region": args.metrics_region,
+        "redact": args.redact,
+        "annotations": annotations.dumps([annotations.from_option(text) for text in args.annotate]),
+        "ip_map": args.ip_map,
+    }
+    request = ReportRequest.from_command_line(given, _key_values(args.param), WINDOW_OPTIONS, say)
+    make_report(request, args.out, _source_options(args), Progress(say, args.quiet), args.verbose)
     return 0
 
 
 def _queries_list(args: argparse.Namespace) -> int:
-    from analysis import queries
+    from analysis.query import pack
 
-    for query in queries.packaged():
+    for query in pack.packaged():
         print(f"{query.name}\t{query.description}")
     return 0
 
@@ -241,7 +127,7 @@ def _queries_list(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from analysis.investigation import window_for
+    from analysis.investigation.run import window_for
     from analysis.sources import absolute, open_source
     from analysis.sources.export import export
     from analysis.times import user_window, window_text
@@ -269,10 +155,10 @@ def _default_window() -> dict[str, Any]:
 
 
 def _queries_show(args: argparse.Namespace) -> int:
-    from analysis import queries
+    from analysis.query import pack
     from analysis.times import window_text
 
-    query = queries.load(args.name)
+    query = pack.load(args.name)
     given = query.parse_params(_key_values(args.param))
     if ("start" in given) != ("end" in given):
         raise KitError("give both start and end, or neither for the last 24 hours")
@@ -285,8 +171,8 @@ def _queries_show(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from analysis.adhoc import SETS_ITS_OWN, adhoc_query, run_adhoc
-    from analysis.investigation import window_for
+    from analysis.investigation.adhoc import SETS_ITS_OWN, adhoc_query, run_adhoc
+    from analysis.investigation.run import window_for
     from analysis.sources import open_source
     from analysis.sources.progress import watched
     from analysis.times import user_window, window_text
@@ -301,7 +187,7 @@ def _query(args: argparse.Namespace) -> int:
     query = adhoc_query(text)
     if query.standalone and (args.param or args.start or args.end):
         raise KitError(SETS_ITS_OWN)
-    specs = [_source_spec(spec) for spec in args.source or [DEFAULT_SOURCE]]
+    specs = [_source_spec(spec) for spec in args.source or [SAMPLE_SOURCE]]
     say = _progress(args)
     source = watched(open_source(specs, args.mode, _source_options(args)), say, args.quiet)
     try:
@@ -371,7 +257,7 @@ def common_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from analysis import batch
+    from analysis.fleet import batch
 
     parser = _Parser(
         prog="apim-snat",

@@ -42,9 +42,14 @@ def utc_naive(value: Any) -> pd.Timestamp:
     return ts
 
 
+def utc_now() -> pd.Timestamp:
+    """The current time, naive UTC like every time in the kit."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
 def current_minute() -> pd.Timestamp:
     """The start of the current minute, naive UTC: what ``now`` means in a time a person types."""
-    return pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min")
+    return utc_now().floor("min")
 
 
 def parse_utc(text: str) -> pd.Timestamp:

@@ -18,9 +18,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from analysis.assumptions import Assumptions
-from analysis.health import normalise
-from analysis.investigation import WindowData, recompute
+from analysis.diagnosis.assumptions import Assumptions
+from analysis.diagnosis.health import normalise
+from analysis.investigation.run import WindowData, recompute
 
 START = pd.Timestamp("2025-02-25 08:00")
 MINUTES = 120

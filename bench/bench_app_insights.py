@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.investigation import investigate
+from analysis.investigation.run import investigate
 from analysis.sources.local import open_local
 from analysis.synthetic import generate
 from analysis.synthetic.exports import to_app_insights, write_app_insights, write_parquet

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.fleet import load
+from analysis.fleet.file import load
 
 REPO = Path(__file__).resolve().parents[1]
 FLEET = REPO / "data" / "fleet.example.yaml"

@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from analysis.credentials import scrub_frame
-from analysis.investigation import investigate
-from analysis.sharing import Pseudonyms
+from analysis.investigation.run import investigate
+from analysis.safety.credentials import scrub_frame
 from analysis.sources import open_source
+from analysis.sources.sharing import Pseudonyms
 from tests.hostile import plant_credentials
 from tests.paths import SAMPLE_DIR
 

@@ -114,7 +114,7 @@ def hand_requests(kind: str, path: str) -> str:
 
 def work_kit(path: str) -> dict[str, object]:
     """(b): the kit's queries and analysis, as the report notebook runs them, without the notebook."""
-    from analysis.investigation import investigate
+    from analysis.investigation.run import investigate
     from analysis.sources import open_source
 
     began, threads = time.perf_counter(), thread_cpu()
@@ -238,7 +238,7 @@ def work_empty_notebook(folder: str) -> dict[str, object]:
     import nbformat
     import papermill
 
-    from analysis.render import KERNEL_NAME, ensure_kernel
+    from analysis.report.render import KERNEL_NAME, ensure_kernel
 
     ensure_kernel()
     empty = Path(folder) / "empty.ipynb"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from analysis.investigation import Investigation, investigate
+from analysis.investigation.run import Investigation, investigate
 from analysis.sources import SourceOptions, open_source
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.assumptions import Assumptions
-from analysis.diagnosis import Diagnosis, diagnose
-from analysis.health import normalise
-from analysis.pools import IpMap
+from analysis.diagnosis.assumptions import Assumptions
+from analysis.diagnosis.health import normalise
+from analysis.diagnosis.pools import IpMap
+from analysis.diagnosis.window import Diagnosis, diagnose
 
 START = pd.Timestamp("2025-02-25 09:00")
 REGION = "West Europe"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.assumptions import Assumptions
-from analysis.investigation import Investigation, investigate
-from analysis.report import read_ip_map
+from analysis.diagnosis.assumptions import Assumptions
+from analysis.investigation.run import Investigation, investigate
+from analysis.report.request import read_ip_map
 from analysis.sources.local import open_local
 from analysis.synthetic import Incident, generate
 from analysis.synthetic.exports import to_azure_diagnostics, write_parquet, write_portal_export

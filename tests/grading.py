@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.assessment import Assessment, Classification
-from analysis.investigation import Investigation
-from analysis.pools import PoolKind
+from analysis.diagnosis.assessment import Assessment, Classification
+from analysis.diagnosis.pools import PoolKind
+from analysis.investigation.run import Investigation
 from analysis.synthetic import Incident
 
 TOLERANCE = pd.Timedelta(minutes=2)

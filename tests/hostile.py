@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.schema import GATEWAY_LOGS, kusto_types
+from analysis.query.schema import GATEWAY_LOGS, kusto_types
 
 # Anything here that runs sets the title, opens a dialog or asks the (unresolvable) host "canary".
 MARKUP = (

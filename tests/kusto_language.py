@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.schema import TABLES, kusto_types
+from analysis.query.schema import TABLES, kusto_types
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR = REPO_ROOT / "tests" / "kusto" / "validate.js"
@@ -61,7 +61,7 @@ class ValidationResult:
 
 
 def kit_tables() -> dict[str, list[Column]]:
-    """Every table the kit queries, as ``analysis.schema`` reads them from ``kql/schema``."""
+    """Every table the kit queries, as ``analysis.query.schema`` reads them from ``kql/schema``."""
     return {name: list(kusto_types(name).items()) for name in TABLES}
 
 

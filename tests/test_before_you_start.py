@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from analysis.queries import mode_prelude
+from analysis.query.pack import mode_prelude
 from tests import kusto_language as kl
 from tests.paths import REPO
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import __version__, outfolder, queries
+from analysis import __version__
 from analysis.cli import main
+from analysis.query import pack
+from analysis.report import outfolder
 from tests.paths import REPO, SAMPLE_DIR
 
 
@@ -250,7 +252,7 @@ def test_a_defect_is_one_line_unless_verbose(capsys, monkeypatch):
     def broken():
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr("analysis.queries.packaged", broken)
+    monkeypatch.setattr("analysis.query.pack.packaged", broken)
     code, err = run_cli(capsys, "queries", "list")
     assert code == 1
     assert err.splitlines() == ["apim-snat: error: a defect in the kit: RuntimeError: boom (--verbose shows where)"]
@@ -283,7 +285,7 @@ def test_what_queries_show_prints_runs_with_query_file_as_it_is(capsys, tmp_path
     assert main(["query", "--source", source, "--format", "csv", "--file", str(text)]) == 0
     shown = capsys.readouterr().out
     expected = ["query", "--source", source, "--format", "csv", "--start", "2025-02-25T09:20Z"]
-    body = queries.load("destination_inventory").body
+    body = pack.load("destination_inventory").body
     assert main([*expected, "--end", "2025-02-25T09:30Z", "--kql", body]) == 0
     assert shown == capsys.readouterr().out and "orders.contoso-backend.com" in shown
     code, err = run_cli(capsys, "query", "--file", str(text), "--param", "min_share=0.5")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.outfolder import Kind, write_marker
+from analysis.report.outfolder import Kind, write_marker
 
 APIM_SNAT = str(Path(sys.executable).with_name("apim-snat"))
 

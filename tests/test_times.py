@@ -7,11 +7,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from analysis import annotations, fleet, report
-from analysis import explorer_scope as scope
 from analysis.cli import main
+from analysis.diagnosis import annotations
 from analysis.errors import KitError
-from analysis.explorer_state import ExplorerState
+from analysis.explorer import scope
+from analysis.explorer.state import ExplorerState
+from analysis.fleet import file as fleet
+from analysis.report import kernel
+from analysis.sources.base import Source
 from analysis.times import current_minute, iso, optional_time, parse_utc, user_time, user_window, utc_naive, window_text
 
 NINE = pd.Timestamp("2025-02-25 09:00")
@@ -128,11 +131,11 @@ ENTRY_POINTS = {
     ),
     "explorer start": lambda text, tmp: explorer_error(text),
     "explorer custom range": lambda text, tmp: ExplorerState(FakeSource()).use_range(scope.CUSTOM, text, "now"),
-    "report notebook": lambda text, tmp: report.run("sample", start=text),
+    "report notebook": lambda text, tmp: kernel.run({"source": "sample", "start": text}),
 }
 
 
-class FakeSource:
+class FakeSource(Source):
     """A source that must never be asked anything: the time is refused first."""
 
     mode, description = "resource", "fake"
@@ -148,7 +151,7 @@ class FakeSource:
 
 
 def explorer_error(text: str) -> None:
-    from analysis.explorer import explorer
+    from analysis.explorer.widgets import explorer
 
     shown = explorer("sample", start=text)
     if shown.message.value:

@@ -1,32 +1,22 @@
 """Where query results come from: local exports (duckdb-kql), Azure, or a cache of earlier results.
 
-A source runs rendered KQL text and returns a DataFrame; nothing else in the kit
-knows whether the rows came from a file, a workspace or the cache. A packaged query
-is handed over as a ``Request`` (query, bound values, mode) through ``run_request``,
-so that sources which can do more with it (keep it in the cache, split its window
-when the service cuts the result short) know what it is; the text is the same.
+This package opens a source named on the command line or in a notebook (``open_source``);
+what every source does is the contract in ``analysis.sources.base``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-import pandas as pd
+from typing import Any
 
 from analysis.assets import SAMPLE_LOGS, sample_dir
-from analysis.credentials import scrub_frame
-from analysis.data_quality import DataQuality
 from analysis.errors import KitError
-from analysis.literals import kql_literal
-from analysis.modes import DEFAULT_MODE
-
-if TYPE_CHECKING:
-    from analysis.queries import Query
+from analysis.query.modes import DEFAULT_MODE
+from analysis.sources.base import Source
+from analysis.sources.scrubbed import Scrubbed
 
 SOURCE_KINDS = (
     "sample",
@@ -40,69 +30,6 @@ SOURCE_KINDS = (
 CACHE_VARIABLE = "APIM_SNAT_CACHE"
 #: Set (to 1) for a process that must answer from the cache alone, such as the report's notebook kernel.
 OFFLINE_VARIABLE = "APIM_SNAT_OFFLINE"
-
-
-class Source(Protocol):
-    """What the investigation needs from any source; whoever opens one closes it."""
-
-    @property
-    def mode(self) -> str: ...
-
-    @property
-    def description(self) -> str: ...
-
-    def run(self, kql: str) -> pd.DataFrame: ...
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Request:
-    """One query to run: the query, every parameter's value and the logging mode; its KQL follows."""
-
-    query: Query
-    values: Mapping[str, Any]
-    mode: str
-
-    @property
-    def name(self) -> str:
-        return self.query.name
-
-    @cached_property
-    def kql(self) -> str:
-        """The text that runs, exactly as ``apim-snat queries show`` prints it."""
-        return self.query.render(self.values, self.mode)
-
-    @property
-    def parameters(self) -> dict[str, str]:
-        """Every parameter as its KQL literal, for the record."""
-        return {p.name: kql_literal(self.values[p.name], p.kql_type) for p in self.query.parameters}
-
-    @property
-    def window(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """``start`` and ``end`` when the query takes both."""
-        start, end = self.values.get("start"), self.values.get("end")
-        return (pd.Timestamp(start), pd.Timestamp(end)) if start is not None and end is not None else None
-
-    def within(self, start: pd.Timestamp, end: pd.Timestamp) -> Request:
-        """The same query over a part of the window."""
-        return replace(self, values={**self.values, "start": start, "end": end})
-
-
-@runtime_checkable
-class RunsRequests(Protocol):
-    """A source that uses a request's name and values, not only its text."""
-
-    def run_request(self, request: Request) -> pd.DataFrame: ...
-
-
-def run_request(source: Source, request: Request) -> pd.DataFrame:
-    """The request's result from ``source``: through its own handling when it has one, else as text."""
-    if isinstance(source, RunsRequests):
-        return source.run_request(request)
-    return source.run(request.kql)
 
 
 @dataclass(frozen=True)
@@ -130,75 +57,6 @@ class SourceOptions:
         cache = given.pop("cache", None) or os.environ.get(CACHE_VARIABLE) or default_cache_root()
         offline = given.pop("offline", None) or os.environ.get(OFFLINE_VARIABLE, "") == "1"
         return cls(cache=Path(cache), offline=offline, **given)
-
-
-def absent_columns(source: Source) -> tuple[str, ...]:
-    """Documented columns of the source's table that its rows lack altogether (a projected export).
-
-    Only a local export can lack columns; a Log Analytics or ADX table has its whole schema.
-    """
-    return tuple(getattr(source, "absent_columns", ()))
-
-
-def data_quality(source: Source) -> DataQuality | None:
-    """What the source found wrong in the rows it read; None from a source that does not read rows
-    itself (Azure: the service aggregates)."""
-    found = getattr(source, "data_quality", None)
-    return found if isinstance(found, DataQuality) else None
-
-
-def self_hosted(source: Source) -> bool:
-    """Whether the source's rows are a self-hosted gateway's log lines (its host's NAT, not Azure's SNAT)."""
-    return bool(getattr(source, "self_hosted", False))
-
-
-class Wrapping:
-    """A source in front of another (``inner``): what it does not change of the rows, it hands on."""
-
-    inner: Source
-
-    @property
-    def absent_columns(self) -> tuple[str, ...]:
-        return absent_columns(self.inner)
-
-    @property
-    def self_hosted(self) -> bool:
-        return self_hosted(self.inner)
-
-    @property
-    def data_quality(self) -> DataQuality | None:
-        return data_quality(self.inner)
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        return self.inner.time_range()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-@dataclass
-class Scrubbed(Wrapping):
-    """A source whose results come back with every credential masked (``analysis.credentials``).
-
-    ``open_source`` puts it right in front of the source that reads the rows (a file, a service),
-    so what is kept in the cache, shown or saved never holds a credential the logs quoted.
-    """
-
-    inner: Source
-
-    @property
-    def mode(self) -> str:
-        return self.inner.mode
-
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
-    def run(self, kql: str) -> pd.DataFrame:
-        return scrub_frame(self.inner.run(kql))
-
-    def run_request(self, request: Request) -> pd.DataFrame:
-        return scrub_frame(run_request(self.inner, request))
 
 
 def absolute(spec: str) -> str:

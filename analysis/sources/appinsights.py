@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from analysis.errors import KitError
-from analysis.modes import Mode
-from analysis.schema import APP_DEPENDENCIES, APP_EXCEPTIONS, APP_REQUESTS, CLASSIC_COLUMNS
+from analysis.query.modes import Mode
+from analysis.query.schema import APP_DEPENDENCIES, APP_EXCEPTIONS, APP_REQUESTS, CLASSIC_COLUMNS
 from analysis.sources.files import Export
 from analysis.sources.loading import PORTAL_SUFFIX, Part
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from analysis.schema import GATEWAY_LOGS, kusto_types
+from analysis.query.schema import GATEWAY_LOGS, kusto_types
 
 CONTAINER = "insights-logs-gatewaylogs"
 BLOB_NAME = "PT1H.json"

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.modes import DEFAULT_MODE, Mode, check_mode
-from analysis.schema import kusto_type
-from analysis.sources import Request
+from analysis.query.modes import DEFAULT_MODE, Mode, check_mode
+from analysis.query.schema import kusto_type
+from analysis.sources.base import Request, Source
 from analysis.sources.signin import DEFAULT_AUTH, check_auth, make_credential, sign_in_hint
 from analysis.sources.split import MAX_DEPTH, ServerTimeout, complete
 
@@ -207,7 +207,7 @@ def frame_from_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[S
 
 
 @dataclass(kw_only=True)
-class AzureSource:
+class AzureSource(Source):
     """A Log Analytics workspace or an Azure Data Explorer database holding the gateway logs.
 
     ``credential`` is any azure-identity token credential; without one,

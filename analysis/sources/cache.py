@@ -28,19 +28,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 import pandas as pd
 
 from analysis import __version__
 from analysis.assets import SAMPLE_LOGS, sample_dir
-from analysis.credentials import scrub_frame
-from analysis.data_quality import DataQuality
 from analysis.errors import KitError, excerpt
-from analysis.modes import check_mode
-from analysis.sources import Request, Source, Wrapping, absent_columns, data_quality, run_request, self_hosted
+from analysis.query.modes import check_mode
+from analysis.safety.credentials import scrub_frame
+from analysis.safety.untrusted import Bound, Refused, read_bytes, read_object
+from analysis.sources.base import Request, Source, Window, Wrapping
+from analysis.sources.quality import DataQuality
 from analysis.times import iso, parse_utc
-from analysis.untrusted import Bound, Refused, read_bytes, read_object
 
 FORMAT = 1
 MANIFEST = "cache.json"
@@ -370,7 +370,7 @@ class CacheFolder:
         return found
 
 
-def _stamp(frame: pd.DataFrame, request_window: tuple[pd.Timestamp, pd.Timestamp] | None, duration: float) -> None:
+def _stamp(frame: pd.DataFrame, request_window: Window | None, duration: float) -> None:
     """Attributes a fresh result carries into its record: time run, duration, window, completeness."""
     frame.attrs.setdefault("warnings", [])
     frame.attrs.setdefault("complete", not frame.attrs["warnings"])
@@ -398,54 +398,46 @@ class CachedSource(Wrapping):
             cache_folder(root, specs, inner.mode),
             inner.description,
             inner.mode,
-            absent_columns(inner),
-            data_quality(inner),
-            self_hosted(inner),
+            inner.absent_columns,
+            inner.data_quality,
+            inner.self_hosted,
         )
         return cls(inner, folder, refresh)
 
-    @property
-    def mode(self) -> str:
-        return self.inner.mode
-
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
     def run(self, kql: str) -> pd.DataFrame:
-        return self.keep("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
+        return self.keep_beside("ad-hoc", kql, {}, None, lambda: self.inner.run(kql))
 
     def run_request(self, request: Request) -> pd.DataFrame:
-        return self.keep(
-            request.name, request.kql, request.parameters, request.window, lambda: run_request(self.inner, request)
+        return self.keep_beside(
+            request.name, request.kql, request.parameters, request.window, lambda: self.inner.run_request(request)
         )
 
-    def keep(
+    def keep_beside(
         self,
         name: str,
-        kql: str,
+        key: str,
         parameters: dict[str, str],
-        window: tuple[pd.Timestamp, pd.Timestamp] | None,
-        query: Callable[[], pd.DataFrame],
+        window: Window | None,
+        fetch: Callable[[], pd.DataFrame],
     ) -> pd.DataFrame:
-        """The kept result of ``kql`` (any request text), or ``query()``'s, kept for next time."""
+        """The kept result of ``key`` (a request's text), or ``fetch()``'s, kept for next time."""
         if not self.refresh:
             try:
-                found = self.folder.load(name, kql)
+                found = self.folder.load(name, key)
             except CorruptEntry as err:
                 _log.warning("damaged cache entry %s; querying it again", err)
                 found = None
             if found is not None and found.attrs["complete"]:
                 return found
         began = time.perf_counter()
-        frame = query()
+        frame = fetch()
         _stamp(frame, window, time.perf_counter() - began)
-        self.folder.store(name, kql, parameters, frame)
+        self.folder.store(name, key, parameters, frame)
         return frame
 
 
 @dataclass
-class CacheReplay:
+class CacheReplay(Source):
     """``cache:DIR``: the results of an earlier run, answered with no network and no file of logs."""
 
     folder: CacheFolder
@@ -496,7 +488,21 @@ class CacheReplay:
         what = request.name + (f" from {iso(window[0])} to {iso(window[1])}" if window else "")
         return self.answer(lambda: self.folder.load(request.name, request.kql), what)
 
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    def keep_beside(
+        self,
+        name: str,
+        key: str,
+        parameters: dict[str, str],
+        window: Window | None,
+        fetch: Callable[[], pd.DataFrame],
+    ) -> pd.DataFrame:
+        """The result kept under ``key``, never fetched: a replay has no source to ask."""
+        return self.answer(lambda: self.folder.load(name, key), name)
+
+    def replayed_records(self, name: str) -> list[dict[str, Any]]:
+        return self.folder.records(name)
+
+    def time_range(self) -> Window | None:
         """First and last minute of the widest cached window (``window_for`` turns it back into that window)."""
         windows = self.folder.windows()
         if not windows:
@@ -505,25 +511,3 @@ class CacheReplay:
 
     def close(self) -> None:
         """Nothing is held open between queries."""
-
-
-def keep_beside(
-    source: Source,
-    name: str,
-    key: str,
-    parameters: dict[str, str],
-    window: tuple[pd.Timestamp, pd.Timestamp] | None,
-    fetch: Callable[[], pd.DataFrame],
-) -> pd.DataFrame:
-    """A result that is not KQL (the platform metric) kept with the source's results: reused,
-    replayed offline, written to a report's ``results/``; ``key`` is its request as text.
-
-    A wrapper in front of the cache (``sharing.SharedSource``) is looked through by its ``inner``."""
-    wrapped = getattr(source, "inner", None)
-    while not isinstance(source, (CachedSource, CacheReplay)) and wrapped is not None:
-        source, wrapped = wrapped, getattr(wrapped, "inner", None)
-    if isinstance(source, CachedSource):
-        return source.keep(name, key, parameters, window, fetch)
-    if isinstance(source, CacheReplay):
-        return source.answer(lambda: source.folder.load(name, key), name)
-    return fetch()

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.declaration import Parameter
 from analysis.errors import KitError
-from analysis.modes import Mode
-from analysis.queries import Query
-from analysis.sources import Request, Source, run_request
+from analysis.query.declaration import Parameter
+from analysis.query.modes import Mode
+from analysis.query.pack import Query
+from analysis.sources.base import Request, Source
 
 #: Rows fetched per request: 64 MB at about 1.5 KB a row, with room to spare.
 ROWS_PER_PART = 40_000
@@ -104,7 +104,7 @@ def export(
             "AppRequests, AppDependencies and AppExceptions of the window from the portal into one folder"
         )
     counts_request = Request(counts_query(source.mode), {"start": start, "end": end}, source.mode)
-    parts = plan(run_request(source, counts_request), start, end, rows_per_part)
+    parts = plan(source.run_request(counts_request), start, end, rows_per_part)
     if not parts:
         raise KitError(
             f"{source.description} holds no gateway log rows from {start.isoformat()}Z to {end.isoformat()}Z"
@@ -115,8 +115,8 @@ def export(
     written = 0
     try:
         for part in parts:
-            frame = run_request(
-                source, Request(rows_query(source.mode), {"start": part.start, "end": part.end}, source.mode)
+            frame = source.run_request(
+                Request(rows_query(source.mode), {"start": part.start, "end": part.end}, source.mode)
             )
             if frame.attrs.get("complete") is False:
                 raise KitError(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.errors import KitError
-from analysis.untrusted import opened
+from analysis.safety.untrusted import opened
 
 #: File suffix (before any ``.gz``) -> format.
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import duckdb
 
+import analysis.sources.archive as archive
 from analysis.errors import KitError
-from analysis.modes import Mode, check_mode
-from analysis.schema import KUSTO_TO_DUCKDB, kusto_types
-from analysis.sources import archive
+from analysis.query.modes import Mode, check_mode
+from analysis.query.schema import KUSTO_TO_DUCKDB, kusto_types
 from analysis.sources.files import Export
 from analysis.sources.values import Reading, cleaning, quote, reading, sql_text
 

@@ -24,15 +24,18 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 
-from analysis.data_quality import DataQuality, ValueProblem
+import analysis.sources.appinsights as appinsights
+import analysis.sources.destinations as destinations
+import analysis.sources.loading as loading
 from analysis.errors import KitError
-from analysis.modes import Mode, check_mode
-from analysis.queries import mode_prelude
-from analysis.schema import kusto_types
-from analysis.sources import appinsights, destinations, loading
+from analysis.query.modes import Mode, check_mode
+from analysis.query.pack import mode_prelude
+from analysis.query.schema import kusto_types
+from analysis.sources.base import Source
 from analysis.sources.engine_errors import in_kql_terms
 from analysis.sources.files import FORMAT_NAMES, Export, find_export
 from analysis.sources.portability import explain_unsupported, resolve_column_ifexists
+from analysis.sources.quality import DataQuality, ValueProblem
 from analysis.sources.rewrites import rewritten
 from analysis.sources.survey import survey
 from analysis.sources.values import sql_text
@@ -57,11 +60,13 @@ class _Window:
 
 
 @dataclass
-class LocalSource:
+class LocalSource(Source):
     """A local export as a DuckDB view named after its Log Analytics table."""
 
     path: Path
-    mode: str
+    logging_mode: str
+    """The export's logging mode, found from its columns or given: ``mode`` (a field without a default cannot
+    take the name of a property the base declares)."""
     connection: duckdb.DuckDBPyConnection = field(repr=False)
     data_quality: DataQuality | None = None
     """What was wrong in the rows (counted when the source opened)."""
@@ -82,6 +87,10 @@ class LocalSource:
 
     def __post_init__(self) -> None:
         self._cleanup = weakref.finalize(self, _remove, self.connection, self.staging)
+
+    @property
+    def mode(self) -> str:
+        return self.logging_mode
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -336,7 +345,7 @@ def open_local(path: str | Path, mode: str | None = None) -> LocalSource:
         quality = replace(quality, problems=(*quality.problems, cut))
     return LocalSource(
         path=Path(export.spec),
-        mode=detected,
+        logging_mode=detected,
         connection=con,
         data_quality=quality,
         absent_columns=tuple(absent),

@@ -40,7 +40,7 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from analysis.errors import KitError
-from analysis.modes import Mode
+from analysis.query.modes import Mode
 from analysis.sources.azure import CONNECTION_TIMEOUT, AzureSource, first_line, frame_from_rows
 from analysis.sources.signin import sign_in_hint
 from analysis.sources.split import ServerTimeout

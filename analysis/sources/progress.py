@@ -19,8 +19,8 @@ from contextlib import contextmanager
 import pandas as pd
 from tqdm import tqdm
 
-from analysis.sources import Request, Source, Wrapping, run_request
-from analysis.times import parse_utc
+from analysis.sources.base import Request, Source, Wrapping
+from analysis.times import parse_utc, utc_now
 
 #: Seconds a query runs before the clock appears, and between its ticks.
 CLOCK_DELAY_S, CLOCK_TICK_S = 1.0, 0.5
@@ -79,22 +79,14 @@ class Watched(Wrapping):
     def __init__(self, inner: Source, say: Callable[[str], None], live: bool) -> None:
         self.inner, self._say, self._live = inner, say, live
 
-    @property
-    def mode(self) -> str:
-        return self.inner.mode
-
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
     def run(self, kql: str) -> pd.DataFrame:
         return self._watch("ad-hoc query", lambda: self.inner.run(kql))
 
     def run_request(self, request: Request) -> pd.DataFrame:
-        return self._watch(request.name, lambda: run_request(self.inner, request))
+        return self._watch(request.name, lambda: self.inner.run_request(request))
 
     def _watch(self, name: str, fetch: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        began, wall = time.perf_counter(), pd.Timestamp.now(tz="UTC").tz_localize(None)
+        began, wall = time.perf_counter(), utc_now()
         with clock(name, self._live):
             result = fetch()
         self._say(query_line(name, result, time.perf_counter() - began, wall))

@@ -2,7 +2,7 @@
 
 The KQL text is the same for Azure and the local engine; duckdb-kql translates it to DuckDB SQL,
 and this module rewrites a few of the constructs it renders correctly but slowly, each into SQL
-that gives the same answer (``tests/test_rewrites.py`` checks each one against the plain
+that gives the same answer (``tests/sources/test_rewrites.py`` checks each one against the plain
 translation, on the test exports and on generated frames). Each rewrite is one entry of
 ``REWRITES``: a small function from SQL text to SQL text, which leaves any text it does not
 recognise exactly as it was. They read the SQL as text (quoted names and strings are skipped,

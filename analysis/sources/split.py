@@ -11,9 +11,9 @@ but only for queries whose parts can be put back together exactly:
 - ``error_breakdown`` and ``latency_distribution`` count per key: the parts'
   counts add up, first/last seen are the min/max, a sample message is any part's;
 - ``raw_rows`` (``apim-snat export``) are rows: the parts concatenate;
-- ``destination_inventory`` (a p95 and shares over the whole window) and
-  ``load_drivers`` (shares of the whole window, filtered by a share threshold)
-  cannot be rebuilt from parts: a cut there is reported, never patched.
+- ``destination_inventory`` (a p95 and shares over the whole window), ``load_drivers`` and
+  ``calls_by_key`` (keys kept by their share of the whole window) cannot be rebuilt from
+  parts: a cut there is reported, never patched.
 
 Adding a splittable query is one entry in ``COMBINERS``.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.errors import KitError
-from analysis.sources import Request
+from analysis.sources.base import Request
 
 #: Halvings at most: a window is cut into at most 2**MAX_DEPTH parts.
 MAX_DEPTH = 4

@@ -15,8 +15,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from analysis.data_quality import DataQuality, OutlyingRows, ValueProblem
 from analysis.sources.loading import Column, Part
+from analysis.sources.quality import DataQuality, OutlyingRows, ValueProblem
 from analysis.sources.values import quote, rules_for
 
 BULK_QUANTILES = (0.001, 0.999)

@@ -5,7 +5,7 @@ a time in the portal's US English format) into a number, a time, a flag or text;
 cannot be read at all (``OK`` as a status code, a time in an unknown locale) stops the run with
 one line naming the column and the value. *Cleaning* then reads every value a request cannot
 have as empty (null): each such kind of value is a ``Rule`` below, and the local source counts
-the rows each rule caught (``analysis.data_quality``). Adding a check is one more rule.
+the rows each rule caught (``analysis.sources.quality``). Adding a check is one more rule.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from analysis.errors import EXCERPT_CHARACTERS, excerpt
-from analysis.schema import KUSTO_TO_DUCKDB
+from analysis.query.schema import KUSTO_TO_DUCKDB
 
 DAY_MS = 86_400_000
 #: Columns holding an HTTP status code, in both logging modes.

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from analysis.schema import GATEWAY_LOGS, kusto_types
+from analysis.query.schema import GATEWAY_LOGS, kusto_types
 from analysis.sources.archive import BLOB_NAME, CONTAINER, record_sql
 
 

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.modes import Mode
-from analysis.schema import AZURE_DIAGNOSTICS, CLASSIC_COLUMNS, conform
+from analysis.query.modes import Mode
+from analysis.query.schema import AZURE_DIAGNOSTICS, CLASSIC_COLUMNS, conform
 from analysis.sources.archive import SELF_HOSTED_FIELDS, record_sql
 from analysis.synthetic.archive import record_value
 

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analysis.schema import GATEWAY_LOGS, conform
+from analysis.query.schema import GATEWAY_LOGS, conform
 from analysis.synthetic.outcomes import MESSAGES, Outcome, Outcomes
 from analysis.synthetic.scenarios import Caller, Destination, Scenario
 from analysis.synthetic.traffic import MICROS_PER_MINUTE, Calls

@@ -1,0 +1,1 @@
+"""The interactive explorer for JupyterLab: widgets over the same investigation."""

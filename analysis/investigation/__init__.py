@@ -1,0 +1,1 @@
+"""One investigation: a source's results for a window, diagnosed, and the findings document."""

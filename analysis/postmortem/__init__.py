@@ -1,0 +1,1 @@
+"""The postmortem's words, tables and figures, from the findings document alone."""

@@ -1,0 +1,1 @@
+"""Tests of the diagnosis' pure functions on built frames."""

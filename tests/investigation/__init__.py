@@ -1,0 +1,1 @@
+"""Tests of one investigation and its findings document."""

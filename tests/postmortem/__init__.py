@@ -1,0 +1,1 @@
+"""Tests of the postmortem's words, tables and figures."""

@@ -1,0 +1,1 @@
+"""Tests of the notebook run, the out folder and the HTML page."""

@@ -1,0 +1,1 @@
+"""Tests of bounded reads and masked credentials."""
