@@ -7,7 +7,7 @@ turns some of them off in a fresh process and times the kit's queries and analys
 Parquet export (``open_source`` + ``investigate``, as ``bench_offline``'s (b)): the figure a change
 upstream would save is the difference to the kit as it is. Rounds are interleaved and the medians
 printed, with CPU time (steadier than wall time on a shared machine), the peak RSS and the time of
-the two queries that read the whole window.
+the health and inventory queries (the first of them also makes the window's destinations).
 
     .venv/bin/python -m bench.bench_rewrites [--rows 1e6] [--runs 3] [--folder DIR]
 """
@@ -32,7 +32,7 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     "without known_authorities": ("known_authorities",),
     "duckdb-kql's plain SQL": RENDERINGS,
 }
-#: The queries that read every row of the window, whose own time is printed.
+#: The queries whose own time is printed: the two the renderings change most.
 WHOLE_WINDOW = ("destination_health", "destination_inventory")
 
 
