@@ -12,9 +12,9 @@ On the same rows, as Parquet, the portal's CSV and the storage archive (generate
 then the sample report against papermill running an empty notebook (the fixed cost of any
 report). It prints the median wall time and CPU time of several runs, the ratios c/a and b/d per
 format, the peak resident memory of (a) (its largest process) and (b), where (b)'s time goes per
-query, and whether each target of the offline path holds. Timing figures on a shared machine are
-noisy: the load average is printed before and after, and every ratio compares runs made in the
-same invocation.
+query (and the opening's CPU per thread: an export parsed on every core or on one), and whether
+each target of the offline path holds. Timing figures on a shared machine are noisy: the load
+average is printed before and after, and every ratio compares runs made in the same invocation.
 
     .venv/bin/python -m bench.bench_offline [--rows 1e6] [--runs 3] [--formats parquet,csv,archive]
                                             [--folder DIR] [--skip-report]
@@ -117,9 +117,11 @@ def work_kit(path: str) -> dict[str, object]:
     from analysis.investigation.run import investigate
     from analysis.sources import open_source
 
-    began = time.perf_counter()
+    began, threads = time.perf_counter(), thread_cpu()
     source = open_source(f"file:{path}")
     opened = time.perf_counter() - began
+    spent = thread_cpu()
+    busy = sorted((spent[tid] - threads.get(tid, 0.0) for tid in spent), reverse=True)
     try:
         investigation = investigate(source)
     finally:
@@ -127,7 +129,23 @@ def work_kit(path: str) -> dict[str, object]:
     queries: dict[str, float] = {}
     for run in investigation.runs:
         queries[run.name] = queries.get(run.name, 0.0) + run.duration_s
-    return {"open_s": opened, "queries": queries, "verdict": str(investigation.verdict.verdict)}
+    opening = {"open_s": opened, "open_thread_cpu_s": [round(cpu, 2) for cpu in busy if cpu >= 0.05]}
+    return {**opening, "queries": queries, "verdict": str(investigation.verdict.verdict)}
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process so far (Linux ``/proc``; empty elsewhere): whether
+    DuckDB parses an export on every thread shows in how the opening's CPU is shared among them."""
+    tasks, found = Path("/proc/self/task"), {}
+    if not tasks.is_dir():
+        return {}
+    for task in tasks.iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        found[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return found
 
 
 def _pandas_frames(kind: str, path: str) -> Iterator[pd.DataFrame]:
@@ -372,7 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         queries = last.get("queries", {})
         assert isinstance(queries, dict)
         spent = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in queries.items())
-        opened = f"open {last.get('open_s', 0):.2f} s"
+        busy = last.get("open_thread_cpu_s", [])
+        assert isinstance(busy, list)
+        threads = ", ".join(f"{cpu:.2f}" for cpu in busy)
+        opened = f"open {last.get('open_s', 0):.2f} s (CPU of each busy thread: {threads} s)"
         print(f"where (b) {kind} goes (last run): {opened}; {spent}; verdict {last.get('verdict')}")
     print()
     print("ratios (c/a: the report against pandas; b/d: queries + analysis against the engine's limit):")
